@@ -1,0 +1,2 @@
+//! Placeholder: replaced by the routing benchmark.
+fn main() {}

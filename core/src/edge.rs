@@ -1,0 +1,310 @@
+//! The edge: classify an incoming HTTP request once and validate what can be
+//! validated without session state.
+//!
+//! Every refusal decided here carries its status and, where the spec allows
+//! one, an id-less JSON-RPC error body (T-POST-7, X-19). Checks run in a fixed
+//! order so that one request has exactly one answer: method (405), `Host`
+//! (403), `Origin` (403, T-SEC-2), repeated headers (400, X-20), `Accept`
+//! (406, X-15), `Content-Type` (415), body size (413), JSON (400, -32700),
+//! JSON-RPC shape (400, -32600).
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode, header};
+
+use crate::config::{Config, HostPolicy, OriginPolicy};
+use crate::jsonrpc::{self, Body, ErrorObject, code};
+use crate::version::ProtocolVersion;
+
+/// The session header. HTTP names are case-insensitive (X-20); `http`
+/// lower-cases them.
+pub const SESSION_HEADER: &str = "mcp-session-id";
+/// The protocol version header (T-VER-1).
+pub const VERSION_HEADER: &str = "mcp-protocol-version";
+/// The resume header (T-RES-4).
+pub const LAST_EVENT_ID: &str = "last-event-id";
+
+/// The `MCP-Protocol-Version` header as received. Its validity depends on
+/// what the request is (never checked on `initialize`, X-2/X-3), so the edge
+/// only reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VersionHeader {
+    /// No header.
+    Absent,
+    /// A revision this crate knows.
+    Known(ProtocolVersion),
+    /// Anything else (kept for the error message).
+    Unknown(String),
+}
+
+/// A request that passed the stateless checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Classified {
+    /// POST with a parsed JSON-RPC body.
+    Post {
+        /// `Mcp-Session-Id`, if sent.
+        session: Option<String>,
+        /// `MCP-Protocol-Version`.
+        version: VersionHeader,
+        /// The parsed body.
+        body: Body,
+    },
+    /// GET: open the standalone stream or resume one.
+    Get {
+        /// `Mcp-Session-Id`, if sent.
+        session: Option<String>,
+        /// `MCP-Protocol-Version`.
+        version: VersionHeader,
+        /// `Last-Event-ID`, if sent.
+        last_event_id: Option<String>,
+    },
+    /// DELETE: end the session.
+    Delete {
+        /// `Mcp-Session-Id`, if sent.
+        session: Option<String>,
+        /// `MCP-Protocol-Version`.
+        version: VersionHeader,
+    },
+}
+
+/// A refusal: status, optional `Allow`, optional id-less JSON-RPC error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The status code.
+    pub status: StatusCode,
+    /// The JSON-RPC error for the body, if any.
+    pub error: Option<ErrorObject>,
+    /// `Allow` for 405.
+    pub allow: Option<&'static str>,
+}
+
+impl Refusal {
+    pub(crate) fn new(status: StatusCode, code: i64, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            error: Some(ErrorObject::new(code, message)),
+            allow: None,
+        }
+    }
+
+    pub(crate) fn method_not_allowed(allow: &'static str) -> Self {
+        Refusal {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            error: Some(ErrorObject::new(code::SERVER_ERROR, "Method not allowed")),
+            allow: Some(allow),
+        }
+    }
+}
+
+/// Classify and validate `req` against `config`.
+pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Refusal> {
+    let headers = req.headers();
+    let method = req.method();
+    if method != Method::POST && method != Method::GET && method != Method::DELETE {
+        return Err(Refusal::method_not_allowed("GET, POST, DELETE"));
+    }
+    check_host(config, req)?;
+    check_origin(config, headers)?;
+    let session =
+        single(headers, SESSION_HEADER)?.map(|v| v.to_str().map(str::to_owned).unwrap_or_default());
+    let version = match single(headers, VERSION_HEADER)? {
+        None => VersionHeader::Absent,
+        Some(v) => {
+            let text = v.to_str().unwrap_or("").trim();
+            match ProtocolVersion::parse(text) {
+                Some(p) => VersionHeader::Known(p),
+                None => VersionHeader::Unknown(String::from_utf8_lossy(v.as_bytes()).into()),
+            }
+        }
+    };
+    if method == Method::GET {
+        if !accepts(headers, false, true, false) {
+            return Err(Refusal::new(
+                StatusCode::NOT_ACCEPTABLE,
+                code::SERVER_ERROR,
+                "Not Acceptable: GET requires Accept: text/event-stream",
+            ));
+        }
+        let last_event_id = single(headers, LAST_EVENT_ID)?
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
+        return Ok(Classified::Get {
+            session,
+            version,
+            last_event_id,
+        });
+    }
+    if method == Method::DELETE {
+        return Ok(Classified::Delete { session, version });
+    }
+    // POST.
+    if !accepts(headers, true, true, true) {
+        return Err(Refusal::new(
+            StatusCode::NOT_ACCEPTABLE,
+            code::SERVER_ERROR,
+            "Not Acceptable: Accept must allow application/json and text/event-stream",
+        ));
+    }
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let essence = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(Refusal::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code::SERVER_ERROR,
+                "Unsupported Media Type: Content-Type must be application/json",
+            ));
+        }
+    }
+    if req.body().len() > config.max_body_bytes {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::SERVER_ERROR,
+            format!(
+                "Payload Too Large: the limit is {} bytes",
+                config.max_body_bytes
+            ),
+        ));
+    }
+    let body = jsonrpc::parse_body(req.body()).map_err(|e| Refusal {
+        status: StatusCode::BAD_REQUEST,
+        error: Some(e.to_error()),
+        allow: None,
+    })?;
+    Ok(Classified::Post {
+        session,
+        version,
+        body,
+    })
+}
+
+/// At most one value of `name` (X-20: a repeated session header is an error).
+fn single<'a>(
+    headers: &'a HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'a http::HeaderValue>, Refusal> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            code::SERVER_ERROR,
+            format!("Bad Request: repeated {name} header"),
+        ));
+    }
+    Ok(first)
+}
+
+/// Whether `Accept` allows JSON and/or SSE as required. An absent header
+/// accepts anything (RFC 9110) when `absent_ok`; wildcards count (X-15).
+fn accepts(headers: &HeaderMap, need_json: bool, need_sse: bool, absent_ok: bool) -> bool {
+    let mut any = false;
+    let (mut json, mut sse) = (false, false);
+    for value in headers.get_all(header::ACCEPT) {
+        any = true;
+        let Ok(text) = value.to_str() else { continue };
+        for item in text.split(',') {
+            let mut parts = item.split(';');
+            let range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                let p = p.trim();
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+            });
+            if refused {
+                continue;
+            }
+            match range.as_str() {
+                "*/*" => {
+                    json = true;
+                    sse = true;
+                }
+                "application/*" | "application/json" => json = true,
+                "text/*" | "text/event-stream" => sse = true,
+                _ => {}
+            }
+        }
+    }
+    if !any {
+        return absent_ok;
+    }
+    (!need_json || json) && (!need_sse || sse)
+}
+
+fn host_name(authority: &str) -> &str {
+    let authority = authority.trim();
+    if authority.starts_with('[') {
+        // [v6]:port
+        match authority.find(']') {
+            Some(end) => &authority[..=end],
+            None => authority,
+        }
+    } else {
+        authority.split(':').next().unwrap_or(authority)
+    }
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host == "127.0.0.1"
+        || host == "[::1]"
+        || host.eq_ignore_ascii_case("[0:0:0:0:0:0:0:1]")
+}
+
+fn check_host(config: &Config, req: &Request<Bytes>) -> Result<(), Refusal> {
+    let authority = match req.headers().get(header::HOST) {
+        Some(v) => Some(v.to_str().unwrap_or("\u{0}").to_owned()),
+        None => req.uri().authority().map(|a| a.as_str().to_owned()),
+    };
+    // A request without any authority cannot be the product of DNS
+    // rebinding (browsers always send Host), so it passes.
+    let Some(authority) = authority else {
+        return Ok(());
+    };
+    let host = host_name(&authority);
+    let ok = match &config.hosts {
+        HostPolicy::Any => true,
+        HostPolicy::Loopback => is_loopback_name(host),
+        HostPolicy::List(list) => list.iter().any(|h| h.eq_ignore_ascii_case(host)),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            code::SERVER_ERROR,
+            "Forbidden: Host not allowed",
+        ))
+    }
+}
+
+fn check_origin(config: &Config, headers: &HeaderMap) -> Result<(), Refusal> {
+    let mut values = headers.get_all(header::ORIGIN).iter();
+    let Some(origin) = values.next() else {
+        return Ok(());
+    };
+    let refuse = || {
+        Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            code::SERVER_ERROR,
+            "Forbidden: Origin not allowed",
+        ))
+    };
+    if values.next().is_some() {
+        return refuse();
+    }
+    let Ok(origin) = origin.to_str() else {
+        return refuse();
+    };
+    let ok = match &config.origins {
+        OriginPolicy::Any => true,
+        OriginPolicy::List(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
+        OriginPolicy::Loopback => origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| is_loopback_name(host_name(rest.trim_end_matches('/')))),
+    };
+    if ok { Ok(()) } else { refuse() }
+}

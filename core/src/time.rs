@@ -1,0 +1,39 @@
+//! Time as a value.
+//!
+//! The core never reads a clock. Every input carries `now`, a [`Timestamp`]
+//! measured by the driver from an origin of its choosing (the hyper adapter
+//! uses `tokio::time::Instant`, so turmoil's simulated clock applies). Inputs
+//! must carry non-decreasing time; a timestamp older than one already seen is
+//! treated as equal to it.
+
+use std::time::Duration;
+
+/// A point in time: milliseconds since an origin chosen by the driver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// The origin.
+    pub const ZERO: Timestamp = Timestamp(0);
+
+    /// Build from a duration since the origin (saturating at `u64::MAX` milliseconds).
+    pub fn from_duration(d: Duration) -> Self {
+        Timestamp(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// The duration since the origin.
+    pub fn as_duration(self) -> Duration {
+        Duration::from_millis(self.0)
+    }
+
+    /// `self + d`, saturating.
+    pub fn saturating_add(self, d: Duration) -> Self {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Timestamp(self.0.saturating_add(ms))
+    }
+
+    /// Milliseconds from `earlier` to `self`, zero if `earlier` is later.
+    pub fn millis_since(self, earlier: Timestamp) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}

@@ -1,0 +1,1 @@
+//! Deterministic simulation of streamable (work in progress).

@@ -1,0 +1,1 @@
+//! End-to-end tests of streamable over real loopback sockets.

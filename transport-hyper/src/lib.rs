@@ -1,0 +1,1 @@
+//! The hyper 1 adapter for streamable-core (work in progress).
