@@ -1,0 +1,902 @@
+//! Server behaviour of the legacy (session) era, one test per requirement
+//! (IDs from requirements.md Part A and its traps).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use streamable_core::{
+    CloseReason, Config, Delivery, Output, RawJson, ResponseMode, SendError, Target, Timestamp,
+};
+
+fn sse() -> Config {
+    Config {
+        response_mode: ResponseMode::Sse,
+        ..Config::default()
+    }
+}
+
+fn delivered_request(h: &H) -> streamable_core::RequestKey {
+    h.requests().last().expect("a request was delivered").0
+}
+
+#[test]
+fn l_init_3_t_ses_1_initialize_answered_with_session_header_and_negotiated_version() {
+    let mut h = H::new(Config::default());
+    let ex = h.post(None, &init_body("2025-06-18"));
+    let rk = delivered_request(&h);
+    h.take();
+    h.respond(
+        rk,
+        serde_json::json!({"capabilities":{},"serverInfo":{"name":"s","version":"1"}}),
+    );
+    let (status, sid, body) = reply(&h.take(), ex);
+    assert_eq!(status, 200);
+    let sid = sid.expect("T-SES-1: session id on the InitializeResult response");
+    // T-SES-3: visible ASCII only; 128 bits as 32 hex digits.
+    assert_eq!(sid.len(), 32);
+    assert!(sid.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+    assert!(body.contains(r#""protocolVersion":"2025-06-18""#), "{body}");
+    assert!(body.contains(r#""id":0"#));
+}
+
+#[test]
+fn l_ver_2_unsupported_proposal_gets_newest_supported_version() {
+    let mut h = H::new(Config::default());
+    let ex = h.post(None, &init_body("2024-11-05"));
+    let rk = delivered_request(&h);
+    h.take();
+    // The application echoes the client's version, which we do not support.
+    h.respond(rk, serde_json::json!({"protocolVersion":"2024-11-05","capabilities":{},"serverInfo":{"name":"s","version":"1"}}));
+    let (_, _, body) = reply(&h.take(), ex);
+    assert!(body.contains(r#""protocolVersion":"2025-11-25""#), "{body}");
+}
+
+#[test]
+fn l_ver_2_application_choice_of_a_supported_version_is_kept() {
+    let mut h = H::new(Config::default());
+    let ex = h.post(None, &init_body("2025-11-25"));
+    let rk = delivered_request(&h);
+    h.take();
+    h.respond(rk, serde_json::json!({"protocolVersion":"2025-03-26","capabilities":{},"serverInfo":{"name":"s","version":"1"}}));
+    let (_, _, body) = reply(&h.take(), ex);
+    assert!(body.contains(r#""protocolVersion":"2025-03-26""#), "{body}");
+    let sk =
+        h.s.session_wire_id(streamable_core::SessionKey(1))
+            .map(str::to_owned);
+    assert!(sk.is_some());
+    assert_eq!(
+        h.s.session_version(streamable_core::SessionKey(1)),
+        Some(streamable_core::ProtocolVersion::V2025_03_26)
+    );
+}
+
+#[test]
+fn x2_x3_version_header_is_not_validated_on_initialize() {
+    let mut h = H::new(Config::default());
+    h.post_with(
+        None,
+        &init_body("2025-06-18"),
+        &[("mcp-protocol-version", "1999-01-01")],
+    );
+    assert_eq!(
+        h.requests().len(),
+        1,
+        "initialize must be delivered despite the header"
+    );
+}
+
+#[test]
+fn x21_failed_initialize_has_no_session_header_and_no_session() {
+    let mut h = H::new(Config::default());
+    let ex = h.post(None, &init_body("2025-06-18"));
+    let rk = delivered_request(&h);
+    h.take();
+    h.s.respond(
+        h.t(),
+        rk,
+        Err(streamable_core::ErrorObject::new(-32602, "unsupported")),
+    )
+    .unwrap();
+    h.drain();
+    let out = h.take();
+    let (status, sid, body) = reply(&out, ex);
+    assert_eq!(status, 200);
+    assert!(sid.is_none(), "X-21: no session id on a failed initialize");
+    assert!(body.contains("-32602"));
+    assert_eq!(h.s.session_count(), 0);
+}
+
+#[test]
+fn t_post_6_x14_notification_gets_202_and_empty_body() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-06-18");
+    let ex = h.post(Some(&wire), &notif_body("notifications/roots/list_changed"));
+    let out = h.take();
+    let (status, _, body) = reply(&out, ex);
+    assert_eq!((status, body.as_str()), (202, ""));
+    // B-MSG-7 / INV-S13: delivered, never answered.
+    assert!(out.iter().any(|o| matches!(o, Output::Deliver(Delivery::Notification { method, .. }) if method == "notifications/roots/list_changed")));
+}
+
+#[test]
+fn t_post_8_request_answered_with_json_in_auto_mode() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-06-18");
+    let ex = h.post(Some(&wire), &req_body(5, "tools/list"));
+    let rk = delivered_request(&h);
+    h.take();
+    h.respond(rk, serde_json::json!({"tools":[]}));
+    let out = h.take();
+    let (status, sid, body) = reply(&out, ex);
+    assert_eq!(status, 200);
+    assert_eq!(sid.as_deref(), Some(wire.as_str()), "X-21: same id echoed");
+    assert_eq!(body, r#"{"jsonrpc":"2.0","id":5,"result":{"tools":[]}}"#);
+}
+
+#[test]
+fn t_psse_1_priming_event_at_2025_11_25_only() {
+    for (version, primed) in [
+        ("2025-11-25", true),
+        ("2025-06-18", false),
+        ("2025-03-26", false),
+    ] {
+        let mut h = H::new(sse());
+        let (_, wire) = h.init(version);
+        let ex = h.post(Some(&wire), &req_body(1, "tools/call"));
+        let out = h.take();
+        assert!(has_head(&out, ex));
+        let f = frames(&out, ex);
+        assert_eq!(!f.is_empty(), primed, "{version}: {f:?}");
+        if primed {
+            assert!(
+                f[0].contains("data: \n") || f[0].contains("data:\n"),
+                "{}",
+                f[0]
+            );
+            assert!(frame_id(&f[0]).is_some());
+            assert!(f[0].contains("retry: 1000"));
+        }
+    }
+}
+
+#[test]
+fn t_psse_7_t_psse_11_sse_stream_carries_notifications_then_response_then_ends() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-11-25");
+    let ex = h.post(Some(&wire), &req_body(7, "tools/call"));
+    let rk = delivered_request(&h);
+    h.take();
+    let p = RawJson::from_value(&serde_json::json!({"progressToken":1,"progress":1}));
+    h.s.notify(
+        h.t(),
+        Target::Request(rk),
+        "notifications/progress",
+        Some(&p),
+    )
+    .unwrap();
+    h.drain();
+    h.respond(rk, serde_json::json!({"content":[]}));
+    let out = h.take();
+    assert!(
+        has_head(&out, ex),
+        "auto mode upgrades to SSE on the first notification"
+    );
+    let f = frames(&out, ex);
+    assert_eq!(f.len(), 3, "priming, progress, response: {f:?}");
+    assert!(f[1].contains("notifications/progress"));
+    assert!(f[2].contains(r#""id":7"#) && f[2].contains("result"));
+    // X-7: every message event is typed `message`.
+    assert!(f[1].starts_with("event: message\n") && f[2].starts_with("event: message\n"));
+    assert!(closed(&out, ex), "T-PSSE-11: closed after the response");
+}
+
+#[test]
+fn t_res_5_t_res_6_resume_replays_exactly_the_missing_events_of_that_stream() {
+    let mut h = H::new(sse());
+    let (sk, wire) = h.init("2025-11-25");
+    let ex = h.post(Some(&wire), &req_body(1, "tools/call"));
+    let rk = delivered_request(&h);
+    let get = h.get(Some(&wire), None);
+    let out = h.take();
+    let prime = frames(&out, ex)[0].clone();
+    let cursor = frame_id(&prime).unwrap();
+    // T-PSSE-12: the client goes away; that is not a cancellation.
+    h.s.handle_disconnect(h.t(), ex);
+    h.drain();
+    assert!(
+        h.take()
+            .iter()
+            .all(|o| !matches!(o, Output::Deliver(Delivery::Cancelled { .. })))
+    );
+    for i in 1..=3 {
+        let p = RawJson::from_value(&serde_json::json!({"progressToken":1,"progress":i}));
+        h.s.notify(
+            h.t(),
+            Target::Request(rk),
+            "notifications/progress",
+            Some(&p),
+        )
+        .unwrap();
+    }
+    // Traffic on another stream must not be replayed (T-RES-6).
+    h.s.notify(
+        h.t(),
+        Target::Session(sk),
+        "notifications/tools/list_changed",
+        None,
+    )
+    .unwrap();
+    h.respond(rk, serde_json::json!({"content":[]}));
+    let out = h.take();
+    assert_eq!(
+        frames(&out, ex).len(),
+        0,
+        "nothing written to a gone connection"
+    );
+    assert_eq!(
+        frames(&out, get).len(),
+        1,
+        "the GET stream got its notification live"
+    );
+    let resumed = h.get(Some(&wire), Some(&cursor));
+    let out = h.take();
+    let f = frames(&out, resumed);
+    assert_eq!(f.len(), 4, "3 progress + the response: {f:?}");
+    assert!(f.iter().all(|x| !x.contains("list_changed")));
+    assert!(f[3].contains("result"));
+    assert!(
+        closed(&out, resumed),
+        "the finished stream ends after replay"
+    );
+    // Replay again from the middle: exactly the events after that id.
+    let mid = frame_id(&f[1]).unwrap();
+    let again = h.get(Some(&wire), Some(&mid));
+    let f2 = frames(&h.take(), again);
+    assert_eq!(
+        f2,
+        f[2..].to_vec(),
+        "INV-S6: replayed events keep ids and bytes"
+    );
+    // Fully consumed finished stream: 204, do not reconnect (X-8).
+    let last = frame_id(&f[3]).unwrap();
+    let done = h.get(Some(&wire), Some(&last));
+    assert_eq!(reply(&h.take(), done).0, 204);
+}
+
+#[test]
+fn t_res_2_event_ids_are_unique_across_the_sessions_streams() {
+    let mut h = H::new(sse());
+    let (sk, wire) = h.init("2025-11-25");
+    let mut ids = std::collections::BTreeSet::new();
+    let get = h.get(Some(&wire), None);
+    for i in 1..=3 {
+        h.post(Some(&wire), &req_body(i, "tools/call"));
+    }
+    for (rk, _) in h.requests() {
+        let _ =
+            h.s.notify(h.t(), Target::Request(rk), "notifications/message", None);
+    }
+    h.s.notify(h.t(), Target::Session(sk), "notifications/message", None)
+        .unwrap();
+    h.drain();
+    let out = h.take();
+    let mut n = 0;
+    for o in &out {
+        if let Output::Event { frame, .. } = o {
+            let id = frame_id(std::str::from_utf8(frame).unwrap()).unwrap();
+            assert!(ids.insert(id), "duplicate event id");
+            n += 1;
+        }
+    }
+    assert!(n >= 8);
+    let _ = get;
+}
+
+#[test]
+fn x22_foreign_forged_and_malformed_event_ids_are_refused_with_400() {
+    let mut h = H::new(sse());
+    let (_, a) = h.init("2025-11-25");
+    let ex = h.post(Some(&a), &req_body(1, "tools/call"));
+    let foreign = frame_id(&frames(&h.take(), ex)[0]).unwrap();
+    let (_, b) = h.init("2025-11-25");
+    for bad in [
+        foreign.as_str(),
+        "1-999999",
+        "garbage",
+        "",
+        "-",
+        "1-",
+        "99999999999999999999999-1",
+    ] {
+        let g = h.get(Some(&b), Some(bad));
+        let (status, _, body) = reply(&h.take(), g);
+        assert_eq!(status, 400, "{bad:?}");
+        assert!(body.contains("-32600"));
+    }
+}
+
+#[test]
+fn inv_s5_resume_from_an_evicted_event_is_refused_not_skipped() {
+    let mut h = H::new(Config {
+        response_mode: ResponseMode::Sse,
+        max_events_per_stream: 4,
+        ..Config::default()
+    });
+    let (_, wire) = h.init("2025-11-25");
+    let ex = h.post(Some(&wire), &req_body(1, "tools/call"));
+    let rk = delivered_request(&h);
+    let first = frame_id(&frames(&h.take(), ex)[0]).unwrap();
+    h.s.handle_disconnect(h.t(), ex);
+    for _ in 0..10 {
+        h.s.notify(h.t(), Target::Request(rk), "notifications/message", None)
+            .unwrap();
+    }
+    h.drain();
+    let g = h.get(Some(&wire), Some(&first));
+    assert_eq!(reply(&h.take(), g).0, 410);
+}
+
+#[test]
+fn t_get_3_get_opens_sse_or_405_when_disabled() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-06-18");
+    let g = h.get(Some(&wire), None);
+    assert!(has_head(&h.take(), g));
+    let mut h = H::new(Config {
+        get_stream: false,
+        ..Config::default()
+    });
+    let (_, wire) = h.init("2025-06-18");
+    let g = h.get(Some(&wire), None);
+    let out = h.take();
+    assert_eq!(reply(&out, g).0, 405);
+    assert!(matches!(&out[0], Output::Reply { head, .. } if head.allow.is_some()));
+}
+
+#[test]
+fn x9_inv_s20_a_second_get_replaces_the_first_connection() {
+    let mut h = H::new(Config::default());
+    let (sk, wire) = h.init("2025-11-25");
+    let g1 = h.get(Some(&wire), None);
+    let g2 = h.get(Some(&wire), None);
+    let out = h.take();
+    assert!(closed(&out, g1), "the old connection is closed, not 409");
+    assert!(has_head(&out, g2));
+    h.s.notify(h.t(), Target::Session(sk), "notifications/message", None)
+        .unwrap();
+    h.drain();
+    let out = h.take();
+    assert_eq!(frames(&out, g2).len(), 1);
+    assert_eq!(frames(&out, g1).len(), 0, "T-MULTI-2: never broadcast");
+}
+
+#[test]
+fn x11_messages_with_nowhere_to_go_are_reported_not_dropped() {
+    let mut h = H::new(Config {
+        response_mode: ResponseMode::Json,
+        ..Config::default()
+    });
+    let (sk, wire) = h.init("2025-06-18");
+    assert_eq!(
+        h.s.notify(h.t(), Target::Session(sk), "notifications/message", None),
+        Err(SendError::NoStream)
+    );
+    h.post(Some(&wire), &req_body(1, "tools/call"));
+    let rk = delivered_request(&h);
+    assert_eq!(
+        h.s.notify(h.t(), Target::Request(rk), "notifications/progress", None),
+        Err(SendError::JsonMode),
+        "X-31: JSON mode carries only the response"
+    );
+    // Pending-head exchange whose client left: the answer has no stream.
+    let ex = h.post(Some(&wire), &req_body(2, "tools/call"));
+    let rk2 = delivered_request(&h);
+    h.s.handle_disconnect(h.t(), ex);
+    assert_eq!(
+        h.s.respond(h.t(), rk2, Ok(RawJson::empty_object())),
+        Err(SendError::NoStream)
+    );
+    h.drain();
+}
+
+#[test]
+fn u_ping_1_ping_is_answered_by_the_core() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-06-18");
+    let ex = h.post(Some(&wire), &req_body(9, "ping"));
+    let out = h.take();
+    assert!(out.iter().all(|o| !matches!(o, Output::Deliver(_))));
+    assert_eq!(reply(&out, ex).2, r#"{"jsonrpc":"2.0","id":9,"result":{}}"#);
+}
+
+#[test]
+fn u_can_5_cancelled_request_gets_no_response_but_its_stream_ends() {
+    let mut h = H::new(sse());
+    let (_, wire) = h.init("2025-11-25");
+    let ex = h.post(Some(&wire), &req_body(3, "tools/call"));
+    let rk = delivered_request(&h);
+    h.take();
+    let c = h.post(
+        Some(&wire),
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3,"reason":"user"}}"#,
+    );
+    let out = h.take();
+    assert_eq!(reply(&out, c).0, 202);
+    assert!(out.iter().any(|o| matches!(o, Output::Deliver(Delivery::Cancelled { request, reason, .. }) if *request == rk && reason.as_deref() == Some("user"))));
+    h.respond(rk, serde_json::json!({}));
+    let out = h.take();
+    assert!(
+        frames(&out, ex).is_empty(),
+        "no response after cancellation"
+    );
+    assert!(closed(&out, ex), "the stream still ends");
+}
+
+#[test]
+fn u_can_3_initialize_cannot_be_cancelled_and_unknown_cancels_are_ignored() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-06-18");
+    let c = h.post(
+        Some(&wire),
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":0}}"#,
+    );
+    let out = h.take();
+    assert_eq!(reply(&out, c).0, 202);
+    assert!(
+        out.iter()
+            .all(|o| !matches!(o, Output::Deliver(Delivery::Cancelled { .. })))
+    );
+}
+
+#[test]
+fn abandoned_requests_still_end_their_exchange() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-06-18");
+    let ex = h.post(Some(&wire), &req_body(4, "tools/call"));
+    let rk = delivered_request(&h);
+    h.take();
+    h.s.abandon(h.t(), rk).unwrap();
+    h.drain();
+    let (status, _, body) = reply(&h.take(), ex);
+    assert_eq!(status, 200);
+    assert!(body.contains("-32603") && body.contains(r#""id":4"#));
+    // SSE: the stream just closes.
+    let mut h = H::new(sse());
+    let (_, wire) = h.init("2025-06-18");
+    let ex = h.post(Some(&wire), &req_body(4, "tools/call"));
+    let rk = delivered_request(&h);
+    h.take();
+    h.s.abandon(h.t(), rk).unwrap();
+    h.drain();
+    let out = h.take();
+    assert!(closed(&out, ex) && frames(&out, ex).is_empty());
+    assert_eq!(h.s.abandon(h.t(), rk), Err(SendError::Gone));
+}
+
+#[test]
+fn server_to_client_request_goes_on_the_originating_stream_and_its_answer_comes_back() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-11-25");
+    let ex = h.post(Some(&wire), &req_body(1, "tools/call"));
+    let rk = delivered_request(&h);
+    h.take();
+    let ok =
+        h.s.request_client(h.t(), Target::Request(rk), "sampling/createMessage", None)
+            .unwrap();
+    h.drain();
+    let out = h.take();
+    assert!(
+        has_head(&out, ex),
+        "X-10: upgraded to SSE on the POST stream"
+    );
+    let f = frames(&out, ex);
+    assert!(
+        f.last()
+            .unwrap()
+            .contains(r#""method":"sampling/createMessage""#)
+    );
+    assert!(
+        f.last()
+            .unwrap()
+            .contains(&format!(r#""id":{}"#, ok.wire_id))
+    );
+    let answer = format!(
+        r#"{{"jsonrpc":"2.0","id":{},"result":{{"role":"assistant"}}}}"#,
+        ok.wire_id
+    );
+    let a = h.post(Some(&wire), &answer);
+    let out = h.take();
+    assert_eq!(reply(&out, a).0, 202);
+    assert!(out.iter().any(|o| matches!(o, Output::Deliver(Delivery::Response { outgoing, outcome: Ok(_) }) if *outgoing == ok)));
+    // A second answer to the same id is ignored.
+    h.post(Some(&wire), &answer);
+    assert!(h.take().iter().all(|o| !matches!(o, Output::Deliver(_))));
+    // L-INIT-6: no requests before the session is ready.
+    let mut h = H::new(Config::default());
+    h.post(None, &init_body("2025-06-18"));
+    let rk = delivered_request(&h);
+    assert_eq!(
+        h.s.request_client(h.t(), Target::Request(rk), "roots/list", None),
+        Err(SendError::NotAllowed)
+    );
+}
+
+#[test]
+fn x4_requests_before_the_initialized_notification_are_accepted() {
+    let mut h = H::new(Config::default());
+    let ex = h.post(None, &init_body("2025-06-18"));
+    let rk = delivered_request(&h);
+    h.take();
+    h.respond(
+        rk,
+        serde_json::json!({"capabilities":{},"serverInfo":{"name":"s","version":"1"}}),
+    );
+    let wire = reply(&h.take(), ex).1.unwrap();
+    h.post(Some(&wire), &req_body(1, "tools/list"));
+    assert_eq!(h.requests().len(), 1);
+}
+
+#[test]
+fn t_ses_6_x16_missing_session_is_400_unknown_is_404() {
+    let mut h = H::new(Config::default());
+    h.init("2025-06-18");
+    let a = h.post(None, &req_body(1, "tools/list"));
+    let b = h.post(Some("deadbeef"), &req_body(1, "tools/list"));
+    let c = h.get(None, None);
+    let d = h.get(Some("nope"), None);
+    let e = h.delete(None);
+    let f = h.delete(Some("nope"));
+    let out = h.take();
+    for (ex, want) in [(a, 400), (b, 404), (c, 400), (d, 404), (e, 400), (f, 404)] {
+        assert_eq!(reply(&out, ex).0, want);
+    }
+}
+
+#[test]
+fn t_ses_7_x17_delete_answers_204_and_the_session_is_gone() {
+    let mut h = H::new(Config::default());
+    let (sk, wire) = h.init("2025-06-18");
+    let g = h.get(Some(&wire), None);
+    let p = h.post(Some(&wire), &req_body(1, "tools/call"));
+    let rk = delivered_request(&h);
+    h.take();
+    let d = h.delete(Some(&wire));
+    let out = h.take();
+    assert_eq!(reply(&out, d).0, 204);
+    assert!(closed(&out, g));
+    assert_eq!(
+        reply(&out, p).0,
+        404,
+        "a waiting head learns the session ended"
+    );
+    assert!(out.iter().any(|o| matches!(o, Output::Deliver(Delivery::SessionClosed { session, reason: CloseReason::Deleted }) if *session == sk)));
+    // INV-S8: everything after is 404, and nothing reaches the application.
+    let x = h.post(Some(&wire), &req_body(2, "tools/list"));
+    let out = h.take();
+    assert_eq!(reply(&out, x).0, 404);
+    assert!(out.iter().all(|o| !matches!(o, Output::Deliver(_))));
+    assert_eq!(
+        h.s.respond(h.t(), rk, Ok(RawJson::empty_object())),
+        Err(SendError::Gone)
+    );
+}
+
+#[test]
+fn t_ses_10_delete_405_when_configured_off() {
+    let mut h = H::new(Config {
+        allow_delete: false,
+        ..Config::default()
+    });
+    let (_, wire) = h.init("2025-06-18");
+    let d = h.delete(Some(&wire));
+    assert_eq!(reply(&h.take(), d).0, 405);
+    assert_eq!(h.s.session_count(), 1, "INV-S22: unchanged after 405");
+}
+
+#[test]
+fn t_ver_3_t_ver_4_version_header_absent_ok_invalid_400() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-06-18");
+    let ok = h.post(Some(&wire), &notif_body("notifications/x"));
+    let ok2 = h.post_with(
+        Some(&wire),
+        &notif_body("notifications/x"),
+        &[("mcp-protocol-version", "2025-06-18")],
+    );
+    let bad = h.post_with(
+        Some(&wire),
+        &notif_body("notifications/x"),
+        &[("mcp-protocol-version", "2025-13-01")],
+    );
+    let bad2 = h.get_with_version(&wire, "banana");
+    let out = h.take();
+    assert_eq!(reply(&out, ok).0, 202);
+    assert_eq!(reply(&out, ok2).0, 202);
+    assert_eq!(reply(&out, bad).0, 400);
+    assert_eq!(reply(&out, bad2).0, 400);
+}
+
+trait GetWithVersion {
+    fn get_with_version(&mut self, wire: &str, v: &str) -> streamable_core::ExchangeId;
+}
+impl GetWithVersion for H {
+    fn get_with_version(&mut self, wire: &str, v: &str) -> streamable_core::ExchangeId {
+        let req = http::Request::get("/mcp")
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", wire)
+            .header("mcp-protocol-version", v)
+            .body(bytes::Bytes::new())
+            .unwrap();
+        self.request(req)
+    }
+}
+
+#[test]
+fn b_batch_1_batches_accepted_at_2025_03_26_and_answered_with_an_array() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-03-26");
+    let ex = h.post(
+        Some(&wire),
+        r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","id":2,"method":"ping"}]"#,
+    );
+    let rk = delivered_request(&h);
+    h.take();
+    h.respond(rk, serde_json::json!({"tools":[]}));
+    let (status, _, body) = reply(&h.take(), ex);
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "T-POST-10: {body}");
+    // T-POST-5: a batch of notifications only gets 202.
+    let n = h.post(Some(&wire), r#"[{"jsonrpc":"2.0","method":"notifications/a"},{"jsonrpc":"2.0","method":"notifications/b"}]"#);
+    assert_eq!(reply(&h.take(), n).0, 202);
+}
+
+#[test]
+fn x18_b_batch_2_t_post_3_refused_batches() {
+    let mut h = H::new(Config::default());
+    let (_, old) = h.init("2025-03-26");
+    let (_, new) = h.init("2025-06-18");
+    let cases = [
+        (
+            Some(new.as_str()),
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+            "batch at 2025-06-18",
+        ),
+        (Some(old.as_str()), "[]", "empty batch"),
+        (
+            Some(old.as_str()),
+            r#"[{"jsonrpc":"2.0","id":1,"method":"initialize"}]"#,
+            "initialize in a batch",
+        ),
+        (
+            Some(old.as_str()),
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":9,"result":{}}]"#,
+            "requests with responses",
+        ),
+        (
+            None,
+            r#"[{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}]"#,
+            "batched initialize without session",
+        ),
+    ];
+    for (session, body, what) in cases {
+        let ex = h.post(session, body);
+        let (status, _, _) = reply(&h.take(), ex);
+        assert_eq!(status, 400, "{what}");
+    }
+}
+
+#[test]
+fn b_msg_2_b_msg_3_bad_ids_and_duplicate_in_flight_ids_are_refused() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-06-18");
+    for body in [
+        r#"{"jsonrpc":"2.0","id":null,"method":"tools/list"}"#,
+        r#"{"jsonrpc":"2.0","id":1.5,"method":"tools/list"}"#,
+        r#"{"jsonrpc":"2.0","id":{},"method":"tools/list"}"#,
+        r#"{"jsonrpc":"1.0","id":1,"method":"tools/list"}"#,
+        r#"{"id":1,"method":"tools/list"}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#,
+        r#"{"jsonrpc":"2.0","id":1,"result":{},"error":{"code":1,"message":"m"}}"#,
+        r#"{"jsonrpc":"2.0"}"#,
+        r#"42"#,
+    ] {
+        let ex = h.post(Some(&wire), body);
+        let (status, _, reply_body) = reply(&h.take(), ex);
+        assert_eq!(status, 400, "{body}");
+        assert!(reply_body.contains("-32600"), "{body}: {reply_body}");
+        assert!(!reply_body.contains(r#""id""#), "X-19: id-less error body");
+    }
+    h.post(Some(&wire), &req_body(1, "tools/call"));
+    let dup = h.post(Some(&wire), &req_body(1, "tools/call"));
+    assert_eq!(reply(&h.take(), dup).0, 400);
+}
+
+#[test]
+fn edge_refusals_have_their_documented_status() {
+    let mut h = H::new(Config {
+        max_body_bytes: 1024,
+        ..Config::default()
+    });
+    let (_, wire) = h.init("2025-06-18");
+    let w = Some(wire.as_str());
+    let n = notif_body("notifications/x");
+    let cases: Vec<(http::Request<bytes::Bytes>, u16, &str)> = vec![
+        (
+            build("POST", w, &n, &[("origin", "https://evil.example")]),
+            403,
+            "T-SEC-2 bad Origin",
+        ),
+        (
+            build("POST", w, &n, &[("origin", "http://localhost:3000")]),
+            202,
+            "loopback Origin ok",
+        ),
+        (
+            build("POST", w, &n, &[("host", "evil.example")]),
+            403,
+            "X-24 bad Host",
+        ),
+        (
+            build("POST", w, &n, &[("accept", "text/html")]),
+            406,
+            "X-15 Accept",
+        ),
+        (
+            build("POST", w, &n, &[("accept", "*/*")]),
+            202,
+            "X-15 lenient on */*",
+        ),
+        (
+            build("POST", w, &n, &[("content-type", "text/plain")]),
+            415,
+            "Content-Type",
+        ),
+        (build("POST", w, &"x".repeat(2000), &[]), 413, "body limit"),
+        (build("POST", w, "{not json", &[]), 400, "parse error"),
+        (build("PUT", w, &n, &[]), 405, "method"),
+        (
+            build("POST", w, &n, &[("mcp-session-id", "second")]),
+            400,
+            "X-20 repeated session header",
+        ),
+        (
+            build("GET", w, "", &[("accept", "application/json")]),
+            406,
+            "GET without text/event-stream",
+        ),
+    ];
+    for (req, want, what) in cases {
+        let ex = h.request(req);
+        let out = h.take();
+        let (status, _, body) = reply(&out, ex);
+        assert_eq!(status, want, "{what}: {body}");
+        if status >= 400 && status != 405 {
+            assert!(body.contains(r#""error""#), "{what}: JSON-RPC error body");
+        }
+    }
+    let parse = h.post(w, "{not json");
+    assert!(reply(&h.take(), parse).2.contains("-32700"));
+    // The server keeps serving.
+    let ok = h.post(w, &req_body(77, "ping"));
+    assert_eq!(reply(&h.take(), ok).0, 200);
+}
+
+fn build(
+    method: &str,
+    session: Option<&str>,
+    body: &str,
+    extra: &[(&str, &str)],
+) -> http::Request<bytes::Bytes> {
+    let mut b = http::Request::builder().method(method).uri("/mcp");
+    let overrides = |k: &str| extra.iter().any(|(n, _)| *n == k);
+    if !overrides("accept") {
+        b = b.header(
+            "accept",
+            if method == "GET" {
+                "text/event-stream"
+            } else {
+                ACCEPT_BOTH
+            },
+        );
+    }
+    if !overrides("content-type") {
+        b = b.header("content-type", "application/json");
+    }
+    if !overrides("host") {
+        b = b.header("host", "localhost:8000");
+    }
+    if let Some(s) = session {
+        b = b.header("mcp-session-id", s);
+    }
+    for (k, v) in extra {
+        b = b.header(*k, *v);
+    }
+    b.body(bytes::Bytes::from(body.to_owned())).unwrap()
+}
+
+#[test]
+fn limits_max_sessions_503_and_in_flight_429() {
+    let mut h = H::new(Config {
+        max_sessions: 2,
+        max_in_flight_per_session: 2,
+        ..Config::default()
+    });
+    let (_, wire) = h.init("2025-06-18");
+    h.init("2025-06-18");
+    let third = h.post(None, &init_body("2025-06-18"));
+    assert_eq!(reply(&h.take(), third).0, 503);
+    h.post(Some(&wire), &req_body(1, "tools/call"));
+    h.post(Some(&wire), &req_body(2, "tools/call"));
+    let over = h.post(Some(&wire), &req_body(3, "tools/call"));
+    assert_eq!(reply(&h.take(), over).0, 429);
+}
+
+#[test]
+fn idle_timeout_ends_idle_sessions_but_not_busy_ones() {
+    let cfg = Config {
+        idle_timeout: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let mut h = H::new(cfg);
+    let (idle, _) = h.init("2025-06-18");
+    let (busy, busy_wire) = h.init("2025-06-18");
+    h.get(Some(&busy_wire), None);
+    h.take();
+    let deadline = h.s.poll_timeout().expect("a deadline is armed");
+    assert!(deadline <= Timestamp(10_000));
+    h.now = 10_000;
+    h.s.handle_timeout(h.t());
+    h.drain();
+    let out = h.take();
+    assert!(out.iter().any(|o| matches!(o, Output::Deliver(Delivery::SessionClosed { session, reason: CloseReason::IdleTimeout }) if *session == idle)));
+    assert!(
+        h.s.session_wire_id(busy).is_some(),
+        "an open stream counts as activity"
+    );
+    h.now = 1_000_000;
+    h.s.handle_timeout(h.t());
+    h.drain();
+    assert!(h.s.session_wire_id(busy).is_some());
+}
+
+#[test]
+fn init_timeout_ends_sessions_that_never_become_ready() {
+    let mut h = H::new(Config {
+        init_timeout: Duration::from_secs(5),
+        ..Config::default()
+    });
+    h.post(None, &init_body("2025-06-18"));
+    h.take();
+    assert_eq!(h.s.poll_timeout(), Some(Timestamp(5_000)));
+    h.now = 4_999;
+    h.s.handle_timeout(h.t());
+    h.drain();
+    assert_eq!(h.s.session_count(), 1, "not before the deadline");
+    h.now = 5_000;
+    h.s.handle_timeout(h.t());
+    h.drain();
+    assert_eq!(h.s.session_count(), 0);
+    assert!(h.take().iter().any(|o| matches!(
+        o,
+        Output::Deliver(Delivery::SessionClosed {
+            reason: CloseReason::InitTimeout,
+            ..
+        })
+    )));
+}
+
+#[test]
+fn poll_timeout_reports_now_while_outputs_are_queued() {
+    let mut s = streamable_core::Server::new(Config::default(), streamable_core::SeededIds(3));
+    let req = http::Request::post("/mcp")
+        .header("accept", ACCEPT_BOTH)
+        .body(bytes::Bytes::from(init_body("2025-06-18")))
+        .unwrap();
+    s.handle_request(Timestamp(42), req);
+    assert_eq!(s.poll_timeout(), Some(Timestamp(42)));
+    while s.poll_output().is_some() {}
+    assert_eq!(s.poll_timeout(), Some(Timestamp(60_042)));
+}
