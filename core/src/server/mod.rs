@@ -471,7 +471,9 @@ impl<I: IdSource> Server<I> {
                             "Bad Request: initialize cannot be batched or repeated in a session",
                         ));
                     }
-                    if session.in_flight.contains_key(id) || !seen.insert(id) {
+                    // The duplicate set is only needed for batches.
+                    let dup_in_batch = messages.len() > 1 && !seen.insert(id);
+                    if session.in_flight.contains_key(id) || dup_in_batch {
                         return Err(Refusal::new(
                             StatusCode::BAD_REQUEST,
                             code::INVALID_REQUEST,
