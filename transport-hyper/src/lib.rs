@@ -1,1 +1,66 @@
-//! The hyper 1 adapter for streamable-core (work in progress).
+//! # streamable-hyper
+//!
+//! The production adapter between [hyper](https://hyper.rs) 1 and the sans-IO
+//! MCP Streamable HTTP core ([`streamable_core`]).
+//!
+//! ## Shape
+//!
+//! - **One driver task owns the core.** Service tasks (one per HTTP request)
+//!   reach it through a bounded mailbox that exists from the moment the
+//!   [`McpService`] is built, so a request that arrives before the driver
+//!   first runs waits in the channel: there is no readiness flag and no
+//!   sleep. The driver is started by [`McpService::start`], by [`serve`], or
+//!   lazily by the first request; exactly one is ever spawned
+//!   ([`sync::TakeOnce`], loom-checked).
+//! - **The driver never waits for a client.** It answers heads through
+//!   `oneshot`s and feeds SSE bodies through bounded channels with
+//!   `try_send`; a full channel is a slow reader, whose connection is ended
+//!   (the client resumes with `Last-Event-ID`; the core keeps the events).
+//! - **Streaming is real.** [`McpBody`] yields each SSE event as its own
+//!   frame the moment the core emits it, with `: keep-alive` comments on idle
+//!   streams; dropping it reports a disconnect to the core.
+//! - **Handlers run as tasks.** A [`Handler`] (or the [`McpServer`]
+//!   registry) answers each request in its own task, with a
+//!   [`RequestContext`] for progress, log messages, server-to-client requests
+//!   and cancellation. A panic becomes a JSON-RPC internal error.
+//! - **A dead or stopped driver answers 503** at once, never hangs.
+//!
+//! ## Quick start
+//!
+//! ```no_run
+//! use serde_json::json;
+//! use streamable_hyper::{McpServer, McpService, Tool, ToolResult, serve};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let app = McpServer::new("demo", "1.0").tool(Tool::new(
+//!         "echo",
+//!         "Echo the text back",
+//!         json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
+//!         |_ctx, args| async move { Ok(ToolResult::text(args["text"].as_str().unwrap_or(""))) },
+//!     ));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//!     serve(listener, McpService::new(app), std::future::pending()).await
+//! }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod body;
+mod catch;
+mod context;
+mod driver;
+mod handler;
+mod registry;
+mod serve;
+mod service;
+pub mod sync;
+
+pub use body::{KEEP_ALIVE_FRAME, McpBody};
+pub use context::{ContextError, LogLevel, RequestContext, Session, SessionData};
+pub use handler::{FnHandler, Handler, Outcome, handler_fn};
+pub use registry::{Completion, McpServer, Prompt, Resource, ResourceTemplate, Tool, ToolResult};
+pub use serve::{Listener, SHUTDOWN_GRACE, serve};
+pub use service::{Builder, McpService, ResponseFuture};
+
+pub use streamable_core;

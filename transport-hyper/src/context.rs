@@ -1,0 +1,440 @@
+//! What a handler can do while it runs: progress, log messages,
+//! server-to-client requests, cancellation.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use serde_json::{Value, json};
+use streamable_core::{
+    ErrorObject, Id, OutgoingKey, RawJson, RequestKey, SendError, SessionKey, Target,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::driver::{Command, Control};
+
+/// The channels to the driver.
+#[derive(Clone, Debug)]
+pub(crate) struct Link {
+    pub(crate) mailbox: mpsc::Sender<Command>,
+    pub(crate) control: mpsc::UnboundedSender<Control>,
+}
+
+impl Link {
+    async fn notify(
+        &self,
+        target: Target,
+        method: &str,
+        params: Option<RawJson>,
+    ) -> Result<(), ContextError> {
+        let (done, rx) = oneshot::channel();
+        self.mailbox
+            .send(Command::Notify {
+                target,
+                method: method.to_owned(),
+                params,
+                done,
+            })
+            .await
+            .map_err(|_| ContextError::Stopped)?;
+        rx.await
+            .map_err(|_| ContextError::Stopped)?
+            .map_err(ContextError::NotSent)
+    }
+
+    async fn request(
+        &self,
+        target: Target,
+        method: &str,
+        params: Option<RawJson>,
+    ) -> Result<RawJson, ContextError> {
+        let (sent, sent_rx) = oneshot::channel();
+        let (answer, answer_rx) = oneshot::channel();
+        self.mailbox
+            .send(Command::RequestClient {
+                target,
+                method: method.to_owned(),
+                params,
+                sent,
+                answer,
+            })
+            .await
+            .map_err(|_| ContextError::Stopped)?;
+        let key = sent_rx
+            .await
+            .map_err(|_| ContextError::Stopped)?
+            .map_err(ContextError::NotSent)?;
+        // If this future is dropped while waiting, the driver forgets the
+        // request (a late answer is then ignored by the core).
+        let mut guard = ForgetGuard {
+            key,
+            control: Some(self.control.clone()),
+        };
+        let r = answer_rx.await;
+        guard.control = None;
+        match r {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(ContextError::Rejected(e)),
+            // The session ended (its waiters are dropped) or the driver stopped.
+            Err(_) => Err(ContextError::NotSent(SendError::Gone)),
+        }
+    }
+}
+
+struct ForgetGuard {
+    key: OutgoingKey,
+    control: Option<mpsc::UnboundedSender<Control>>,
+}
+
+impl Drop for ForgetGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.control.take() {
+            let _ = c.send(Control::Forget(self.key));
+        }
+    }
+}
+
+/// Why a message from a handler did not go out, or a server-to-client
+/// request did not get a result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContextError {
+    /// The core refused it (see [`SendError`]): the request or session is
+    /// gone, no stream can carry it, a limit, JSON response mode, ...
+    NotSent(SendError),
+    /// The client answered a server-to-client request with an error.
+    Rejected(ErrorObject),
+    /// The server is shutting down.
+    Stopped,
+}
+
+impl fmt::Display for ContextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContextError::NotSent(e) => write!(f, "not sent: {e}"),
+            ContextError::Rejected(e) => write!(f, "client error {}: {}", e.code, e.message),
+            ContextError::Stopped => f.write_str("the server is shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for ContextError {}
+
+/// Log levels of `logging/setLevel` and `notifications/message` (RFC 5424).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// `debug`
+    Debug = 0,
+    /// `info`
+    Info = 1,
+    /// `notice`
+    Notice = 2,
+    /// `warning`
+    Warning = 3,
+    /// `error`
+    Error = 4,
+    /// `critical`
+    Critical = 5,
+    /// `alert`
+    Alert = 6,
+    /// `emergency`
+    Emergency = 7,
+}
+
+impl LogLevel {
+    const ALL: [LogLevel; 8] = [
+        LogLevel::Debug,
+        LogLevel::Info,
+        LogLevel::Notice,
+        LogLevel::Warning,
+        LogLevel::Error,
+        LogLevel::Critical,
+        LogLevel::Alert,
+        LogLevel::Emergency,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Notice => "notice",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+            LogLevel::Critical => "critical",
+            LogLevel::Alert => "alert",
+            LogLevel::Emergency => "emergency",
+        }
+    }
+
+    /// Parse a wire name.
+    ///
+    /// ```
+    /// use streamable_hyper::LogLevel;
+    /// assert_eq!(LogLevel::parse("warning"), Some(LogLevel::Warning));
+    /// assert_eq!(LogLevel::parse("loud"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        LogLevel::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+}
+
+/// Per-session state the adapter keeps for the application.
+#[derive(Debug, Default)]
+pub struct SessionData {
+    log_level: AtomicU8,
+    client: Mutex<Option<Value>>,
+    subscriptions: Mutex<BTreeSet<String>>,
+}
+
+impl SessionData {
+    /// The minimum level of log messages sent (`logging/setLevel`; default
+    /// `debug`, i.e. everything).
+    pub fn log_level(&self) -> LogLevel {
+        LogLevel::ALL[usize::from(self.log_level.load(Ordering::Relaxed).min(7))]
+    }
+
+    /// Set the minimum level.
+    pub fn set_log_level(&self, level: LogLevel) {
+        self.log_level.store(level as u8, Ordering::Relaxed);
+    }
+
+    /// The client's `initialize` params (`capabilities`, `clientInfo`), once
+    /// recorded by [`McpServer`](crate::McpServer) or the application.
+    pub fn client(&self) -> Option<Value> {
+        self.client.lock().ok()?.clone()
+    }
+
+    /// Record the client's `initialize` params.
+    pub fn set_client(&self, params: Value) {
+        if let Ok(mut g) = self.client.lock() {
+            *g = Some(params);
+        }
+    }
+
+    /// Whether the client declared `capabilities.<name>` in `initialize`.
+    pub fn client_supports(&self, name: &str) -> bool {
+        self.client()
+            .and_then(|c| c.get("capabilities").and_then(|c| c.get(name)).cloned())
+            .is_some_and(|v| !v.is_null())
+    }
+
+    /// Subscribe to a resource URI (`resources/subscribe`).
+    pub fn subscribe(&self, uri: &str) {
+        if let Ok(mut g) = self.subscriptions.lock() {
+            g.insert(uri.to_owned());
+        }
+    }
+
+    /// Unsubscribe (`resources/unsubscribe`).
+    pub fn unsubscribe(&self, uri: &str) {
+        if let Ok(mut g) = self.subscriptions.lock() {
+            g.remove(uri);
+        }
+    }
+
+    /// Whether the session subscribed to `uri`.
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        self.subscriptions
+            .lock()
+            .map(|g| g.contains(uri))
+            .unwrap_or(false)
+    }
+}
+
+/// A handle on one session: its key, its state, and its GET stream.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub(crate) key: SessionKey,
+    pub(crate) data: std::sync::Arc<SessionData>,
+    pub(crate) link: Link,
+}
+
+impl Session {
+    /// The session's key.
+    pub fn key(&self) -> SessionKey {
+        self.key
+    }
+
+    /// Its state (log level, client info, subscriptions).
+    pub fn data(&self) -> &SessionData {
+        &self.data
+    }
+
+    /// Send a notification on the session's standalone GET stream (T-GET-4);
+    /// [`SendError::NoStream`] when the client opened none.
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), ContextError> {
+        let params = params.as_ref().map(RawJson::from_value);
+        self.link
+            .notify(Target::Session(self.key), method, params)
+            .await
+    }
+
+    /// Send a request to the client on the GET stream and await its answer.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<RawJson, ContextError> {
+        let params = params.as_ref().map(RawJson::from_value);
+        self.link
+            .request(Target::Session(self.key), method, params)
+            .await
+    }
+
+    /// End the session (T-SES-7): later requests naming it get 404.
+    pub async fn close(&self) -> Result<(), ContextError> {
+        let (done, rx) = oneshot::channel();
+        self.link
+            .mailbox
+            .send(Command::CloseSession {
+                session: self.key,
+                done,
+            })
+            .await
+            .map_err(|_| ContextError::Stopped)?;
+        rx.await
+            .map_err(|_| ContextError::Stopped)?
+            .map_err(ContextError::NotSent)
+    }
+}
+
+/// Everything a handler needs about the request it is answering, and the
+/// ways to talk to the client while it works.
+///
+/// Messages sent through the context travel on this request's own stream
+/// (T-PSSE-8): in the default `Auto` response mode the first of them turns
+/// the response into an SSE stream, and each is flushed to the client as soon
+/// as it is sent.
+#[derive(Debug)]
+pub struct RequestContext {
+    pub(crate) session: Session,
+    pub(crate) request: RequestKey,
+    pub(crate) id: Id,
+    pub(crate) progress_token: Option<Value>,
+    pub(crate) cancelled: watch::Receiver<bool>,
+}
+
+impl RequestContext {
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The request's key (the core's handle; unique for the server's life).
+    pub fn request_key(&self) -> RequestKey {
+        self.request
+    }
+
+    /// The client's JSON-RPC id.
+    pub fn id(&self) -> &Id {
+        &self.id
+    }
+
+    /// `params._meta.progressToken`, if the client asked for progress.
+    pub fn progress_token(&self) -> Option<&Value> {
+        self.progress_token.as_ref()
+    }
+
+    /// Whether the client cancelled this request (or its session ended).
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancelled.borrow()
+    }
+
+    /// Resolves when the client cancels this request (`notifications/cancelled`)
+    /// or its session ends. Never resolves otherwise.
+    pub async fn cancelled(&self) {
+        let mut rx = self.cancelled.clone();
+        if rx.wait_for(|c| *c).await.is_err() {
+            // The driver stopped: treat as cancelled.
+        }
+    }
+
+    /// Send `notifications/progress` (U-PROG-*) if the client gave a progress
+    /// token; without one this does nothing and returns `Ok(false)`.
+    pub async fn progress(
+        &self,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<&str>,
+    ) -> Result<bool, ContextError> {
+        let Some(token) = &self.progress_token else {
+            return Ok(false);
+        };
+        let mut p = json!({"progressToken": token, "progress": number(progress)});
+        if let Some(t) = total {
+            p["total"] = number(t);
+        }
+        if let Some(m) = message {
+            p["message"] = json!(m);
+        }
+        self.notify("notifications/progress", Some(p)).await?;
+        Ok(true)
+    }
+
+    /// Send a `notifications/message` log message on this request's stream if
+    /// `level` is at or above the session's level; returns whether it was sent.
+    pub async fn log(
+        &self,
+        level: LogLevel,
+        logger: Option<&str>,
+        data: Value,
+    ) -> Result<bool, ContextError> {
+        if level < self.session.data.log_level() {
+            return Ok(false);
+        }
+        let mut p = json!({"level": level.as_str(), "data": data});
+        if let Some(l) = logger {
+            p["logger"] = json!(l);
+        }
+        self.notify("notifications/message", Some(p)).await?;
+        Ok(true)
+    }
+
+    /// Send any notification on this request's stream.
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), ContextError> {
+        let params = params.as_ref().map(RawJson::from_value);
+        self.session
+            .link
+            .notify(Target::Request(self.request), method, params)
+            .await
+    }
+
+    /// Send a request to the client on this request's stream (X-10) and
+    /// await its answer. Dropping the future forgets the request.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<RawJson, ContextError> {
+        let params = params.as_ref().map(RawJson::from_value);
+        self.session
+            .link
+            .request(Target::Request(self.request), method, params)
+            .await
+    }
+
+    /// `sampling/createMessage`.
+    pub async fn create_message(&self, params: Value) -> Result<RawJson, ContextError> {
+        self.request("sampling/createMessage", Some(params)).await
+    }
+
+    /// `elicitation/create`.
+    pub async fn elicit(&self, params: Value) -> Result<RawJson, ContextError> {
+        self.request("elicitation/create", Some(params)).await
+    }
+
+    /// `roots/list`.
+    pub async fn list_roots(&self) -> Result<RawJson, ContextError> {
+        self.request("roots/list", None).await
+    }
+}
+
+/// Whole numbers as JSON integers (`1`, not `1.0`).
+fn number(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        json!(x as i64)
+    } else {
+        json!(x)
+    }
+}

@@ -1,0 +1,611 @@
+//! The driver: the one task that owns the sans-IO core.
+//!
+//! Loop: drain `poll_output` (acting on each output without awaiting), read
+//! `poll_timeout`, then `select!` (biased: control messages, then the
+//! mailbox, then the timer). Every send the driver makes is non-blocking:
+//! `oneshot` replies, `try_send` into bounded per-exchange channels (a full
+//! one is the core's slow-reader case: the connection is ended and the client
+//! resumes with `Last-Event-ID`), and `tokio::spawn` for handlers. So no
+//! client, however slow, and no handler can stall the loop.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use streamable_core::{
+    CloseReason, Config, Delivery, ErrorObject, ExchangeId, IdSource, OutgoingKey, Output, RawJson,
+    RequestKey, ResponseHead, SendError, Server, SessionKey, Target, Timestamp, jsonrpc::code,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::catch::CatchUnwind;
+use crate::context::{Link, RequestContext, Session, SessionData};
+use crate::handler::DynHandler;
+
+/// Session ids from the operating system's CSPRNG (SBP-2).
+#[derive(Debug, Default)]
+pub(crate) struct OsIds;
+
+impl IdSource for OsIds {
+    fn session_id(&mut self) -> u128 {
+        let mut buf = [0u8; 16];
+        if getrandom::fill(&mut buf).is_ok() {
+            return u128::from_le_bytes(buf);
+        }
+        // The OS generator failed (practically never). Fall back to std's
+        // randomly keyed SipHash rather than panicking the driver.
+        use std::hash::{BuildHasher, Hasher};
+        let mut out = 0u128;
+        for _ in 0..2 {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(out);
+            out = (out << 64) | u128::from(h.finish());
+        }
+        out
+    }
+}
+
+/// Time for the core: milliseconds since an origin on tokio's clock (so
+/// tokio's paused clock and turmoil's simulated clock apply).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    origin: Instant,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        Clock {
+            origin: Instant::now(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        Timestamp::from_duration(self.origin.elapsed())
+    }
+
+    fn instant(&self, t: Timestamp) -> Instant {
+        self.origin + t.as_duration()
+    }
+}
+
+/// What service tasks and handler contexts ask of the driver (bounded
+/// mailbox; senders await capacity, the driver never does).
+pub(crate) enum Command {
+    /// An HTTP request with its (bounded) body.
+    Request {
+        ticket: u64,
+        req: http::Request<Bytes>,
+        reply: oneshot::Sender<Reply>,
+    },
+    Respond {
+        request: RequestKey,
+        outcome: Result<RawJson, ErrorObject>,
+    },
+    Notify {
+        target: Target,
+        method: String,
+        params: Option<RawJson>,
+        done: oneshot::Sender<Result<(), SendError>>,
+    },
+    RequestClient {
+        target: Target,
+        method: String,
+        params: Option<RawJson>,
+        sent: oneshot::Sender<Result<OutgoingKey, SendError>>,
+        answer: oneshot::Sender<Result<RawJson, ErrorObject>>,
+    },
+    CloseSession {
+        session: SessionKey,
+        done: oneshot::Sender<Result<(), SendError>>,
+    },
+    /// Stop: end every open stream, answer waiting requests with 503, exit.
+    Shutdown,
+}
+
+/// Signals sent from `Drop` (unbounded, so a destructor never waits; at most
+/// one per exchange, request or outgoing request, so bounded in practice).
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// A response future or body was dropped: the client went away.
+    Dropped(u64),
+    /// A handler task ended without answering (it was aborted).
+    Abandon(RequestKey),
+    /// A handler stopped waiting for a server-to-client answer.
+    Forget(OutgoingKey),
+}
+
+/// The driver's answer to a [`Command::Request`].
+pub(crate) enum Reply {
+    Full(ResponseHead, Bytes),
+    Stream(ResponseHead, mpsc::Receiver<Bytes>),
+    /// The driver is shutting down.
+    Unavailable,
+}
+
+/// Reports the end of an exchange's response (future or body dropped) to the
+/// driver unless disarmed.
+#[derive(Debug)]
+pub(crate) struct ExchangeGuard {
+    ticket: u64,
+    control: Option<mpsc::UnboundedSender<Control>>,
+}
+
+impl ExchangeGuard {
+    pub(crate) fn new(ticket: u64, control: mpsc::UnboundedSender<Control>) -> Self {
+        ExchangeGuard {
+            ticket,
+            control: Some(control),
+        }
+    }
+
+    pub(crate) fn disarm(&mut self) {
+        self.control = None;
+    }
+}
+
+impl Drop for ExchangeGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.control.take() {
+            let _ = c.send(Control::Dropped(self.ticket));
+        }
+    }
+}
+
+enum Exchange {
+    /// The head is not decided yet.
+    Waiting {
+        ticket: u64,
+        reply: oneshot::Sender<Reply>,
+    },
+    /// An SSE body is being fed.
+    Streaming {
+        ticket: u64,
+        frames: mpsc::Sender<Bytes>,
+    },
+}
+
+struct Running {
+    session: SessionKey,
+    cancel: watch::Sender<bool>,
+}
+
+/// Adapter settings the driver needs.
+#[derive(Clone, Debug)]
+pub(crate) struct DriverSettings {
+    pub(crate) backlog: usize,
+}
+
+pub(crate) struct Driver {
+    core: Server<OsIds>,
+    clock: Clock,
+    settings: DriverSettings,
+    mailbox: mpsc::Receiver<Command>,
+    control: mpsc::UnboundedReceiver<Control>,
+    /// Handed to handler contexts (weak, so the driver does not keep its own
+    /// mailbox open: it ends when every service and context is gone).
+    weak_mailbox: mpsc::WeakSender<Command>,
+    control_tx: mpsc::UnboundedSender<Control>,
+    handler: Arc<dyn DynHandler>,
+    tickets: BTreeMap<u64, ExchangeId>,
+    exchanges: BTreeMap<ExchangeId, Exchange>,
+    running: BTreeMap<RequestKey, Running>,
+    outgoing: BTreeMap<OutgoingKey, oneshot::Sender<Result<RawJson, ErrorObject>>>,
+    sessions: BTreeMap<SessionKey, Session>,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        config: Config,
+        clock: Clock,
+        settings: DriverSettings,
+        mailbox: mpsc::Receiver<Command>,
+        weak_mailbox: mpsc::WeakSender<Command>,
+        control: mpsc::UnboundedReceiver<Control>,
+        control_tx: mpsc::UnboundedSender<Control>,
+        handler: Arc<dyn DynHandler>,
+    ) -> Self {
+        Driver {
+            core: Server::new(config, OsIds),
+            clock,
+            settings,
+            mailbox,
+            control,
+            weak_mailbox,
+            control_tx,
+            handler,
+            tickets: BTreeMap::new(),
+            exchanges: BTreeMap::new(),
+            running: BTreeMap::new(),
+            outgoing: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        tracing::debug!("driver started");
+        let mut last_fire: Option<Timestamp> = None;
+        loop {
+            self.drain();
+            let deadline = self.core.poll_timeout().map(|t| {
+                // A deadline that already fired at this same instant must not
+                // spin the loop: wait at least a millisecond.
+                let at = self.clock.instant(t);
+                match last_fire {
+                    Some(f) if f >= t => at.max(Instant::now() + Duration::from_millis(1)),
+                    _ => at,
+                }
+            });
+            tokio::select! {
+                biased;
+                Some(c) = self.control.recv() => self.on_control(c),
+                cmd = self.mailbox.recv() => match cmd {
+                    Some(Command::Shutdown) | None => break,
+                    Some(cmd) => self.on_command(cmd),
+                },
+                () = sleep_until_opt(deadline), if deadline.is_some() => {
+                    // Trust the clock, not the timer (an elapsed Sleep may
+                    // still report Pending under the coop budget; a spurious
+                    // or early call is harmless to the core).
+                    let now = self.clock.now();
+                    last_fire = Some(now);
+                    self.core.handle_timeout(now);
+                }
+            }
+        }
+        self.stop();
+        tracing::debug!("driver stopped");
+    }
+
+    /// End everything: waiting heads get 503, streams end (clients may
+    /// resume against a new server only if it shares state, which this one
+    /// does not), running handlers are cancelled.
+    fn stop(&mut self) {
+        for (_, ex) in std::mem::take(&mut self.exchanges) {
+            if let Exchange::Waiting { reply, .. } = ex {
+                let _ = reply.send(Reply::Unavailable);
+            }
+        }
+        for (_, r) in std::mem::take(&mut self.running) {
+            let _ = r.cancel.send(true);
+        }
+        self.outgoing.clear();
+        self.mailbox.close();
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn on_control(&mut self, c: Control) {
+        match c {
+            Control::Dropped(ticket) => {
+                if let Some(ex) = self.tickets.remove(&ticket) {
+                    tracing::debug!(exchange = ex.0, "client went away");
+                    self.exchanges.remove(&ex);
+                    let now = self.now();
+                    self.core.handle_disconnect(now, ex);
+                }
+            }
+            Control::Abandon(rk) => {
+                if self.running.remove(&rk).is_some() {
+                    let now = self.now();
+                    let _ = self.core.abandon(now, rk);
+                }
+            }
+            Control::Forget(k) => {
+                self.outgoing.remove(&k);
+                self.core.forget_outgoing(k);
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        let now = self.now();
+        match cmd {
+            Command::Request { ticket, req, reply } => {
+                let ex = self.core.handle_request(now, req);
+                tracing::trace!(ticket, exchange = ex.0, "request");
+                self.tickets.insert(ticket, ex);
+                self.exchanges
+                    .insert(ex, Exchange::Waiting { ticket, reply });
+                self.drain();
+                // The client may have left while the request sat in the
+                // mailbox (its Dropped signal was then for an unknown ticket).
+                if let Some(Exchange::Waiting { reply, .. }) = self.exchanges.get(&ex)
+                    && reply.is_closed() {
+                        self.disconnect(ex);
+                    }
+            }
+            Command::Respond { request, outcome } => {
+                self.running.remove(&request);
+                if let Err(e) = self.core.respond(now, request, outcome) {
+                    tracing::debug!(request = request.0, "response not sent: {e}");
+                }
+            }
+            Command::Notify {
+                target,
+                method,
+                params,
+                done,
+            } => {
+                let r = self.core.notify(now, target, &method, params.as_ref());
+                let _ = done.send(r);
+            }
+            Command::RequestClient {
+                target,
+                method,
+                params,
+                sent,
+                answer,
+            } => {
+                let r = self
+                    .core
+                    .request_client(now, target, &method, params.as_ref());
+                if let Ok(k) = r {
+                    self.outgoing.insert(k, answer);
+                }
+                let _ = sent.send(r);
+            }
+            Command::CloseSession { session, done } => {
+                let _ = done.send(self.core.close_session(now, session));
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn disconnect(&mut self, ex: ExchangeId) {
+        if let Some(Exchange::Waiting { ticket, .. } | Exchange::Streaming { ticket, .. }) =
+            self.exchanges.remove(&ex)
+        {
+            self.tickets.remove(&ticket);
+        }
+        let now = self.now();
+        self.core.handle_disconnect(now, ex);
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.core.poll_output() {
+            match out {
+                Output::Reply {
+                    exchange,
+                    head,
+                    body,
+                } => {
+                    if let Some(Exchange::Waiting { ticket, reply }) =
+                        self.exchanges.remove(&exchange)
+                    {
+                        self.tickets.remove(&ticket);
+                        let _ = reply.send(Reply::Full(head, body));
+                    }
+                }
+                Output::StreamHead { exchange, head } => {
+                    if let Some(Exchange::Waiting { ticket, reply }) =
+                        self.exchanges.remove(&exchange)
+                    {
+                        let (tx, rx) = mpsc::channel(self.settings.backlog.max(1));
+                        if reply.send(Reply::Stream(head, rx)).is_ok() {
+                            self.exchanges
+                                .insert(exchange, Exchange::Streaming { ticket, frames: tx });
+                        } else {
+                            self.tickets.remove(&ticket);
+                            let now = self.now();
+                            self.core.handle_disconnect(now, exchange);
+                        }
+                    }
+                }
+                Output::Event { exchange, frame } => {
+                    let ok = match self.exchanges.get(&exchange) {
+                        Some(Exchange::Streaming { frames, .. }) => match frames.try_send(frame) {
+                            Ok(()) => true,
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                tracing::debug!(
+                                    exchange = exchange.0,
+                                    "slow reader: closing the connection (it may resume)"
+                                );
+                                false
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => false,
+                        },
+                        _ => true,
+                    };
+                    if !ok {
+                        // Dropping the sender ends the body after the frames
+                        // already queued; the core keeps the log for a resume.
+                        self.disconnect(exchange);
+                    }
+                }
+                Output::Close { exchange } => match self.exchanges.remove(&exchange) {
+                    Some(Exchange::Streaming { ticket, .. }) => {
+                        self.tickets.remove(&ticket);
+                    }
+                    Some(Exchange::Waiting { ticket, reply }) => {
+                        self.tickets.remove(&ticket);
+                        let _ = reply.send(Reply::Unavailable);
+                    }
+                    None => {}
+                },
+                Output::Deliver(d) => self.deliver(d),
+            }
+        }
+    }
+
+    fn link(&self) -> Option<Link> {
+        Some(Link {
+            mailbox: self.weak_mailbox.upgrade()?,
+            control: self.control_tx.clone(),
+        })
+    }
+
+    fn session(&mut self, key: SessionKey) -> Option<Session> {
+        if let Some(s) = self.sessions.get(&key) {
+            return Some(s.clone());
+        }
+        let s = Session {
+            key,
+            data: Arc::new(SessionData::default()),
+            link: self.link()?,
+        };
+        self.sessions.insert(key, s.clone());
+        Some(s)
+    }
+
+    fn deliver(&mut self, d: Delivery) {
+        match d {
+            Delivery::Request {
+                session,
+                request,
+                id,
+                method,
+                params,
+            } => {
+                let Some(sess) = self.session(session) else {
+                    let now = self.now();
+                    let _ = self.core.abandon(now, request);
+                    return;
+                };
+                let (cancel, cancelled) = watch::channel(false);
+                self.running.insert(request, Running { session, cancel });
+                let progress_token = params.as_ref().and_then(progress_token);
+                let ctx = RequestContext {
+                    session: sess,
+                    request,
+                    id,
+                    progress_token,
+                    cancelled,
+                };
+                let span = tracing::info_span!(
+                    "mcp.request",
+                    session = session.0,
+                    request = request.0,
+                    method = %method
+                );
+                let handler = self.handler.clone();
+                let link = ctx.session.link.clone();
+                tokio::spawn(
+                    async move {
+                        let mut guard = AbandonGuard {
+                            request,
+                            control: Some(link.control.clone()),
+                        };
+                        let outcome =
+                            match CatchUnwind::new(handler.request(ctx, method, params)).await {
+                                Ok(outcome) => outcome,
+                                Err(panic) => {
+                                    tracing::error!("handler panicked: {panic}");
+                                    Err(ErrorObject::new(
+                                        code::INTERNAL_ERROR,
+                                        "Internal error: the handler panicked",
+                                    ))
+                                }
+                            };
+                        guard.control = None;
+                        let _ = link
+                            .mailbox
+                            .send(Command::Respond { request, outcome })
+                            .await;
+                    }
+                    .instrument(span),
+                );
+            }
+            Delivery::Notification {
+                session,
+                method,
+                params,
+            } => {
+                let Some(sess) = self.session(session) else {
+                    return;
+                };
+                let handler = self.handler.clone();
+                let span =
+                    tracing::debug_span!("mcp.notification", session = session.0, method = %method);
+                tokio::spawn(
+                    async move {
+                        if let Err(p) =
+                            CatchUnwind::new(handler.notification(sess, method, params)).await
+                        {
+                            tracing::error!("notification handler panicked: {p}");
+                        }
+                    }
+                    .instrument(span),
+                );
+            }
+            Delivery::Cancelled {
+                request, reason, ..
+            } => {
+                tracing::debug!(request = request.0, ?reason, "cancelled by the client");
+                if let Some(r) = self.running.get(&request) {
+                    let _ = r.cancel.send(true);
+                }
+            }
+            Delivery::Response { outgoing, outcome } => {
+                if let Some(tx) = self.outgoing.remove(&outgoing) {
+                    let _ = tx.send(outcome);
+                }
+            }
+            Delivery::SessionClosed { session, reason } => {
+                self.session_closed(session, reason);
+            }
+        }
+    }
+
+    fn session_closed(&mut self, session: SessionKey, reason: CloseReason) {
+        tracing::debug!(session = session.0, ?reason, "session closed");
+        self.running.retain(|_, r| {
+            if r.session == session {
+                let _ = r.cancel.send(true);
+                false
+            } else {
+                true
+            }
+        });
+        self.outgoing.retain(|k, _| k.session != session);
+        self.sessions.remove(&session);
+        let handler = self.handler.clone();
+        tokio::spawn(async move {
+            let _ = CatchUnwind::new(async move { handler.session_closed(session, reason) }).await;
+        });
+    }
+}
+
+/// Tells the driver a handler task ended without answering.
+struct AbandonGuard {
+    request: RequestKey,
+    control: Option<mpsc::UnboundedSender<Control>>,
+}
+
+impl Drop for AbandonGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.control.take() {
+            let _ = c.send(Control::Abandon(self.request));
+        }
+    }
+}
+
+/// `params._meta.progressToken`, if any (a string or an integer, U-PROG-1).
+fn progress_token(params: &RawJson) -> Option<serde_json::Value> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(rename = "progressToken")]
+        progress_token: Option<serde_json::Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct P {
+        #[serde(rename = "_meta")]
+        meta: Option<Meta>,
+    }
+    let p: P = params.deserialize().ok()?;
+    p.meta?
+        .progress_token
+        .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,347 @@
+//! The tower / hyper service: one per server, cloned per connection.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{Request, Response, StatusCode, header};
+use http_body::Body;
+use http_body_util::BodyExt;
+use streamable_core::{Config, ErrorObject, ResponseHead, jsonrpc, jsonrpc::code};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::body::McpBody;
+use crate::driver::{Clock, Command, Control, Driver, DriverSettings, ExchangeGuard, Reply};
+use crate::handler::{DynHandler, Handler};
+use crate::sync::{TakeOnce, Tickets};
+
+type DriverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Settings of the adapter itself (the protocol's live in [`Config`]).
+#[derive(Clone, Debug)]
+pub struct Builder {
+    config: Config,
+    keep_alive: Option<Duration>,
+    mailbox: usize,
+    body_timeout: Duration,
+    path: Option<String>,
+}
+
+impl Builder {
+    /// Defaults: `Config::default()`, keep-alive comments every 15 s, a
+    /// mailbox of 1024 commands, 30 s to receive a request body.
+    pub fn new() -> Self {
+        Builder {
+            config: Config::default(),
+            keep_alive: Some(Duration::from_secs(15)),
+            mailbox: 1024,
+            body_timeout: Duration::from_secs(30),
+            path: None,
+        }
+    }
+
+    /// Answer only requests for this path (others get 404). Default: any
+    /// path, for mounting under a router that already matched it.
+    pub fn path(mut self, path: &str) -> Self {
+        self.path = Some(path.to_owned());
+        self
+    }
+
+    /// The core's configuration (response mode, limits, host and origin
+    /// policies, timeouts).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Interval of `: keep-alive` comments on idle SSE streams (`None`: off).
+    pub fn keep_alive(mut self, every: Option<Duration>) -> Self {
+        self.keep_alive = every.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// Capacity of the driver's mailbox (at least 1). Senders wait for room;
+    /// the driver never does.
+    pub fn mailbox_capacity(mut self, n: usize) -> Self {
+        self.mailbox = n.max(1);
+        self
+    }
+
+    /// How long a client may take to send a request body (then 408).
+    pub fn body_timeout(mut self, d: Duration) -> Self {
+        self.body_timeout = d;
+        self
+    }
+
+    /// Build the service around `handler`. The driver's mailbox exists from
+    /// now on; the driver itself starts on [`McpService::start`] or on the
+    /// first request, whichever comes first.
+    pub fn build(self, handler: impl Handler) -> McpService {
+        let handler: Arc<dyn DynHandler> = Arc::new(handler);
+        let (tx, rx) = mpsc::channel(self.mailbox);
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let driver = Driver::new(
+            self.config.clone(),
+            Clock::new(),
+            DriverSettings {
+                backlog: self.config.connection_backlog,
+            },
+            rx,
+            tx.downgrade(),
+            ctl_rx,
+            ctl_tx.clone(),
+            handler,
+        );
+        let fut: DriverFuture = Box::pin(driver.run());
+        McpService {
+            shared: Arc::new(Shared {
+                mailbox: tx,
+                control: ctl_tx,
+                driver: TakeOnce::new(fut),
+                tickets: Tickets::new(),
+                max_body: self.config.max_body_bytes,
+                keep_alive: self.keep_alive,
+                body_timeout: self.body_timeout,
+                path: self.path,
+            }),
+        }
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+struct Shared {
+    mailbox: mpsc::Sender<Command>,
+    control: mpsc::UnboundedSender<Control>,
+    driver: TakeOnce<DriverFuture>,
+    tickets: Tickets,
+    max_body: usize,
+    keep_alive: Option<Duration>,
+    body_timeout: Duration,
+    path: Option<String>,
+}
+
+/// The MCP endpoint as a service: `tower_service::Service` (for axum and
+/// tower stacks) and `hyper::service::Service` (for hyper-util and
+/// [`serve`](crate::serve)). Clone it freely; all clones share one driver.
+///
+/// ```no_run
+/// # async fn doc() -> std::io::Result<()> {
+/// use streamable_hyper::{McpServer, McpService, serve};
+/// let service = McpService::new(McpServer::new("demo", "1.0"));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+/// serve(listener, service, std::future::pending()).await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct McpService {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for McpService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpService")
+            .field("driver_started", &self.shared.driver.is_taken())
+            .finish_non_exhaustive()
+    }
+}
+
+impl McpService {
+    /// A service with the default [`Builder`] settings.
+    pub fn new(handler: impl Handler) -> Self {
+        Builder::new().build(handler)
+    }
+
+    /// Customise the adapter and the core.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Spawn the driver on the current tokio runtime if it is not running
+    /// yet; returns its handle to the one caller that spawned it. Calling this
+    /// is optional: the first request does it.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (like `tokio::spawn`).
+    pub fn start(&self) -> Option<JoinHandle<()>> {
+        let fut = self.shared.driver.take()?;
+        Some(tokio::spawn(
+            fut.instrument(tracing::info_span!("mcp.driver")),
+        ))
+    }
+
+    /// Whether the driver has been started.
+    pub fn is_started(&self) -> bool {
+        self.shared.driver.is_taken()
+    }
+
+    /// Ask the driver to stop: open streams end, waiting requests get 503,
+    /// and so does every later request.
+    pub async fn shutdown(&self) {
+        self.start();
+        let _ = self.shared.mailbox.send(Command::Shutdown).await;
+    }
+
+    /// Handle one HTTP request (what both `Service` impls call).
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<McpBody>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+    {
+        self.start();
+        let shared = &self.shared;
+        if shared
+            .path
+            .as_deref()
+            .is_some_and(|p| p != req.uri().path())
+        {
+            return plain_error(StatusCode::NOT_FOUND, "Not Found");
+        }
+        let (parts, body) = req.into_parts();
+        // Read at most max_body + 1 bytes: the core answers 413 past the
+        // limit, and nothing more is ever buffered.
+        let limit = shared.max_body.saturating_add(1);
+        let bytes = match tokio::time::timeout(shared.body_timeout, read_limited(body, limit)).await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(())) => {
+                return plain_error(StatusCode::BAD_REQUEST, "Bad Request: unreadable body");
+            }
+            Err(_) => {
+                return plain_error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "Request Timeout: the body did not arrive in time",
+                );
+            }
+        };
+        let req = Request::from_parts(parts, bytes);
+        let ticket = shared.tickets.next();
+        let (reply, reply_rx) = oneshot::channel();
+        // From here on, if this future is dropped (the client went away),
+        // the guard tells the driver.
+        let mut guard = ExchangeGuard::new(ticket, shared.control.clone());
+        if shared
+            .mailbox
+            .send(Command::Request { ticket, req, reply })
+            .await
+            .is_err()
+        {
+            guard.disarm();
+            return unavailable();
+        }
+        match reply_rx.await {
+            Ok(Reply::Full(head, body)) => {
+                guard.disarm();
+                with_head(&head, McpBody::full(body))
+            }
+            Ok(Reply::Stream(head, frames)) => {
+                with_head(&head, McpBody::stream(frames, shared.keep_alive, guard))
+            }
+            Ok(Reply::Unavailable) | Err(_) => {
+                guard.disarm();
+                unavailable()
+            }
+        }
+    }
+}
+
+async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, ()>
+where
+    B: Body,
+{
+    let mut body = std::pin::pin!(body);
+    let mut buf = BytesMut::new();
+    while buf.len() < limit {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let Ok(frame) = frame else { return Err(()) };
+        if let Ok(mut data) = frame.into_data() {
+            while buf.len() < limit && data.has_remaining() {
+                let chunk = data.chunk();
+                let n = chunk.len().min(limit - buf.len());
+                buf.extend_from_slice(&chunk[..n]);
+                data.advance(n);
+            }
+        }
+    }
+    Ok(buf.freeze())
+}
+
+fn with_head(head: &ResponseHead, body: McpBody) -> Response<McpBody> {
+    let mut res = Response::new(body);
+    *res.status_mut() = head.status;
+    let h = res.headers_mut();
+    for (name, value) in head.headers() {
+        h.append(name, value);
+    }
+    res
+}
+
+fn plain_error(status: StatusCode, message: &str) -> Response<McpBody> {
+    let body = jsonrpc::error_body(&ErrorObject::new(code::SERVER_ERROR, message));
+    let mut res = Response::new(McpBody::full(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+fn unavailable() -> Response<McpBody> {
+    plain_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service Unavailable: the server is shutting down",
+    )
+}
+
+/// The boxed future of both `Service` impls.
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<McpBody>, Infallible>> + Send>>;
+
+impl<B> tower_service::Service<Request<B>> for McpService
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    type Response = Response<McpBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> ResponseFuture {
+        let this = self.clone();
+        let span = tracing::debug_span!("mcp.exchange", method = %req.method());
+        Box::pin(async move { Ok(this.handle(req).await) }.instrument(span))
+    }
+}
+
+impl<B> hyper::service::Service<Request<B>> for McpService
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    type Response = Response<McpBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, req: Request<B>) -> ResponseFuture {
+        let this = self.clone();
+        let span = tracing::debug_span!("mcp.exchange", method = %req.method());
+        Box::pin(async move { Ok(this.handle(req).await) }.instrument(span))
+    }
+}
