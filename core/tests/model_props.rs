@@ -247,22 +247,23 @@ impl World {
                         }
                     }
                 }
-                if let ExKind::Init = ex.kind {
-                    if status == 200 && head.session_id.is_some() {
-                        let w = head.session_id.unwrap().to_string();
-                        assert!(
-                            self.wire_ids.insert(w.clone()),
-                            "INV-S10: session id reused"
-                        );
-                        self.clients[ex.c].wire = Some(w);
-                        self.clients[ex.c].session = ex.session;
-                        self.clients[ex.c].cursors.clear();
-                    }
+                if let ExKind::Init = ex.kind
+                    && status == 200
+                    && head.session_id.is_some()
+                {
+                    let w = head.session_id.unwrap().to_string();
+                    assert!(
+                        self.wire_ids.insert(w.clone()),
+                        "INV-S10: session id reused"
+                    );
+                    self.clients[ex.c].wire = Some(w);
+                    self.clients[ex.c].session = ex.session;
+                    self.clients[ex.c].cursors.clear();
                 }
-                if let (ExKind::Resume, Some((sid, _))) = (&ex.kind, ex.resume_from) {
-                    if status == 410 {
-                        self.evicted.insert(sid);
-                    }
+                if let (ExKind::Resume, Some((sid, _))) = (&ex.kind, ex.resume_from)
+                    && status == 410
+                {
+                    self.evicted.insert(sid);
                 }
                 if status == 404 {
                     // T-SES-8: the client forgets its session.
@@ -281,15 +282,15 @@ impl World {
                 assert!(!ex.headed, "two heads");
                 assert_eq!(head.status, 200);
                 ex.headed = true;
-                if let ExKind::Init = ex.kind {
-                    if let Some(w) = head.session_id {
-                        let w = w.to_string();
-                        if self.clients[ex.c].wire.as_deref() != Some(&w) {
-                            assert!(self.wire_ids.insert(w.clone()), "INV-S10");
-                            self.clients[ex.c].wire = Some(w);
-                            self.clients[ex.c].session = ex.session;
-                            self.clients[ex.c].cursors.clear();
-                        }
+                if let ExKind::Init = ex.kind
+                    && let Some(w) = head.session_id
+                {
+                    let w = w.to_string();
+                    if self.clients[ex.c].wire.as_deref() != Some(&w) {
+                        assert!(self.wire_ids.insert(w.clone()), "INV-S10");
+                        self.clients[ex.c].wire = Some(w);
+                        self.clients[ex.c].session = ex.session;
+                        self.clients[ex.c].cursors.clear();
                     }
                 }
             }
@@ -474,10 +475,10 @@ impl World {
                     return;
                 }
                 let id = i64::from(pick) % n + 1;
-                if let Some(sk) = self.clients[c].session {
-                    if self.pending.iter().any(|p| p.1 == sk && p.3 == id) {
-                        self.cancelled.insert((c, sk, id));
-                    }
+                if let Some(sk) = self.clients[c].session
+                    && self.pending.iter().any(|p| p.1 == sk && p.3 == id)
+                {
+                    self.cancelled.insert((c, sk, id));
                 }
                 let body = format!(
                     r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{id}}}}}"#
