@@ -76,7 +76,9 @@ impl Bench {
                 rk = Some(request);
             }
         }
-        let init = RawJson::from_value(&serde_json::json!({"capabilities":{},"serverInfo":{"name":"b","version":"1"}}));
+        let init = RawJson::from_value(
+            &serde_json::json!({"capabilities":{},"serverInfo":{"name":"b","version":"1"}}),
+        );
         server.respond(now, rk.unwrap(), Ok(init)).unwrap();
         let mut wire = None;
         while let Some(o) = server.poll_output() {
@@ -95,7 +97,9 @@ impl Bench {
             server,
             wire: wire.unwrap(),
             bodies,
-            result: RawJson::from_value(&serde_json::json!({"content":[{"type":"text","text":"hello"}]})),
+            result: RawJson::from_value(
+                &serde_json::json!({"content":[{"type":"text","text":"hello"}]}),
+            ),
             next: 0,
         }
     }
@@ -145,7 +149,11 @@ impl Size for Output {
 fn route(c: &mut Criterion) {
     let mut group = c.benchmark_group("route_pair");
     group.throughput(Throughput::Elements(1));
-    for (name, mode) in [("json", ResponseMode::Json), ("sse", ResponseMode::Sse), ("auto", ResponseMode::Auto)] {
+    for (name, mode) in [
+        ("json", ResponseMode::Json),
+        ("sse", ResponseMode::Sse),
+        ("auto", ResponseMode::Auto),
+    ] {
         let mut b = Bench::new(mode);
         // Allocation count per pair, outside criterion's own allocations.
         let n = 10_000u64;
