@@ -1,1 +1,345 @@
 //! End-to-end tests of streamable over real loopback sockets.
+//!
+//! This library holds the test harness: a test application (the example
+//! server's tools plus a few hostile ones), a server on an ephemeral
+//! loopback port, and a tiny HTTP/SSE client with bounded timeouts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use streamable_core::Config;
+use streamable_core::sse::{Decoder, Event};
+use streamable_hyper::{LogLevel, McpServer, McpService, Tool, ToolResult};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+
+/// Every wait in the tests is bounded by this.
+pub const T: Duration = Duration::from_secs(10);
+
+/// The test application: `echo`, `countdown`, `ask_llm`, `panic`, `flood`.
+pub fn app() -> McpServer {
+    McpServer::new("streamable-tests", "1.0")
+        .tool(Tool::new(
+            "echo",
+            "Echo.",
+            json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
+            |_ctx, args| async move { Ok(ToolResult::text(args["text"].as_str().unwrap_or(""))) },
+        ))
+        .tool(Tool::new(
+            "countdown",
+            "n progress notifications interval_ms apart, then a result.",
+            json!({"type": "object", "properties": {"n": {"type": "integer"}, "interval_ms": {"type": "integer"}}}),
+            |ctx, args| async move {
+                let n = args["n"].as_u64().unwrap_or(5);
+                let interval = Duration::from_millis(args["interval_ms"].as_u64().unwrap_or(200));
+                for i in 1..=n {
+                    if i > 1 {
+                        tokio::select! {
+                            biased;
+                            () = ctx.cancelled() => return Ok(ToolResult::error("cancelled")),
+                            () = tokio::time::sleep(interval) => {}
+                        }
+                    }
+                    let _ = ctx.progress(i as f64, Some(n as f64), None).await;
+                }
+                Ok(ToolResult::text(format!("countdown of {n} done")))
+            },
+        ))
+        .tool(Tool::new(
+            "ask_llm",
+            "Sampling round trip.",
+            json!({"type": "object", "properties": {"question": {"type": "string"}}}),
+            |ctx, args| async move {
+                let q = args["question"].as_str().unwrap_or("").to_owned();
+                match ctx
+                    .create_message(json!({"messages": [{"role": "user", "content": {"type": "text", "text": q}}], "maxTokens": 10}))
+                    .await
+                {
+                    Ok(r) => Ok(ToolResult::text(
+                        r.to_value()["content"]["text"].as_str().unwrap_or("").to_owned(),
+                    )),
+                    Err(e) => Ok(ToolResult::error(e.to_string())),
+                }
+            },
+        ))
+        .tool(Tool::new("panic", "Panics.", json!({"type": "object"}), |_ctx, _args| async move {
+            if std::hint::black_box(true) {
+                panic!("tool panicked on purpose");
+            }
+            Ok(ToolResult::text("unreachable"))
+        }))
+        .tool(Tool::new(
+            "flood",
+            "count log messages of size bytes, as fast as possible.",
+            json!({"type": "object", "properties": {"count": {"type": "integer"}, "size": {"type": "integer"}}}),
+            |ctx, args| async move {
+                let count = args["count"].as_u64().unwrap_or(100);
+                let blob = "x".repeat(args["size"].as_u64().unwrap_or(1000) as usize);
+                let mut sent = 0;
+                for _ in 0..count {
+                    if ctx.log(LogLevel::Info, None, json!(blob)).await.is_ok() {
+                        sent += 1;
+                    }
+                }
+                Ok(ToolResult::text(format!("sent {sent}")))
+            },
+        ))
+}
+
+/// A server on an ephemeral loopback port, serving `/mcp`.
+pub struct TestServer {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The service (to shut it down).
+    pub service: McpService,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    /// Start with this core config and keep-alive interval.
+    pub async fn start_with(config: Config, keep_alive: Option<Duration>) -> TestServer {
+        let service = McpService::builder()
+            .config(config)
+            .keep_alive(keep_alive)
+            .path("/mcp")
+            .body_timeout(Duration::from_millis(500))
+            .build(app());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(streamable_hyper::serve(
+            listener,
+            service.clone(),
+            std::future::pending(),
+        ));
+        TestServer {
+            addr,
+            service,
+            task,
+        }
+    }
+
+    /// Start with defaults.
+    pub async fn start() -> TestServer {
+        Self::start_with(Config::default(), Some(Duration::from_secs(15))).await
+    }
+
+    /// A client for it.
+    pub fn client(&self) -> Client {
+        Client {
+            addr: self.addr,
+            session: None,
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An HTTP/1.1 client: one fresh connection per request, bounded waits.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// Server address.
+    pub addr: SocketAddr,
+    /// `Mcp-Session-Id` sent on requests, once known.
+    pub session: Option<String>,
+}
+
+/// An `initialize` request body proposing `version`.
+pub fn initialize_body(version: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": version,
+        "capabilities": {"sampling": {}},
+        "clientInfo": {"name": "e2e", "version": "1"}
+    }})
+}
+
+/// Send `req` on a fresh connection to `addr`.
+pub async fn send(addr: SocketAddr, req: http::Request<Full<Bytes>>) -> http::Response<Incoming> {
+    timeout(T, async {
+        let io = TcpStream::connect(addr).await.expect("connect");
+        io.set_nodelay(true).expect("nodelay");
+        let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .expect("handshake");
+        tokio::spawn(conn);
+        tx.send_request(req).await.expect("response head")
+    })
+    .await
+    .expect("response head within the bound")
+}
+
+/// A POST of `body` to `/mcp` with the usual headers.
+pub fn post_request(addr: SocketAddr, session: Option<&str>, body: &Value) -> http::Request<Full<Bytes>> {
+    let mut b = http::Request::post(format!("http://{addr}/mcp"))
+        .header("host", format!("127.0.0.1:{}", addr.port()))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    if let Some(s) = session {
+        b = b.header("mcp-session-id", s);
+    }
+    b.body(Full::new(Bytes::from(body.to_string()))).expect("request")
+}
+
+impl Client {
+    /// POST a JSON-RPC message.
+    pub async fn post(&self, body: &Value) -> http::Response<Incoming> {
+        send(self.addr, post_request(self.addr, self.session.as_deref(), body)).await
+    }
+
+    /// GET the session's stream, resuming after `last_event_id` if given.
+    pub async fn get(&self, last_event_id: Option<&str>) -> http::Response<Incoming> {
+        let mut b = http::Request::get(format!("http://{}/mcp", self.addr))
+            .header("host", format!("127.0.0.1:{}", self.addr.port()))
+            .header("accept", "text/event-stream");
+        if let Some(s) = &self.session {
+            b = b.header("mcp-session-id", s);
+        }
+        if let Some(id) = last_event_id {
+            b = b.header("last-event-id", id);
+        }
+        send(self.addr, b.body(Full::new(Bytes::new())).expect("request")).await
+    }
+
+    /// Initialize (proposing `version`), record the session id, and send
+    /// `notifications/initialized`. Returns the initialize result.
+    pub async fn initialize(&mut self, version: &str) -> Value {
+        let res = self.post(&initialize_body(version)).await;
+        assert_eq!(res.status(), 200, "initialize status");
+        self.session = Some(
+            res.headers()["mcp-session-id"]
+                .to_str()
+                .expect("ascii")
+                .to_owned(),
+        );
+        let v = json_body(res).await;
+        let res = self
+            .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        assert_eq!(res.status(), 202);
+        v
+    }
+
+    /// Call a tool with `id` and optional progress token; returns the response.
+    pub async fn call_tool(&self, id: i64, name: &str, args: Value, progress: Option<&str>) -> http::Response<Incoming> {
+        let mut params = json!({"name": name, "arguments": args});
+        if let Some(p) = progress {
+            params["_meta"] = json!({"progressToken": p});
+        }
+        self.post(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}))
+            .await
+    }
+}
+
+/// The whole body as JSON (bounded wait).
+pub async fn json_body(res: http::Response<Incoming>) -> Value {
+    let bytes = timeout(T, res.into_body().collect())
+        .await
+        .expect("body within the bound")
+        .expect("body")
+        .to_bytes();
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}"))
+}
+
+/// An SSE reader over a streaming response body.
+pub struct SseReader {
+    body: Incoming,
+    decoder: Decoder,
+    /// Comment frames seen (keep-alives).
+    pub comments: usize,
+    ended: bool,
+}
+
+/// One received event and when it arrived.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// The event.
+    pub event: Event,
+    /// Its arrival time.
+    pub at: Instant,
+}
+
+impl Received {
+    /// The event's data as JSON (`Null` for an empty priming event).
+    pub fn json(&self) -> Value {
+        if self.event.data.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&self.event.data).expect("event data is JSON")
+        }
+    }
+}
+
+impl SseReader {
+    /// Read the events of `res` (which must be `text/event-stream`).
+    pub fn new(res: http::Response<Incoming>) -> SseReader {
+        assert_eq!(
+            res.headers()["content-type"], "text/event-stream",
+            "expected an SSE response"
+        );
+        SseReader {
+            body: res.into_body(),
+            decoder: Decoder::new(),
+            comments: 0,
+            ended: false,
+        }
+    }
+
+    /// The next event (`None` at the end of the stream), within `within`.
+    pub async fn next_within(&mut self, within: Duration) -> Option<Received> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(event) = self.decoder.next_event() {
+                return Some(Received {
+                    event,
+                    at: Instant::now(),
+                });
+            }
+            if self.ended {
+                return None;
+            }
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .expect("SSE event within the bound");
+            match frame {
+                None => {
+                    self.ended = true;
+                    self.decoder.finish();
+                }
+                Some(Err(_)) => {
+                    self.ended = true;
+                }
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        if data.starts_with(b":") {
+                            self.comments += 1;
+                        }
+                        self.decoder.feed(&data).expect("decode");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next event within [`T`].
+    pub async fn next(&mut self) -> Option<Received> {
+        self.next_within(T).await
+    }
+
+    /// Every remaining event until the stream ends (bounded by [`T`] in all).
+    pub async fn rest(&mut self) -> Vec<Received> {
+        let deadline = Instant::now() + T;
+        let mut out = Vec::new();
+        while let Some(e) = self.next_within(deadline - Instant::now()).await {
+            out.push(e);
+        }
+        out
+    }
+}
