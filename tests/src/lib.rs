@@ -109,7 +109,9 @@ impl TestServer {
             .path("/mcp")
             .body_timeout(Duration::from_millis(500))
             .build(app());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(streamable_hyper::serve(
             listener,
@@ -177,7 +179,11 @@ pub async fn send(addr: SocketAddr, req: http::Request<Full<Bytes>>) -> http::Re
 }
 
 /// A POST of `body` to `/mcp` with the usual headers.
-pub fn post_request(addr: SocketAddr, session: Option<&str>, body: &Value) -> http::Request<Full<Bytes>> {
+pub fn post_request(
+    addr: SocketAddr,
+    session: Option<&str>,
+    body: &Value,
+) -> http::Request<Full<Bytes>> {
     let mut b = http::Request::post(format!("http://{addr}/mcp"))
         .header("host", format!("127.0.0.1:{}", addr.port()))
         .header("content-type", "application/json")
@@ -185,13 +191,18 @@ pub fn post_request(addr: SocketAddr, session: Option<&str>, body: &Value) -> ht
     if let Some(s) = session {
         b = b.header("mcp-session-id", s);
     }
-    b.body(Full::new(Bytes::from(body.to_string()))).expect("request")
+    b.body(Full::new(Bytes::from(body.to_string())))
+        .expect("request")
 }
 
 impl Client {
     /// POST a JSON-RPC message.
     pub async fn post(&self, body: &Value) -> http::Response<Incoming> {
-        send(self.addr, post_request(self.addr, self.session.as_deref(), body)).await
+        send(
+            self.addr,
+            post_request(self.addr, self.session.as_deref(), body),
+        )
+        .await
     }
 
     /// GET the session's stream, resuming after `last_event_id` if given.
@@ -228,7 +239,13 @@ impl Client {
     }
 
     /// Call a tool with `id` and optional progress token; returns the response.
-    pub async fn call_tool(&self, id: i64, name: &str, args: Value, progress: Option<&str>) -> http::Response<Incoming> {
+    pub async fn call_tool(
+        &self,
+        id: i64,
+        name: &str,
+        args: Value,
+        progress: Option<&str>,
+    ) -> http::Response<Incoming> {
         let mut params = json!({"name": name, "arguments": args});
         if let Some(p) = progress {
             params["_meta"] = json!({"progressToken": p});
@@ -281,7 +298,8 @@ impl SseReader {
     /// Read the events of `res` (which must be `text/event-stream`).
     pub fn new(res: http::Response<Incoming>) -> SseReader {
         assert_eq!(
-            res.headers()["content-type"], "text/event-stream",
+            res.headers()["content-type"],
+            "text/event-stream",
             "expected an SSE response"
         );
         SseReader {

@@ -17,12 +17,20 @@ async fn axum_route_service_serves_mcp_and_streams() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let mut c = Client { addr, session: None };
+    let mut c = Client {
+        addr,
+        session: None,
+    };
     let init = c.initialize("2025-06-18").await;
     assert_eq!(init["result"]["serverInfo"]["name"], "streamable-tests");
     assert!(mcp.is_started(), "started lazily by the first request");
     let res = c
-        .call_tool(1, "countdown", json!({"n": 3, "interval_ms": 150}), Some("t"))
+        .call_tool(
+            1,
+            "countdown",
+            json!({"n": 3, "interval_ms": 150}),
+            Some("t"),
+        )
         .await;
     let events = SseReader::new(res).rest().await;
     assert_eq!(events.len(), 4);

@@ -16,7 +16,11 @@ async fn panicking_handler_is_an_internal_error_and_the_session_lives_on() {
     let v = json_body(res).await;
     assert_eq!(v["id"], 1);
     assert_eq!(v["error"]["code"], -32603, "{v}");
-    let v = json_body(c.call_tool(2, "echo", json!({"text": "still here"}), None).await).await;
+    let v = json_body(
+        c.call_tool(2, "echo", json!({"text": "still here"}), None)
+            .await,
+    )
+    .await;
     assert_eq!(v["result"]["content"][0]["text"], "still here");
 }
 
@@ -27,7 +31,9 @@ async fn t_psse_8_sampling_round_trip_on_the_request_stream() {
     let server = TestServer::start().await;
     let mut c = server.client();
     c.initialize("2025-06-18").await;
-    let res = c.call_tool(1, "ask_llm", json!({"question": "6x7?"}), None).await;
+    let res = c
+        .call_tool(1, "ask_llm", json!({"question": "6x7?"}), None)
+        .await;
     let mut sse = SseReader::new(res);
     let req = sse.next().await.expect("sampling request").json();
     assert_eq!(req["method"], "sampling/createMessage");
@@ -49,7 +55,12 @@ async fn u_can_5_cancelled_request_ends_its_stream_without_a_response() {
     let mut c = server.client();
     c.initialize("2025-06-18").await;
     let res = c
-        .call_tool(9, "countdown", json!({"n": 100, "interval_ms": 100}), Some("p"))
+        .call_tool(
+            9,
+            "countdown",
+            json!({"n": 100, "interval_ms": 100}),
+            Some("p"),
+        )
         .await;
     let mut sse = SseReader::new(res);
     let first = sse.next().await.expect("first progress").json();
@@ -59,7 +70,10 @@ async fn u_can_5_cancelled_request_ends_its_stream_without_a_response() {
     let t0 = tokio::time::Instant::now();
     let rest = sse.rest().await;
     assert!(t0.elapsed() < Duration::from_secs(2));
-    assert!(rest.iter().all(|e| e.json().get("id").is_none()), "{rest:?}");
+    assert!(
+        rest.iter().all(|e| e.json().get("id").is_none()),
+        "{rest:?}"
+    );
     assert!(rest.len() < 5);
 }
 
@@ -68,9 +82,16 @@ async fn registry_lists_and_validates() {
     let server = TestServer::start().await;
     let mut c = server.client();
     let init = c.initialize("2025-06-18").await;
-    assert_eq!(init["result"]["capabilities"]["tools"], json!({"listChanged": false}));
+    assert_eq!(
+        init["result"]["capabilities"]["tools"],
+        json!({"listChanged": false})
+    );
     assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
-    let v = json_body(c.post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).await).await;
+    let v = json_body(
+        c.post(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .await,
+    )
+    .await;
     let names: Vec<&str> = v["result"]["tools"]
         .as_array()
         .unwrap()
@@ -82,7 +103,11 @@ async fn registry_lists_and_validates() {
     assert_eq!(v["result"]["isError"], true);
     let v = json_body(c.call_tool(3, "nope", json!({}), None).await).await;
     assert_eq!(v["error"]["code"], -32602);
-    let v = json_body(c.post(&json!({"jsonrpc": "2.0", "id": 4, "method": "prompts/list"})).await).await;
+    let v = json_body(
+        c.post(&json!({"jsonrpc": "2.0", "id": 4, "method": "prompts/list"}))
+            .await,
+    )
+    .await;
     assert_eq!(v["error"]["code"], -32601, "no prompts registered");
     let v = json_body(
         c.post(&json!({"jsonrpc": "2.0", "id": 5, "method": "logging/setLevel", "params": {"level": "error"}}))
@@ -90,6 +115,10 @@ async fn registry_lists_and_validates() {
     )
     .await;
     assert_eq!(v["result"], json!({}));
-    let v = json_body(c.post(&json!({"jsonrpc": "2.0", "id": 6, "method": "ping"})).await).await;
+    let v = json_body(
+        c.post(&json!({"jsonrpc": "2.0", "id": 6, "method": "ping"}))
+            .await,
+    )
+    .await;
     assert_eq!(v["result"], json!({}));
 }

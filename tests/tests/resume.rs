@@ -16,7 +16,12 @@ async fn disconnect_then_resume(version: &str) {
     let mut c = server.client();
     c.initialize(version).await;
     let res = c
-        .call_tool(1, "countdown", json!({"n": 6, "interval_ms": 100}), Some("p"))
+        .call_tool(
+            1,
+            "countdown",
+            json!({"n": 6, "interval_ms": 100}),
+            Some("p"),
+        )
         .await;
     assert_eq!(res.status(), 200);
     let mut sse = SseReader::new(res);
@@ -50,10 +55,17 @@ async fn disconnect_then_resume(version: &str) {
             responses.push(v);
         }
     }
-    assert_eq!(progress, vec![3, 4, 5, 6], "exactly the missing events: {rest:?}");
+    assert_eq!(
+        progress,
+        vec![3, 4, 5, 6],
+        "exactly the missing events: {rest:?}"
+    );
     assert_eq!(responses.len(), 1, "{rest:?}");
     assert_eq!(responses[0]["id"], 1);
-    assert_eq!(responses[0]["result"]["content"][0]["text"], "countdown of 6 done");
+    assert_eq!(
+        responses[0]["result"]["content"][0]["text"],
+        "countdown of 6 done"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +89,12 @@ async fn t_res_4_resume_while_running_continues_live() {
     let mut c = server.client();
     c.initialize("2025-06-18").await;
     let res = c
-        .call_tool(1, "countdown", json!({"n": 6, "interval_ms": 150}), Some("p"))
+        .call_tool(
+            1,
+            "countdown",
+            json!({"n": 6, "interval_ms": 150}),
+            Some("p"),
+        )
         .await;
     let mut sse = SseReader::new(res);
     let e = sse.next().await.expect("first event");

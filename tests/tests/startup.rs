@@ -20,12 +20,18 @@ async fn first_request_the_instant_the_listener_is_bound_is_answered() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let service = McpService::new(app());
-        let client = tokio::spawn(send(addr, post_request(addr, None, &initialize_body("2025-06-18"))));
+        let client = tokio::spawn(send(
+            addr,
+            post_request(addr, None, &initialize_body("2025-06-18")),
+        ));
         if rep % 2 == 0 {
             tokio::task::yield_now().await;
         }
         let server = tokio::spawn(serve(listener, service, std::future::pending()));
-        let res = tokio::time::timeout(T, client).await.expect("bounded").unwrap();
+        let res = tokio::time::timeout(T, client)
+            .await
+            .expect("bounded")
+            .unwrap();
         assert_eq!(res.status(), 200, "rep {rep}");
         let v = json_body(res).await;
         assert_eq!(v["result"]["serverInfo"]["name"], "streamable-tests");
@@ -49,7 +55,9 @@ async fn lazily_started_driver_answers_64_concurrent_first_requests() {
         let svc = service.clone();
         let acceptor = tokio::spawn(async move {
             loop {
-                let Ok((io, _)) = listener.accept().await else { return };
+                let Ok((io, _)) = listener.accept().await else {
+                    return;
+                };
                 let svc = svc.clone();
                 tokio::spawn(async move {
                     let _ = auto::Builder::new(TokioExecutor::new())
@@ -59,14 +67,22 @@ async fn lazily_started_driver_answers_64_concurrent_first_requests() {
             }
         });
         let clients: Vec<_> = (0..64)
-            .map(|_| tokio::spawn(send(addr, post_request(addr, None, &initialize_body("2025-06-18")))))
+            .map(|_| {
+                tokio::spawn(send(
+                    addr,
+                    post_request(addr, None, &initialize_body("2025-06-18")),
+                ))
+            })
             .collect();
         for c in clients {
             let res = tokio::time::timeout(T, c).await.expect("bounded").unwrap();
             assert_eq!(res.status(), 200, "rep {rep}");
         }
         assert!(service.is_started());
-        assert!(service.start().is_none(), "a second driver must never start");
+        assert!(
+            service.start().is_none(),
+            "a second driver must never start"
+        );
         acceptor.abort();
     }
     eprintln!("{REPS} x 64 lazy first requests in {:?}", started.elapsed());
@@ -81,7 +97,9 @@ async fn stopped_driver_answers_503_at_once() {
     let svc = service.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((io, _)) = listener.accept().await else { return };
+            let Ok((io, _)) = listener.accept().await else {
+                return;
+            };
             let svc = svc.clone();
             tokio::spawn(async move {
                 let _ = auto::Builder::new(TokioExecutor::new())
@@ -90,12 +108,20 @@ async fn stopped_driver_answers_503_at_once() {
             });
         }
     });
-    let res = send(addr, post_request(addr, None, &initialize_body("2025-06-18"))).await;
+    let res = send(
+        addr,
+        post_request(addr, None, &initialize_body("2025-06-18")),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     service.shutdown().await;
     for _ in 0..3 {
         let t0 = std::time::Instant::now();
-        let res = send(addr, post_request(addr, None, &initialize_body("2025-06-18"))).await;
+        let res = send(
+            addr,
+            post_request(addr, None, &initialize_body("2025-06-18")),
+        )
+        .await;
         assert_eq!(res.status(), 503);
         assert!(t0.elapsed() < Duration::from_secs(1));
     }

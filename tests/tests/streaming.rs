@@ -15,7 +15,12 @@ async fn u_prog_countdown_events_arrive_as_emitted_not_all_at_once() {
     c.initialize("2025-06-18").await;
     let sent = Instant::now();
     let res = c
-        .call_tool(1, "countdown", json!({"n": 5, "interval_ms": 200}), Some("tok"))
+        .call_tool(
+            1,
+            "countdown",
+            json!({"n": 5, "interval_ms": 200}),
+            Some("tok"),
+        )
         .await;
     let head_at = Instant::now();
     assert_eq!(res.status(), 200);
@@ -35,10 +40,16 @@ async fn u_prog_countdown_events_arrive_as_emitted_not_all_at_once() {
     }
     let last = events.last().expect("events");
     assert_eq!(last.json()["id"], 1);
-    assert_eq!(last.json()["result"]["content"][0]["text"], "countdown of 5 done");
+    assert_eq!(
+        last.json()["result"]["content"][0]["text"],
+        "countdown of 5 done"
+    );
     let first = progress[0].at;
     let spread = progress[4].at - first;
-    assert!(spread >= Duration::from_millis(600), "all at once: spread {spread:?}");
+    assert!(
+        spread >= Duration::from_millis(600),
+        "all at once: spread {spread:?}"
+    );
     let gaps: Vec<u128> = progress
         .windows(2)
         .map(|w| (w[1].at - w[0].at).as_millis())
@@ -53,7 +64,11 @@ async fn u_prog_countdown_events_arrive_as_emitted_not_all_at_once() {
         gaps,
         spread
     );
-    assert!(first - sent < Duration::from_millis(150), "first event late: {:?}", first - sent);
+    assert!(
+        first - sent < Duration::from_millis(150),
+        "first event late: {:?}",
+        first - sent
+    );
 }
 
 /// H-SSE-5: an idle stream carries comment keep-alives; clients ignore them.
@@ -92,9 +107,10 @@ async fn http2_prior_knowledge_streams_events() {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     let server = TestServer::start().await;
     let io = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let (mut tx, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-        .await
-        .unwrap();
+    let (mut tx, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let uri = format!("http://127.0.0.1:{}/mcp", server.addr.port());
     let post = |session: Option<&str>, body: serde_json::Value| {
@@ -113,7 +129,10 @@ async fn http2_prior_knowledge_streams_events() {
     assert_eq!(res.status(), 200);
     let sid = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
     let res = tx
-        .send_request(post(Some(&sid), json!({"jsonrpc": "2.0", "method": "notifications/initialized"})))
+        .send_request(post(
+            Some(&sid),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        ))
         .await
         .unwrap();
     assert_eq!(res.status(), 202);

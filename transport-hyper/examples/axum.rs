@@ -28,7 +28,10 @@ async fn main() -> std::io::Result<()> {
         .route("/health", get(|| async { "ok" }))
         .route_service("/mcp", mcp.clone());
     let listener = tokio::net::TcpListener::bind(&bind).await?;
-    eprintln!("axum app on http://{}/ (MCP at /mcp)", listener.local_addr()?);
+    eprintln!(
+        "axum app on http://{}/ (MCP at /mcp)",
+        listener.local_addr()?
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = tokio::signal::ctrl_c().await;

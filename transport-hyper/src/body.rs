@@ -127,14 +127,15 @@ impl Body for McpBody {
                     Poll::Pending => {}
                 }
                 if let Some((d, sleep)) = &mut s.keep_alive
-                    && sleep.as_mut().poll(cx).is_ready() {
-                        sleep.as_mut().reset(Instant::now() + *d);
-                        // Register the new deadline with the waker too.
-                        let _ = sleep.as_mut().poll(cx);
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
-                            KEEP_ALIVE_FRAME,
-                        )))));
-                    }
+                    && sleep.as_mut().poll(cx).is_ready()
+                {
+                    sleep.as_mut().reset(Instant::now() + *d);
+                    // Register the new deadline with the waker too.
+                    let _ = sleep.as_mut().poll(cx);
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+                        KEEP_ALIVE_FRAME,
+                    )))));
+                }
                 Poll::Pending
             }
         }

@@ -17,11 +17,18 @@ use crate::driver::{Command, Control};
 /// The channels to the driver.
 #[derive(Clone, Debug)]
 pub(crate) struct Link {
-    pub(crate) mailbox: mpsc::Sender<Command>,
+    /// Weak, so handles kept by the application (e.g. in a registry) do not
+    /// keep the driver alive after every service clone is gone.
+    pub(crate) mailbox: mpsc::WeakSender<Command>,
     pub(crate) control: mpsc::UnboundedSender<Control>,
 }
 
 impl Link {
+    pub(crate) async fn send(&self, cmd: Command) -> Result<(), ContextError> {
+        let tx = self.mailbox.upgrade().ok_or(ContextError::Stopped)?;
+        tx.send(cmd).await.map_err(|_| ContextError::Stopped)
+    }
+
     async fn notify(
         &self,
         target: Target,
@@ -29,15 +36,13 @@ impl Link {
         params: Option<RawJson>,
     ) -> Result<(), ContextError> {
         let (done, rx) = oneshot::channel();
-        self.mailbox
-            .send(Command::Notify {
-                target,
-                method: method.to_owned(),
-                params,
-                done,
-            })
-            .await
-            .map_err(|_| ContextError::Stopped)?;
+        self.send(Command::Notify {
+            target,
+            method: method.to_owned(),
+            params,
+            done,
+        })
+        .await?;
         rx.await
             .map_err(|_| ContextError::Stopped)?
             .map_err(ContextError::NotSent)
@@ -51,16 +56,14 @@ impl Link {
     ) -> Result<RawJson, ContextError> {
         let (sent, sent_rx) = oneshot::channel();
         let (answer, answer_rx) = oneshot::channel();
-        self.mailbox
-            .send(Command::RequestClient {
-                target,
-                method: method.to_owned(),
-                params,
-                sent,
-                answer,
-            })
-            .await
-            .map_err(|_| ContextError::Stopped)?;
+        self.send(Command::RequestClient {
+            target,
+            method: method.to_owned(),
+            params,
+            sent,
+            answer,
+        })
+        .await?;
         let key = sent_rx
             .await
             .map_err(|_| ContextError::Stopped)?
@@ -286,13 +289,11 @@ impl Session {
     pub async fn close(&self) -> Result<(), ContextError> {
         let (done, rx) = oneshot::channel();
         self.link
-            .mailbox
             .send(Command::CloseSession {
                 session: self.key,
                 done,
             })
-            .await
-            .map_err(|_| ContextError::Stopped)?;
+            .await?;
         rx.await
             .map_err(|_| ContextError::Stopped)?
             .map_err(ContextError::NotSent)

@@ -193,7 +193,7 @@ pub(crate) struct Driver {
     exchanges: BTreeMap<ExchangeId, Exchange>,
     running: BTreeMap<RequestKey, Running>,
     outgoing: BTreeMap<OutgoingKey, oneshot::Sender<Result<RawJson, ErrorObject>>>,
-    sessions: BTreeMap<SessionKey, Session>,
+    sessions: BTreeMap<SessionKey, Arc<SessionData>>,
 }
 
 impl Driver {
@@ -316,9 +316,10 @@ impl Driver {
                 // The client may have left while the request sat in the
                 // mailbox (its Dropped signal was then for an unknown ticket).
                 if let Some(Exchange::Waiting { reply, .. }) = self.exchanges.get(&ex)
-                    && reply.is_closed() {
-                        self.disconnect(ex);
-                    }
+                    && reply.is_closed()
+                {
+                    self.disconnect(ex);
+                }
             }
             Command::Respond { request, outcome } => {
                 self.running.remove(&request);
@@ -433,24 +434,16 @@ impl Driver {
         }
     }
 
-    fn link(&self) -> Option<Link> {
-        Some(Link {
-            mailbox: self.weak_mailbox.upgrade()?,
-            control: self.control_tx.clone(),
-        })
-    }
-
-    fn session(&mut self, key: SessionKey) -> Option<Session> {
-        if let Some(s) = self.sessions.get(&key) {
-            return Some(s.clone());
-        }
-        let s = Session {
+    fn session(&mut self, key: SessionKey) -> Session {
+        let data = self.sessions.entry(key).or_default().clone();
+        Session {
             key,
-            data: Arc::new(SessionData::default()),
-            link: self.link()?,
-        };
-        self.sessions.insert(key, s.clone());
-        Some(s)
+            data,
+            link: Link {
+                mailbox: self.weak_mailbox.clone(),
+                control: self.control_tx.clone(),
+            },
+        }
     }
 
     fn deliver(&mut self, d: Delivery) {
@@ -462,11 +455,7 @@ impl Driver {
                 method,
                 params,
             } => {
-                let Some(sess) = self.session(session) else {
-                    let now = self.now();
-                    let _ = self.core.abandon(now, request);
-                    return;
-                };
+                let sess = self.session(session);
                 let (cancel, cancelled) = watch::channel(false);
                 self.running.insert(request, Running { session, cancel });
                 let progress_token = params.as_ref().and_then(progress_token);
@@ -503,10 +492,7 @@ impl Driver {
                                 }
                             };
                         guard.control = None;
-                        let _ = link
-                            .mailbox
-                            .send(Command::Respond { request, outcome })
-                            .await;
+                        let _ = link.send(Command::Respond { request, outcome }).await;
                     }
                     .instrument(span),
                 );
@@ -516,9 +502,7 @@ impl Driver {
                 method,
                 params,
             } => {
-                let Some(sess) = self.session(session) else {
-                    return;
-                };
+                let sess = self.session(session);
                 let handler = self.handler.clone();
                 let span =
                     tracing::debug_span!("mcp.notification", session = session.0, method = %method);

@@ -631,21 +631,24 @@ fn validate(schema: &Value, v: &Value, path: &str) -> Result<(), String> {
         }
     }
     if let Some(Value::Array(options)) = s.get("enum")
-        && !options.contains(v) {
-            return Err(format!(
-                "{path} must be one of {}",
-                Value::Array(options.clone())
-            ));
-        }
+        && !options.contains(v)
+    {
+        return Err(format!(
+            "{path} must be one of {}",
+            Value::Array(options.clone())
+        ));
+    }
     if let Some(n) = v.as_f64() {
         if let Some(min) = s.get("minimum").and_then(Value::as_f64)
-            && n < min {
-                return Err(format!("{path} must be >= {min}"));
-            }
+            && n < min
+        {
+            return Err(format!("{path} must be >= {min}"));
+        }
         if let Some(max) = s.get("maximum").and_then(Value::as_f64)
-            && n > max {
-                return Err(format!("{path} must be <= {max}"));
-            }
+            && n > max
+        {
+            return Err(format!("{path} must be <= {max}"));
+        }
     }
     if let Some(obj) = v.as_object() {
         let props = s.get("properties").and_then(Value::as_object);
@@ -656,9 +659,10 @@ fn validate(schema: &Value, v: &Value, path: &str) -> Result<(), String> {
             .flatten()
         {
             if let Some(r) = r.as_str()
-                && !obj.contains_key(r) {
-                    return Err(format!("{path}.{r} is required"));
-                }
+                && !obj.contains_key(r)
+            {
+                return Err(format!("{path}.{r} is required"));
+            }
         }
         for (k, val) in obj {
             match props.and_then(|p| p.get(k)) {

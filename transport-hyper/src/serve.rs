@@ -23,6 +23,9 @@ pub trait Listener: Send + 'static {
     fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, Self::Addr)>> + Send;
 }
 
+// tokio compiles without `net` under `--cfg loom` (the loom models only
+// need the sync structures).
+#[cfg(not(loom))]
 impl Listener for tokio::net::TcpListener {
     type Io = tokio::net::TcpStream;
     type Addr = std::net::SocketAddr;

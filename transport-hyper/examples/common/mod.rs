@@ -91,4 +91,3 @@ pub(crate) fn app() -> McpServer {
             },
         ))
 }
-
