@@ -2,7 +2,7 @@
 //!
 //! The core never reads a clock. Every input carries `now`, a [`Timestamp`]
 //! measured by the driver from an origin of its choosing (the hyper adapter
-//! uses `tokio::time::Instant`, so turmoil's simulated clock applies). Inputs
+//! uses its async runtime's `Instant`, so a simulated clock applies). Inputs
 //! must carry non-decreasing time; a timestamp older than one already seen is
 //! treated as equal to it.
 

@@ -121,8 +121,8 @@ impl EventLog {
 /// Where a stream came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Origin {
-    /// A POST that carried `requests` requests (more than one only in a
-    /// 2025-03-26 batch).
+    /// A POST that carried requests; `batch` when it was a 2025-03-26 batch
+    /// (answered with a JSON array).
     Post { batch: bool },
     /// The standalone GET stream.
     Get,

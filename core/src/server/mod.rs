@@ -345,7 +345,7 @@ impl<I: IdSource> Server<I> {
             return self.initialize(ex, id, params);
         }
         let Some(wire) = session else {
-            return self.refuse(ex, missing_session(&version));
+            return self.refuse(ex, missing_session());
         };
         let Some(sk) = self.lookup(&wire) else {
             return self.refuse(ex, unknown_session());
@@ -644,7 +644,7 @@ impl<I: IdSource> Server<I> {
         last_event_id: Option<String>,
     ) {
         let Some(wire) = session else {
-            return self.refuse(ex, missing_session(&version));
+            return self.refuse(ex, missing_session());
         };
         let Some(sk) = self.lookup(&wire) else {
             return self.refuse(ex, unknown_session());
@@ -731,7 +731,7 @@ impl<I: IdSource> Server<I> {
 
     fn delete(&mut self, ex: ExchangeId, session: Option<String>, version: VersionHeader) {
         let Some(wire) = session else {
-            return self.refuse(ex, missing_session(&version));
+            return self.refuse(ex, missing_session());
         };
         if !self.config.allow_delete {
             return self.refuse(ex, Refusal::method_not_allowed("GET, POST"));
@@ -1322,7 +1322,7 @@ impl<I: IdSource> Server<I> {
 }
 
 /// 400 for a missing session header (T-SES-6).
-fn missing_session(_version: &VersionHeader) -> Refusal {
+fn missing_session() -> Refusal {
     Refusal::new(
         StatusCode::BAD_REQUEST,
         code::SERVER_ERROR,
