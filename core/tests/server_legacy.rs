@@ -539,7 +539,7 @@ fn x4_requests_before_the_initialized_notification_are_accepted() {
 }
 
 #[test]
-fn t_ses_6_x16_missing_session_is_400_unknown_is_404() {
+fn t_ses_6_x16_missing_session_is_400_unknown_is_404_h_bc_3_get_delete_405() {
     let mut h = H::new(Config::default());
     h.init("2025-06-18");
     let a = h.post(None, &req_body(1, "tools/list"));
@@ -549,7 +549,9 @@ fn t_ses_6_x16_missing_session_is_400_unknown_is_404() {
     let e = h.delete(None);
     let f = h.delete(Some("nope"));
     let out = h.take();
-    for (ex, want) in [(a, 400), (b, 404), (c, 400), (d, 404), (e, 400), (f, 404)] {
+    // H-BC-3: a dual-era server answers GET/DELETE without a session with
+    // 405 (the modern era has neither); with an unknown session, 404.
+    for (ex, want) in [(a, 400), (b, 404), (c, 405), (d, 404), (e, 405), (f, 404)] {
         assert_eq!(reply(&out, ex).0, want);
     }
 }

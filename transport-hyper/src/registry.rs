@@ -9,9 +9,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value, json};
+use streamable_core::mirror::{ParamHeader, param_headers};
 use streamable_core::{CloseReason, ErrorObject, RawJson, SessionKey, jsonrpc::code};
 
-use crate::context::{LogLevel, RequestContext, Session};
+use crate::context::{LogLevel, RequestContext, ServerHandle, Session};
 use crate::handler::{Handler, Outcome};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -281,6 +282,8 @@ struct Inner {
     prompts: BTreeMap<String, Prompt>,
     completion: Option<Completion>,
     sessions: Mutex<BTreeMap<SessionKey, Session>>,
+    /// For publishing to 2026-07-28 listen streams (set by `attach`).
+    server: Mutex<Option<ServerHandle>>,
 }
 
 /// An MCP server application built from registrations; implements
@@ -339,6 +342,7 @@ impl McpServer {
                     prompts: old.prompts.clone(),
                     completion: old.completion.clone(),
                     sessions: Mutex::default(),
+                    server: Mutex::default(),
                 };
                 f(&mut inner);
                 self.inner = Arc::new(inner);
@@ -407,8 +411,17 @@ impl McpServer {
     }
 
     /// Send `notifications/resources/updated` to every session subscribed to
-    /// `uri` (on its GET stream); returns how many it reached.
+    /// `uri` (on its GET stream) and to every 2026-07-28 listen stream that
+    /// subscribed to it; returns how many it reached.
     pub async fn resource_updated(&self, uri: &str) -> usize {
+        let server = self.inner.server.lock().ok().and_then(|g| g.clone());
+        let mut n = match server {
+            Some(h) => h
+                .publish("notifications/resources/updated", Some(json!({"uri": uri})))
+                .await
+                .unwrap_or(0),
+            None => 0,
+        };
         let sessions: Vec<Session> = match self.inner.sessions.lock() {
             Ok(g) => g
                 .values()
@@ -417,7 +430,6 @@ impl McpServer {
                 .collect(),
             Err(_) => return 0,
         };
-        let mut n = 0;
         for s in sessions {
             if s.notify("notifications/resources/updated", Some(json!({"uri": uri})))
                 .await
@@ -435,10 +447,21 @@ impl McpServer {
         match method {
             "initialize" => {
                 ctx.session().data().set_client(params);
-                if let Ok(mut g) = i.sessions.lock() {
-                    g.insert(ctx.session().key(), ctx.session().clone());
+                if let (Some(key), Ok(mut g)) = (ctx.session().key(), i.sessions.lock()) {
+                    g.insert(key, ctx.session().clone());
                 }
                 let mut r = json!({"capabilities": self.capabilities(), "serverInfo": i.info});
+                if let Some(text) = &i.instructions {
+                    r["instructions"] = json!(text);
+                }
+                ok(r)
+            }
+            "server/discover" => {
+                // The transport adds `supportedVersions` and `resultType`.
+                let mut r = json!({
+                    "capabilities": self.capabilities(),
+                    "_meta": {"io.modelcontextprotocol/serverInfo": i.info},
+                });
                 if let Some(text) = &i.instructions {
                     r["instructions"] = json!(text);
                 }
@@ -580,6 +603,27 @@ impl Handler for McpServer {
         if let Ok(mut g) = self.inner.sessions.lock() {
             g.remove(&session);
         }
+    }
+
+    fn attach(&self, server: ServerHandle) {
+        if let Ok(mut g) = self.inner.server.lock() {
+            *g = Some(server);
+        }
+    }
+
+    fn tool_param_headers(&self) -> Vec<(String, Vec<ParamHeader>)> {
+        self.inner
+            .tools
+            .iter()
+            .filter_map(|(name, tool)| match param_headers(&tool.schema) {
+                Ok(p) if !p.is_empty() => Some((name.clone(), p)),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(tool = %name, "{e}; its Mcp-Param headers are not checked");
+                    None
+                }
+            })
+            .collect()
     }
 }
 
