@@ -117,6 +117,10 @@ enum Op {
         kind: u8,
     },
     EndSubscriptions,
+    EndConnection {
+        pick: u8,
+        get: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -146,6 +150,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => c.prop_map(|c| Op::Listen { c }),
         1 => (0u8..4).prop_map(|kind| Op::Publish { kind }),
         1 => Just(Op::EndSubscriptions),
+        2 => (any::<u8>(), any::<bool>()).prop_map(|(pick, get)| Op::EndConnection { pick, get }),
     ]
 }
 
@@ -768,6 +773,24 @@ impl World {
                 };
                 let params = params.map(|p| RawJson::from_value(&p));
                 let _ = self.s.publish(self.t(), method, params.as_ref());
+                self.drain();
+            }
+            Op::EndConnection { pick, get } => {
+                // T-PSSE-2: the server ends a connection, the stream goes on.
+                let target = if get {
+                    let sessions: Vec<SessionKey> =
+                        self.clients.iter().filter_map(|c| c.session).collect();
+                    if sessions.is_empty() {
+                        return;
+                    }
+                    Target::Session(sessions[pick as usize % sessions.len()])
+                } else {
+                    if self.pending.is_empty() {
+                        return;
+                    }
+                    Target::Request(self.pending[pick as usize % self.pending.len()].0)
+                };
+                let _ = self.s.end_connection(self.t(), target);
                 self.drain();
             }
             Op::EndSubscriptions => {

@@ -552,6 +552,11 @@ fn h_sse_2_no_server_to_client_requests_in_the_modern_era() {
         h.s.request_client(h.t(), Target::Request(rk), "sampling/createMessage", None),
         Err(SendError::Stateless)
     );
+    // Closing a modern stream is a cancellation, so the server cannot poll.
+    assert_eq!(
+        h.s.end_connection(h.t(), Target::Request(rk)),
+        Err(SendError::Stateless)
+    );
     // An InputRequiredResult passes through as an ordinary result (MRTR).
     h.take();
     let ex = ExchangeId(1);

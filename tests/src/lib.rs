@@ -397,6 +397,11 @@ impl SseReader {
         }
     }
 
+    /// The last `retry` the stream sent, in milliseconds.
+    pub fn retry(&self) -> Option<u64> {
+        self.decoder.retry()
+    }
+
     /// The next event within [`T`].
     pub async fn next(&mut self) -> Option<Received> {
         self.next_within(T).await

@@ -490,6 +490,26 @@ impl RequestContext {
             .await
     }
 
+    /// End this request's connection without ending its stream (SSE
+    /// polling, T-PSSE-2): the client receives `retry` and reconnects with
+    /// `Last-Event-ID`, and everything sent meanwhile (the response
+    /// included) is replayed to it. Only in 2025-11-25 sessions
+    /// ([`SendError::NotAllowed`] otherwise; [`SendError::Stateless`] for a
+    /// 2026-07-28 request, where closing the stream would cancel it).
+    pub async fn end_connection(&self) -> Result<(), ContextError> {
+        let (done, rx) = oneshot::channel();
+        self.session
+            .link
+            .send(Command::EndConnection {
+                target: Target::Request(self.request),
+                done,
+            })
+            .await?;
+        rx.await
+            .map_err(|_| ContextError::Stopped)?
+            .map_err(ContextError::NotSent)
+    }
+
     /// `sampling/createMessage`.
     pub async fn create_message(&self, params: Value) -> Result<RawJson, ContextError> {
         self.request("sampling/createMessage", Some(params)).await

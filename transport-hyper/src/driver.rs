@@ -102,6 +102,11 @@ pub(crate) enum Command {
         session: SessionKey,
         done: oneshot::Sender<Result<(), SendError>>,
     },
+    /// End a stream's connection without ending the stream (T-PSSE-2).
+    EndConnection {
+        target: Target,
+        done: oneshot::Sender<Result<(), SendError>>,
+    },
     /// Change notifications for 2026-07-28 listen streams.
     Publish {
         method: String,
@@ -368,6 +373,9 @@ impl Driver {
             }
             Command::CloseSession { session, done } => {
                 let _ = done.send(self.core.close_session(now, session));
+            }
+            Command::EndConnection { target, done } => {
+                let _ = done.send(self.core.end_connection(now, target));
             }
             Command::Publish {
                 method,

@@ -342,6 +342,60 @@ impl<I: IdSource> Server<I> {
         })
     }
 
+    /// End the *connection* of a stream without ending the stream (SSE
+    /// polling, T-PSSE-2): the client reconnects with `Last-Event-ID` after
+    /// the `retry` it was sent (T-PSSE-4) and gets everything that followed,
+    /// including responses produced meanwhile. `Target::Request` names the
+    /// request's POST stream (a head still pending is first turned into SSE
+    /// with its priming event, so the client holds an id to resume from);
+    /// `Target::Session` names the GET stream.
+    ///
+    /// Only 2025-11-25 sessions poll (their streams are primed; X-6):
+    /// otherwise [`SendError::NotAllowed`]. A JSON-mode exchange cannot
+    /// ([`SendError::JsonMode`]); a 2026-07-28 request cannot either, since
+    /// there a closed stream is a cancellation ([`SendError::Stateless`]).
+    /// A stream with no connection attached is left as it is (`Ok`).
+    pub fn end_connection(&mut self, now: Timestamp, target: Target) -> Result<(), SendError> {
+        self.tick(now);
+        if let Target::Request(rk) = target
+            && self.is_stateless(rk)
+        {
+            return Err(SendError::Stateless);
+        }
+        let (sk, sid) = self.target_stream(target)?;
+        let retry = self.config.retry_ms;
+        let json = self.config.response_mode == ResponseMode::Json;
+        let session = self.sessions.get(&sk).ok_or(SendError::Gone)?;
+        if !session.version.primes_streams() || !session.initialized() {
+            return Err(SendError::NotAllowed);
+        }
+        let stream = session.streams.get(&sid).ok_or(SendError::NoStream)?;
+        if matches!(stream.form, Form::Pending { .. }) {
+            if json {
+                return Err(SendError::JsonMode);
+            }
+            // The priming event carries `retry` and gives the client an id.
+            self.upgrade(sk, sid);
+        } else if stream.conn.is_some() {
+            let ex = stream.conn.expect("checked");
+            let mut f = BytesMut::new();
+            sse::encode_retry(&mut f, retry);
+            self.outputs.push_back(Output::Event {
+                exchange: ex,
+                frame: f.freeze(),
+            });
+        }
+        let session = self.sessions.get_mut(&sk).ok_or(SendError::Gone)?;
+        let stream = session.streams.get_mut(&sid).ok_or(SendError::NoStream)?;
+        if let Some(ex) = stream.conn.take() {
+            self.router.exchanges.remove(&ex);
+            self.outputs.push_back(Output::Close { exchange: ex });
+        }
+        session.last_activity = self.now;
+        self.rearm(sk);
+        Ok(())
+    }
+
     /// Stop waiting for the answer to a server-to-client request (a later
     /// answer is then ignored).
     pub fn forget_outgoing(&mut self, outgoing: OutgoingKey) {
