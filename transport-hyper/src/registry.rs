@@ -177,9 +177,31 @@ impl Resource {
         })
     }
 
+    /// A binary resource with fixed contents, given base64-encoded (the
+    /// wire form of `blob`).
+    ///
+    /// ```
+    /// use streamable_hyper::Resource;
+    /// let r = Resource::blob("mem://one-byte", "one byte", "application/octet-stream", "AA==");
+    /// # drop(r);
+    /// ```
+    pub fn blob(uri: &str, name: &str, mime_type: &str, base64: &str) -> Self {
+        let content = json!({"uri": uri, "mimeType": mime_type, "blob": base64});
+        Resource::new(uri, name, mime_type, move |_, _| {
+            let c = content.clone();
+            async move { Ok(vec![c]) }
+        })
+    }
+
     /// A description.
     pub fn description(mut self, d: &str) -> Self {
         self.meta["description"] = json!(d);
+        self
+    }
+
+    /// A human-readable title.
+    pub fn title(mut self, title: &str) -> Self {
+        self.meta["title"] = json!(title);
         self
     }
 }
@@ -213,6 +235,18 @@ impl ResourceTemplate {
         }
     }
 
+    /// A description.
+    pub fn description(mut self, d: &str) -> Self {
+        self.meta["description"] = json!(d);
+        self
+    }
+
+    /// A human-readable title.
+    pub fn title(mut self, title: &str) -> Self {
+        self.meta["title"] = json!(title);
+        self
+    }
+
     fn matches(&self, uri: &str) -> Option<BTreeMap<String, String>> {
         match_template(self.meta["uriTemplate"].as_str().unwrap_or(""), uri)
     }
@@ -242,6 +276,12 @@ impl Prompt {
             meta: json!({"name": name, "description": description, "arguments": arguments}),
             get: Arc::new(move |ctx, args| Box::pin(get(ctx, args))),
         }
+    }
+
+    /// A human-readable title.
+    pub fn title(mut self, title: &str) -> Self {
+        self.meta["title"] = json!(title);
+        self
     }
 }
 
