@@ -142,10 +142,7 @@ fn tools(server: McpServer) -> McpServer {
             "Returns a 1x1 PNG image.",
             no_args(),
             |_ctx, _args| async move {
-                Ok(ToolResult {
-                    content: vec![image()],
-                    ..Default::default()
-                })
+                Ok(ToolResult::from_content(vec![image()]))
             },
         ))
         // tools-call-audio
@@ -154,12 +151,9 @@ fn tools(server: McpServer) -> McpServer {
             "Returns a short WAV tone.",
             no_args(),
             |_ctx, _args| async move {
-                Ok(ToolResult {
-                    content: vec![
+                Ok(ToolResult::from_content(vec![
                         json!({"type": "audio", "data": base64(&wav_tone()), "mimeType": "audio/wav"}),
-                    ],
-                    ..Default::default()
-                })
+                    ]))
             },
         ))
         // tools-call-embedded-resource
@@ -168,14 +162,11 @@ fn tools(server: McpServer) -> McpServer {
             "Returns an embedded text resource.",
             no_args(),
             |_ctx, _args| async move {
-                Ok(ToolResult {
-                    content: vec![json!({"type": "resource", "resource": {
+                Ok(ToolResult::from_content(vec![json!({"type": "resource", "resource": {
                         "uri": "test://embedded-resource",
                         "mimeType": "text/plain",
                         "text": "This is an embedded resource content."
-                    }})],
-                    ..Default::default()
-                })
+                    }})]))
             },
         ))
         // tools-call-mixed-content
@@ -184,8 +175,7 @@ fn tools(server: McpServer) -> McpServer {
             "Returns text, an image and an embedded resource.",
             no_args(),
             |_ctx, _args| async move {
-                Ok(ToolResult {
-                    content: vec![
+                Ok(ToolResult::from_content(vec![
                         text("Multiple content types test:"),
                         image(),
                         json!({"type": "resource", "resource": {
@@ -193,9 +183,7 @@ fn tools(server: McpServer) -> McpServer {
                             "mimeType": "application/json",
                             "text": json!({"test": "data", "value": 123}).to_string()
                         }}),
-                    ],
-                    ..Default::default()
-                })
+                    ]))
             },
         ))
         // tools-call-with-logging: three info messages about 50 ms apart.

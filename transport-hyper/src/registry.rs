@@ -55,6 +55,25 @@ impl ToolResult {
         }
     }
 
+    /// A result made of these content blocks (text, image, audio, embedded
+    /// resource, resource link, ...).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let r = streamable_hyper::ToolResult::from_content(vec![
+    ///     json!({"type": "text", "text": "a picture:"}),
+    ///     json!({"type": "image", "data": "iVBORw0KGgo=", "mimeType": "image/png"}),
+    /// ]);
+    /// assert_eq!(r.to_value()["content"][1]["type"], "image");
+    /// assert!(r.to_value().get("isError").is_none());
+    /// ```
+    pub fn from_content(content: Vec<Value>) -> Self {
+        ToolResult {
+            content,
+            ..Default::default()
+        }
+    }
+
     /// A tool error (`isError: true`) with a text explanation.
     pub fn error(text: impl Into<String>) -> Self {
         ToolResult {
