@@ -1,7 +1,8 @@
 //! The conformance fixture: every tool, resource, resource template, prompt
 //! and completion that the server scenarios of the official MCP conformance
 //! suite (`@modelcontextprotocol/conformance` 0.1.16) call by name, served by
-//! this library with its default configuration.
+//! this library with its default configuration (only the response mode can
+//! be changed, see below).
 //!
 //! ```sh
 //! cargo run --release --example conformance -- --bind 127.0.0.1:3002
