@@ -38,23 +38,26 @@ export PATH="$NODE_BIN:$PATH"
 say "node $(node --version) from $NODE_BIN"
 
 TOOLS=$CACHE/conformance
-if ! cmp -s "$PINS/package-lock.json" "$TOOLS/package-lock.json" ||
-  [ ! -f "$TOOLS/node_modules/@modelcontextprotocol/conformance/dist/index.js" ]; then
+# The stamp is written only after a complete install, so an interrupted one
+# is redone.
+if ! cmp -s "$PINS/package-lock.json" "$TOOLS/installed.lock"; then
   say "installing the pinned npm tools into $TOOLS"
   mkdir -p "$TOOLS"
+  rm -f "$TOOLS/installed.lock"
   cp "$PINS/package.json" "$PINS/package-lock.json" "$TOOLS/"
   (cd "$TOOLS" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$PINS/package-lock.json" "$TOOLS/installed.lock"
 fi
 CONFORMANCE="$TOOLS/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 INSPECTOR="$TOOLS/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js"
 
 VENV=$CACHE/venv
-if ! cmp -s "$PINS/requirements.txt" "$VENV/requirements.txt"; then
+if ! cmp -s "$PINS/requirements.txt" "$VENV/installed.txt"; then
   say "installing the Python SDK into $VENV"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$PINS/requirements.txt"
-  cp "$PINS/requirements.txt" "$VENV/requirements.txt"
+  cp "$PINS/requirements.txt" "$VENV/installed.txt"
 fi
 
 # ------------------------------------------------------------------- fixture
