@@ -56,6 +56,25 @@ impl ToolResult {
         }
     }
 
+    /// A result made of these content blocks (text, image, audio, embedded
+    /// resource, resource link, ...).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let r = streamable_hyper::ToolResult::from_content(vec![
+    ///     json!({"type": "text", "text": "a picture:"}),
+    ///     json!({"type": "image", "data": "iVBORw0KGgo=", "mimeType": "image/png"}),
+    /// ]);
+    /// assert_eq!(r.to_value()["content"][1]["type"], "image");
+    /// assert!(r.to_value().get("isError").is_none());
+    /// ```
+    pub fn from_content(content: Vec<Value>) -> Self {
+        ToolResult {
+            content,
+            ..Default::default()
+        }
+    }
+
     /// A tool error (`isError: true`) with a text explanation.
     pub fn error(text: impl Into<String>) -> Self {
         ToolResult {
@@ -178,9 +197,31 @@ impl Resource {
         })
     }
 
+    /// A binary resource with fixed contents, given base64-encoded (the
+    /// wire form of `blob`).
+    ///
+    /// ```
+    /// use streamable_hyper::Resource;
+    /// let r = Resource::blob("mem://one-byte", "one byte", "application/octet-stream", "AA==");
+    /// # drop(r);
+    /// ```
+    pub fn blob(uri: &str, name: &str, mime_type: &str, base64: &str) -> Self {
+        let content = json!({"uri": uri, "mimeType": mime_type, "blob": base64});
+        Resource::new(uri, name, mime_type, move |_, _| {
+            let c = content.clone();
+            async move { Ok(vec![c]) }
+        })
+    }
+
     /// A description.
     pub fn description(mut self, d: &str) -> Self {
         self.meta["description"] = json!(d);
+        self
+    }
+
+    /// A human-readable title.
+    pub fn title(mut self, title: &str) -> Self {
+        self.meta["title"] = json!(title);
         self
     }
 }
@@ -214,6 +255,18 @@ impl ResourceTemplate {
         }
     }
 
+    /// A description.
+    pub fn description(mut self, d: &str) -> Self {
+        self.meta["description"] = json!(d);
+        self
+    }
+
+    /// A human-readable title.
+    pub fn title(mut self, title: &str) -> Self {
+        self.meta["title"] = json!(title);
+        self
+    }
+
     fn matches(&self, uri: &str) -> Option<BTreeMap<String, String>> {
         match_template(self.meta["uriTemplate"].as_str().unwrap_or(""), uri)
     }
@@ -243,6 +296,12 @@ impl Prompt {
             meta: json!({"name": name, "description": description, "arguments": arguments}),
             get: Arc::new(move |ctx, args| Box::pin(get(ctx, args))),
         }
+    }
+
+    /// A human-readable title.
+    pub fn title(mut self, title: &str) -> Self {
+        self.meta["title"] = json!(title);
+        self
     }
 }
 
