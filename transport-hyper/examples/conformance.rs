@@ -408,9 +408,16 @@ fn tools(server: McpServer) -> McpServer {
         // stream after the pause, which the suite reports as INFO.
         .tool(Tool::new(
             "test_reconnection",
-            "Answers after a pause (SSE polling scenario).",
+            "Ends its connection (SSE polling), then answers after a pause.",
             no_args(),
             |ctx, _args| async move {
+                // T-PSSE-2: close the POST stream's connection; the client
+                // resumes with GET + Last-Event-ID and gets the answer there.
+                // Where polling is impossible (before 2025-11-25, JSON mode)
+                // the answer simply stays on the POST stream.
+                if let Err(e) = ctx.end_connection().await {
+                    tracing::debug!("test_reconnection answers on its stream: {e}");
+                }
                 if !pause(&ctx, 100).await {
                     return Ok(ToolResult::error("cancelled"));
                 }
