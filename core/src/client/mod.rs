@@ -687,7 +687,10 @@ impl Client {
         let (epoch, session_sent) = (ex.epoch, ex.session_sent);
 
         // T-SES-8: a 404 to a request carrying the session id means the
-        // session is gone; whatever the request was, it never ran.
+        // session is gone. The request itself may have run (a server that
+        // decides its head late answers 404 when the session ended while
+        // the request was handled), so it fails rather than being sent
+        // again; requests not sent yet wait for the new session.
         if status == 404
             && session_sent
             && !matches!(purpose, Purpose::Delete)
@@ -695,13 +698,10 @@ impl Client {
         {
             self.drop_exchange(id);
             if let Purpose::Request(wire) = &purpose {
-                self.requeue(wire);
+                self.request_lost(now, wire, Failure::SessionExpired);
             }
             if epoch == self.epoch && self.phase == Phase::Ready {
                 self.session_lost(now);
-            } else if self.phase == Phase::Ready {
-                // A late 404 from an older session: the new one is ready.
-                self.flush_queue();
             }
             return;
         }
@@ -1219,23 +1219,6 @@ impl Client {
             },
         );
         key
-    }
-
-    /// Put a request that never ran (its POST got a 404) back at the head
-    /// of the queue, to be sent in the next session.
-    fn requeue(&mut self, wire: &Id) {
-        let Some(p) = self.inflight.remove(wire) else {
-            return;
-        };
-        if let Some(k) = p.stream {
-            self.remove_stream(k);
-        }
-        if let Waiter::App(h) = p.waiter
-            && let Some(r) = self.requests.get_mut(&h)
-        {
-            r.wire = None;
-            self.queue.push_front(Queued::Request(h));
-        }
     }
 
     /// T-SES-8, INV-S9, INV-L3: forget the session and initialise again.
