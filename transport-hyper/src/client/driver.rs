@@ -178,6 +178,12 @@ impl Driver {
     fn on_transmit(&mut self, t: Transmit) {
         match t {
             Transmit::Send { id, request } => {
+                tracing::debug!(
+                    http = id.0,
+                    method = %request.method(),
+                    last_event_id = ?request.headers().get("last-event-id"),
+                    "MCP client request"
+                );
                 let http = self.http.clone();
                 let net = self.net_tx.clone();
                 let task = tokio::spawn(exchange(http, id, *request, net));
