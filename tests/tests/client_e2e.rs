@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use streamable_core::Config;
+use streamable_core::client::{Era, EraPreference};
 use streamable_hyper::client::{Client, Error};
 use streamable_hyper::{McpServer, McpService, Tool, ToolResult};
 use streamable_tests::{T, TestServer};
@@ -263,4 +264,100 @@ async fn t_res_4_inv_s2_dropped_stream_is_resumed_and_nothing_repeats() {
     assert_eq!(text_of(&r), "countdown of 6 done");
     assert_eq!(seen, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     client.close().await;
+}
+
+/// H-BC-1, H-VER-7: an `Auto` client probes with `server/discover`, finds
+/// our dual-era server modern, and speaks 2026-07-28 (no session, `_meta`
+/// on every request, progress on the call's stream).
+#[tokio::test]
+async fn h_bc_1_auto_client_speaks_2026_07_28_to_our_server() {
+    let server = TestServer::start().await;
+    let client = timeout(
+        T,
+        Client::builder(&url(server.addr))
+            .era(EraPreference::Auto)
+            .connect(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(client.era(), Era::Modern);
+    assert_eq!(client.protocol_version().as_str(), "2026-07-28");
+    let tools = timeout(T, client.list_tools()).await.unwrap().unwrap();
+    assert!(tools["tools"].as_array().unwrap().len() >= 2, "{tools}");
+    let r = timeout(T, client.call_tool("echo", json!({"text": "héllo"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text_of(&r), "héllo");
+    let mut seen = Vec::new();
+    let r = timeout(
+        T,
+        client.call_tool_with_progress("countdown", json!({"n": 3, "interval_ms": 20}), |p| {
+            seen.push(p.progress)
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(text_of(&r), "countdown of 3 done");
+    assert_eq!(seen, vec![1.0, 2.0, 3.0]);
+    timeout(T, client.close()).await.unwrap();
+}
+
+/// H-HDR-1..3 against INV-S24: our server checks every mirrored header
+/// against the body, so a wrongly encoded `Mcp-Name` or `Mcp-Param-*`
+/// would be a 400 (-32020) here.
+#[tokio::test]
+async fn h_hdr_3_inv_s24_mirrored_headers_accepted_by_our_server() {
+    let app = McpServer::new("mirror", "1").tool(Tool::new(
+        "wëather",
+        "Echoes the annotated parameters.",
+        json!({"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "days": {"type": "integer", "x-mcp-header": "Days"},
+            "opts": {"type": "object", "properties": {"metric": {"type": "boolean", "x-mcp-header": "Metric"}}}
+        }}),
+        |_ctx, args| async move {
+            Ok(ToolResult::text(format!(
+                "{} {} {}",
+                args["region"].as_str().unwrap_or("-"),
+                args["days"],
+                args["opts"]["metric"]
+            )))
+        },
+    ));
+    let service = McpService::builder().path("/mcp").build(app);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(streamable_hyper::serve(
+        listener,
+        service,
+        std::future::pending(),
+    ));
+    let client = Client::builder(&url(addr))
+        .era(EraPreference::Modern)
+        .connect()
+        .await
+        .unwrap();
+    timeout(T, client.list_tools()).await.unwrap().unwrap();
+    for (region, days, metric) in [
+        ("eu-west", 3, true),
+        (" padded, ünïcode ", -7, false),
+        ("=?base64?looks-encoded?=", 0, true),
+    ] {
+        let r = timeout(
+            T,
+            client.call_tool(
+                "wëather",
+                json!({"region": region, "days": days, "opts": {"metric": metric}}),
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(text_of(&r), format!("{region} {days} {metric}"));
+    }
+    client.close().await;
+    task.abort();
 }

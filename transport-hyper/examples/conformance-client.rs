@@ -73,8 +73,10 @@ async fn run(url: &str, scenario: &str) -> Result<(), String> {
         .standalone_stream(true)
         .on_elicitation(|params| async move { Ok(accept_with_defaults(&params)) })
         .on_sampling(|_params| async move {
-            Ok(json!({"role": "assistant", "model": "streamable-conformance-client",
-                "content": {"type": "text", "text": "ok"}}))
+            Ok(
+                json!({"role": "assistant", "model": "streamable-conformance-client",
+                "content": {"type": "text", "text": "ok"}}),
+            )
         })
         .connect()
         .await

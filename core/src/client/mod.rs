@@ -36,7 +36,6 @@
 //! - Determinism: ordered maps only, ids from counters.
 
 mod backoff;
-pub mod headers;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -47,9 +46,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use serde_json::Value;
 
 pub use backoff::Backoff;
-use headers::HeaderParam;
 
 use crate::jsonrpc::{self, ErrorObject, Id, Message, RawJson, code};
+use crate::mirror::{self, ParamHeader};
 use crate::sse::Decoder;
 use crate::time::Timestamp;
 use crate::version::ProtocolVersion;
@@ -428,7 +427,7 @@ pub struct Client {
     queue: VecDeque<Queued>,
     streams: BTreeMap<StreamKey, Stream>,
     server_requests: BTreeMap<ServerRequestKey, (u64, Id)>,
-    tools: BTreeMap<String, Vec<HeaderParam>>,
+    tools: BTreeMap<String, Vec<ParamHeader>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     phase_deadline: Option<Timestamp>,
@@ -1119,20 +1118,27 @@ impl Client {
                 ProtocolVersion::V2026_07_28.as_str().to_owned(),
             ),
             (
-                HeaderName::from_static("mcp-method"),
-                headers::encode_value(method),
+                HeaderName::from_static(mirror::METHOD_HEADER),
+                mirror::encode_value(method),
             ),
         ];
-        if let Some(name) = headers::name_of(method, value.as_ref()) {
-            h.push((HeaderName::from_static("mcp-name"), name));
+        if let Some(field) = mirror::name_field(method)
+            && let Some(name) = value.as_ref().and_then(|v| v.get(field)?.as_str())
+        {
+            h.push((
+                HeaderName::from_static(mirror::NAME_HEADER),
+                mirror::encode_value(name),
+            ));
         }
         if method == "tools/call"
             && let Some(tool) = value.as_ref().and_then(|v| v.get("name")?.as_str())
             && let Some(params) = self.tools.get(tool)
+            && let Some(args) = value.as_ref().and_then(|v| v.get("arguments"))
         {
-            let args = value.as_ref().and_then(|v| v.get("arguments"));
-            for (name, text) in headers::param_headers(params, args) {
-                if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+            for p in params {
+                if let Some(text) = p.value_in(args).and_then(|v| p.header_value(v))
+                    && let Ok(name) = HeaderName::from_bytes(p.header_name().as_bytes())
+                {
                     h.push((name, text));
                 }
             }
@@ -1585,7 +1591,7 @@ impl Client {
         tools.retain(|tool| {
             let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
             let schema = tool.get("inputSchema").cloned().unwrap_or(Value::Null);
-            match headers::header_params(&schema) {
+            match mirror::param_headers(&schema) {
                 Ok(params) => {
                     learned.push((name.to_owned(), params));
                     true
