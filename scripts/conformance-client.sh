@@ -35,7 +35,7 @@ CONFORMANCE="$TOOLS/node_modules/@modelcontextprotocol/conformance/dist/index.js
 say "node $(node --version), conformance $(node -p "require('$TOOLS/node_modules/@modelcontextprotocol/conformance/package.json').version")"
 
 say "building the conformance-client example ($PROFILE)"
-cargo build --quiet --profile "$PROFILE" -p streamable-hyper --example conformance-client
+cargo build --quiet --profile "$PROFILE" --workspace --example conformance-client
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 case $PROFILE in dev | test) PDIR=debug ;; *) PDIR=$PROFILE ;; esac

@@ -62,7 +62,7 @@ fi
 
 # ------------------------------------------------------------------- fixture
 say "building the conformance example ($PROFILE)"
-cargo build --quiet --profile "$PROFILE" -p streamable-hyper --example conformance
+cargo build --quiet --profile "$PROFILE" --workspace --example conformance
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 case $PROFILE in dev | test) PDIR=debug ;; *) PDIR=$PROFILE ;; esac
