@@ -16,8 +16,16 @@ fn errors(v: &Value) -> u64 {
     sum(&v["errors"]) + sum(&v["setup_errors"])
 }
 
-/// One run as a line of text.
+/// One run as a line of text (plus the errors by kind, if any).
 pub(crate) fn row(v: &Value) -> String {
+    let mut line = line(v);
+    if errors(v) > 0 {
+        line.push_str(&format!("\n    errors: {} setup: {}", v["errors"], v["setup_errors"]));
+    }
+    line
+}
+
+fn line(v: &Value) -> String {
     let label = v["label"].as_str().unwrap_or("");
     match v["mode"].as_str().unwrap_or("") {
         "sse-stream" => format!(
