@@ -50,8 +50,11 @@ have() { [[ " $TARGETS " == *" $1 "* ]]; }
 if have rmcp; then
   log "building the rmcp peer (latest rmcp from crates.io) in .cache/bench/rmcp-server"
   mkdir -p "$CACHE/rmcp-server/src"
-  cp bench/peers/rmcp/Cargo.toml "$CACHE/rmcp-server/Cargo.toml"
-  cp bench/peers/rmcp/main.rs "$CACHE/rmcp-server/src/main.rs"
+  # Copied only when changed: a new mtime would rebuild the crate.
+  cmp -s bench/peers/rmcp/Cargo.toml "$CACHE/rmcp-server/Cargo.toml" ||
+    cp bench/peers/rmcp/Cargo.toml "$CACHE/rmcp-server/Cargo.toml"
+  cmp -s bench/peers/rmcp/main.rs "$CACHE/rmcp-server/src/main.rs" ||
+    cp bench/peers/rmcp/main.rs "$CACHE/rmcp-server/src/main.rs"
   (cd "$CACHE/rmcp-server" && CARGO_TARGET_DIR=$CACHE/rmcp-server/target cargo build --release -q)
   grep -A1 '^name = "rmcp"$' "$CACHE/rmcp-server/Cargo.lock" | tail -1 | sed 's/^/   rmcp /' >&2
 fi

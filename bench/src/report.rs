@@ -20,7 +20,10 @@ fn errors(v: &Value) -> u64 {
 pub(crate) fn row(v: &Value) -> String {
     let mut line = line(v);
     if errors(v) > 0 {
-        line.push_str(&format!("\n    errors: {} setup: {}", v["errors"], v["setup_errors"]));
+        line.push_str(&format!(
+            "\n    errors: {} setup: {}",
+            v["errors"], v["setup_errors"]
+        ));
     }
     line
 }
