@@ -341,11 +341,11 @@ async fn read_answer(
             if data.is_empty() {
                 continue;
             }
-            if contains(&data, b"\"result\"") || contains(&data, b"\"error\"") {
-                if !contains(&data, b"\"method\"") {
-                    answer = Some(data);
-                    continue;
-                }
+            if (contains(&data, b"\"result\"") || contains(&data, b"\"error\""))
+                && !contains(&data, b"\"method\"")
+            {
+                answer = Some(data);
+                continue;
             }
             on_event(&data);
         }

@@ -485,11 +485,11 @@ async fn sessions(s: &Settings, target: &Target) -> Result<Value, String> {
             if let (Some(b), true) = (baseline, count > 0) {
                 p["bytes_per_session"] = json!(r.saturating_sub(b) / count as u64);
             }
-            if let Some((pc, pr)) = prev {
-                if count > pc && pc > 0 {
-                    p["marginal_bytes_per_session"] =
-                        json!(r.saturating_sub(pr) / (count - pc) as u64);
-                }
+            if let Some((pc, pr)) = prev
+                && count > pc
+                && pc > 0
+            {
+                p["marginal_bytes_per_session"] = json!(r.saturating_sub(pr) / (count - pc) as u64);
             }
             prev = Some((count, r));
         }
