@@ -520,7 +520,11 @@ impl Driver {
                     progress_token,
                     cancelled,
                 };
-                let span = tracing::info_span!(
+                // DEBUG like the other per-message spans: an enabled span
+                // per request costs the driver ~10% of a tools/call's
+                // instructions under the fmt subscriber (callgrind,
+                // docs/benchmarks.md).
+                let span = tracing::debug_span!(
                     "mcp.request",
                     session = session.map_or(0, |s| s.0),
                     request = request.0,

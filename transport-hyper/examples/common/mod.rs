@@ -20,7 +20,8 @@ pub(crate) fn app() -> McpServer {
             "Send `n` progress notifications `interval_ms` apart, then answer.",
             json!({"type": "object", "properties": {
                 "n": {"type": "integer", "minimum": 0, "maximum": 10000},
-                "interval_ms": {"type": "integer", "minimum": 0, "maximum": 60000}
+                "interval_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
+                "stamp": {"type": "boolean", "description": "Append the emit time (µs since the epoch) to each message."}
             }}),
             |ctx, args| async move {
                 let n = args["n"].as_u64().unwrap_or(5);
@@ -33,7 +34,12 @@ pub(crate) fn app() -> McpServer {
                             () = tokio::time::sleep(interval) => {}
                         }
                     }
-                    let msg = format!("{} left", n - i);
+                    let mut msg = format!("{} left", n - i);
+                    if args["stamp"].as_bool() == Some(true) {
+                        // For the benchmark's delivery delay: the emit time,
+                        // wall-clock microseconds.
+                        msg.push_str(&format!(" @{}", unix_micros()));
+                    }
                     // With a progress token: progress; without: a log message.
                     let sent = ctx.progress(i as f64, Some(n as f64), Some(&msg)).await;
                     if let Ok(false) = sent {
@@ -95,4 +101,11 @@ pub(crate) fn app() -> McpServer {
                 Ok(vec![json!({"role": "user", "content": {"type": "text", "text": format!("Say hello to {name}.")}})])
             },
         ))
+}
+
+/// Wall-clock microseconds since the epoch.
+fn unix_micros() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
 }
