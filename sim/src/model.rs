@@ -464,7 +464,8 @@ impl World {
                         self.on_message(client, ex, &req, msg);
                     }
                     if ev.has_id
-                        && let Some((s, q)) = ev.last_event_id.as_deref().and_then(wire::parse_event_id)
+                        && let Some((s, q)) =
+                            ev.last_event_id.as_deref().and_then(wire::parse_event_id)
                     {
                         self.on_event_id(client, ex, &req, s, q);
                     }
@@ -716,7 +717,8 @@ impl Model for McpModel {
             }
             Action::Push(sk) => {
                 w.pushed.insert(sk);
-                let params = RawJson::from_value(&serde_json::json!({"level": "info", "data": "push"}));
+                let params =
+                    RawJson::from_value(&serde_json::json!({"level": "info", "data": "push"}));
                 let _ = w.core.notify(
                     NOW,
                     Target::Session(sk),

@@ -63,7 +63,7 @@ const LATE_READY: Duration = Duration::from_millis(400);
 /// Bytes of padding in each flood notification (enough, with the count, to
 /// fill hyper's write buffer and the simulated TCP window of a reader that
 /// does not read).
-const FLOOD_PAD: usize = 8 * 1024;
+const FLOOD_PAD: usize = 16 * 1024;
 
 /// A small deterministic generator (splitmix64): the whole scenario comes
 /// from it, so one `u64` decides everything.
@@ -170,15 +170,34 @@ impl Scenario {
     /// The standard scenario of a seed.
     pub fn from_seed(seed: u64) -> Scenario {
         let mut r = Rng::new(seed);
-        let server_delay_ms = if r.one_in(3) { 0 } else { r.range(0, 300) as u16 };
+        let server_delay_ms = if r.one_in(3) {
+            0
+        } else {
+            r.range(0, 300) as u16
+        };
         let min_latency_ms = r.range(0, 5) as u8;
         let max_latency_ms = min_latency_ms + r.range(1, 35) as u8;
         let n = r.range(1, 3) as usize;
         let clients = (0..n)
             .map(|_| {
-                let start_ms = if r.one_in(2) { 0 } else { r.range(0, 200) as u16 };
+                let start_ms = if r.one_in(2) {
+                    0
+                } else {
+                    r.range(0, 200) as u16
+                };
                 let k = r.range(1, 4);
-                let ops = (0..k).map(|_| Self::op(&mut r)).collect();
+                let mut ops: Vec<Op> = Vec::new();
+                if r.one_in(6) {
+                    // A slow reader: a GET stream nobody reads, filled past
+                    // what hyper and the TCP window hold, then more work in
+                    // the same session (which must not wait for the reader).
+                    ops.push(Op::Get { slow: true });
+                    ops.push(Op::Flood {
+                        n: r.range(60, 120) as u8,
+                    });
+                    ops.push(Op::Echo);
+                }
+                ops.extend((0..k).map(|_| Self::op(&mut r)));
                 Script { start_ms, ops }
             })
             .collect();
@@ -210,9 +229,7 @@ impl Scenario {
                 gap_ms: r.range(150, 300) as u16,
             },
             4 => Op::Ask,
-            5 => Op::Get {
-                slow: r.one_in(3),
-            },
+            5 => Op::Get { slow: r.one_in(3) },
             6 => Op::Flood {
                 n: r.range(4, 80) as u8,
             },
@@ -283,7 +300,10 @@ impl Report {
                 self.seed,
                 b.letter()
             ),
-            None => format!("cargo run --release -p streamable-sim -- --seed {}", self.seed),
+            None => format!(
+                "cargo run --release -p streamable-sim -- --seed {}",
+                self.seed
+            ),
         }
     }
 }
@@ -369,46 +389,64 @@ fn tagged(tag: &str, extra: Value) -> ToolResult {
 fn app() -> McpServer {
     let any = json!({"type": "object"});
     McpServer::new("sim", "1")
-        .tool(Tool::new("echo", "echo the tag", any.clone(), |_ctx, args| async move {
-            Ok(tagged(&tag_of(&args), json!({})))
-        }))
-        .tool(Tool::new("slow", "progress, then the tag", any.clone(), |ctx, args| async move {
-            let steps = args["steps"].as_u64().unwrap_or(1);
-            let gap = args["gap_ms"].as_u64().unwrap_or(100);
-            for k in 1..=steps {
-                // The emission time travels in the message, so the client can
-                // tell how long the event took to reach it.
-                let msg = format!("t={}", now_ms());
-                let _ = ctx.progress(k as f64, Some(steps as f64), Some(&msg)).await;
-                tokio::time::sleep(Duration::from_millis(gap)).await;
-            }
-            Ok(tagged(&tag_of(&args), json!({})))
-        }))
-        .tool(Tool::new("ask", "sample the client", any.clone(), |ctx, args| async move {
-            let answer = ctx
-                .create_message(json!({"messages": [], "maxTokens": 1}))
-                .await
-                .map_err(|e| ErrorObject::new(-32603, format!("sampling failed: {e}")))?;
-            let text = answer
-                .to_value()
-                .pointer("/content/text")
-                .and_then(|t| t.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            Ok(tagged(&tag_of(&args), json!({"answer": text})))
-        }))
-        .tool(Tool::new("flood", "fill the GET stream", any, |ctx, args| async move {
-            let n = args["n"].as_u64().unwrap_or(1);
-            let tag = tag_of(&args);
-            let pad = "x".repeat(FLOOD_PAD);
-            for i in 0..n {
-                let params = json!({"level": "info", "data": {"tag": tag, "i": i, "pad": pad}});
-                let _ = ctx
-                    .session()
-                    .notify("notifications/message", Some(params))
-                    .await;
-            }
-            Ok(tagged(&tag, json!({})))
-        }))
+        .tool(Tool::new(
+            "echo",
+            "echo the tag",
+            any.clone(),
+            |_ctx, args| async move { Ok(tagged(&tag_of(&args), json!({}))) },
+        ))
+        .tool(Tool::new(
+            "slow",
+            "progress, then the tag",
+            any.clone(),
+            |ctx, args| async move {
+                let steps = args["steps"].as_u64().unwrap_or(1);
+                let gap = args["gap_ms"].as_u64().unwrap_or(100);
+                for k in 1..=steps {
+                    // The emission time travels in the message, so the client can
+                    // tell how long the event took to reach it.
+                    let msg = format!("t={}", now_ms());
+                    let _ = ctx.progress(k as f64, Some(steps as f64), Some(&msg)).await;
+                    tokio::time::sleep(Duration::from_millis(gap)).await;
+                }
+                Ok(tagged(&tag_of(&args), json!({})))
+            },
+        ))
+        .tool(Tool::new(
+            "ask",
+            "sample the client",
+            any.clone(),
+            |ctx, args| async move {
+                let answer = ctx
+                    .create_message(json!({"messages": [], "maxTokens": 1}))
+                    .await
+                    .map_err(|e| ErrorObject::new(-32603, format!("sampling failed: {e}")))?;
+                let text = answer
+                    .to_value()
+                    .pointer("/content/text")
+                    .and_then(|t| t.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                Ok(tagged(&tag_of(&args), json!({"answer": text})))
+            },
+        ))
+        .tool(Tool::new(
+            "flood",
+            "fill the GET stream",
+            any,
+            |ctx, args| async move {
+                let n = args["n"].as_u64().unwrap_or(1);
+                let tag = tag_of(&args);
+                let pad = "x".repeat(FLOOD_PAD);
+                for i in 0..n {
+                    let params = json!({"level": "info", "data": {"tag": tag, "i": i, "pad": pad}});
+                    let _ = ctx
+                        .session()
+                        .notify("notifications/message", Some(params))
+                        .await;
+                }
+                Ok(tagged(&tag, json!({})))
+            },
+        ))
 }
 
 fn service() -> McpService {
@@ -484,7 +522,14 @@ async fn broken_serve(
                         .get("mcp-session-id")
                         .and_then(|v| v.to_str().ok())
                         .filter(|_| bug == Bug::SlowReaderBlocks)
-                        .map(|s| locks.lock().expect("locks").entry(s.to_owned()).or_default().clone());
+                        .map(|s| {
+                            locks
+                                .lock()
+                                .expect("locks")
+                                .entry(s.to_owned())
+                                .or_default()
+                                .clone()
+                        });
                     if let Some(l) = &lock {
                         // Wait for the session's writer (held while any of its
                         // streams has an unwritten frame).
@@ -570,7 +615,7 @@ impl Body for SimBody {
 
 enum Got {
     Json(u16, Option<String>, Bytes),
-    Sse(u16, Option<String>, IncomingBody),
+    Sse(u16, IncomingBody),
 }
 
 /// Why a request got no answer.
@@ -579,7 +624,7 @@ enum NoAnswer {
     /// The TCP connection could not be made (the server is not up).
     Connect,
     /// The connection broke.
-    Broken(String),
+    Broken(#[allow(dead_code)] String),
     /// The deadline passed.
     Timeout,
 }
@@ -645,7 +690,7 @@ impl Client {
                 .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
             let body = res.into_body();
             if sse {
-                Ok(Got::Sse(status, session, body))
+                Ok(Got::Sse(status, body))
             } else {
                 let bytes = body
                     .collect()
@@ -719,8 +764,10 @@ impl Client {
     }
 
     async fn run(mut self, ops: Vec<Op>) -> Result<(), Failed> {
-        tokio::time::sleep(Duration::from_millis(u64::from(self.scen.clients[self.idx].start_ms)))
-            .await;
+        tokio::time::sleep(Duration::from_millis(u64::from(
+            self.scen.clients[self.idx].start_ms,
+        )))
+        .await;
         self.initialize().await?;
         for op in ops {
             self.log(format!("op {op:?}"));
@@ -792,7 +839,7 @@ impl Client {
                     String::from_utf8_lossy(&bytes)
                 )));
             }
-            Ok(Got::Sse(200, _, body)) => {
+            Ok(Got::Sse(200, body)) => {
                 self.log("200 text/event-stream");
                 let end = stream.read(self, body, sent, None).await?;
                 if let StreamEnd::Broken(why) = end {
@@ -823,7 +870,7 @@ impl Client {
         let session = self.session.clone().unwrap_or_default();
         let sent = now_ms();
         match self.send(wire::get(&session, None)).await {
-            Ok(Got::Sse(200, _, body)) => {
+            Ok(Got::Sse(200, body)) => {
                 self.log(format!("GET stream open (slow reader: {slow})"));
                 let name = self.name.clone();
                 let trace = self.trace.clone();
@@ -839,7 +886,9 @@ impl Client {
                     let mut dec = Decoder::new();
                     let mut cursor: Option<(u64, u64)> = None;
                     while let Some(Ok(frame)) = body.frame().await {
-                        let Ok(data) = frame.into_data() else { continue };
+                        let Ok(data) = frame.into_data() else {
+                            continue;
+                        };
                         let _ = dec.feed(&data);
                         while let Some(ev) = dec.next_event() {
                             if let Some(id) = ev.last_event_id.as_deref().filter(|_| ev.has_id)
@@ -848,7 +897,12 @@ impl Client {
                                 if let Some((cs, cq)) = cursor
                                     && (cs, cq + 1) != (s, q)
                                 {
-                                    trace.fail(&name, format!("GET stream: event {s}-{q} after {cs}-{cq} (INV-S5)"));
+                                    trace.fail(
+                                        &name,
+                                        format!(
+                                            "GET stream: event {s}-{q} after {cs}-{cq} (INV-S5)"
+                                        ),
+                                    );
                                 }
                                 cursor = Some((s, q));
                             }
@@ -857,11 +911,18 @@ impl Client {
                             }
                             match wire::classify(ev.data.as_bytes()) {
                                 Incoming::Response { id, .. } => {
-                                    trace.fail(&name, format!("response to {id} on the GET stream (INV-S4)"));
+                                    trace.fail(
+                                        &name,
+                                        format!("response to {id} on the GET stream (INV-S4)"),
+                                    );
                                 }
                                 Incoming::Notification { .. } => {
-                                    let v: Value = serde_json::from_str(&ev.data).unwrap_or_default();
-                                    let t = v.pointer("/params/data/tag").and_then(|t| t.as_str()).unwrap_or("");
+                                    let v: Value =
+                                        serde_json::from_str(&ev.data).unwrap_or_default();
+                                    let t = v
+                                        .pointer("/params/data/tag")
+                                        .and_then(|t| t.as_str())
+                                        .unwrap_or("");
                                     if !t.starts_with(&format!("{own}-")) {
                                         trace.fail(&name, format!("GET stream carried {t:?}, another client's (INV-S18)"));
                                     }
@@ -896,10 +957,12 @@ impl Client {
         .to_string();
         let session = self.session.clone().unwrap_or_default();
         let sent = now_ms();
-        self.log(format!("POST tools/call slow id={id} tag={tag} (to be dropped)"));
+        self.log(format!(
+            "POST tools/call slow id={id} tag={tag} (to be dropped)"
+        ));
         let mut stream = StreamCheck::new(tag.clone(), id, false);
         match self.send(wire::post(Some(&session), body)).await {
-            Ok(Got::Sse(200, _, body)) => {
+            Ok(Got::Sse(200, body)) => {
                 let end = stream.read(self, body, sent, Some(1)).await?;
                 if let StreamEnd::Broken(why) = end {
                     return self.excuse("tools/call (before drop)", sent, why);
@@ -915,13 +978,16 @@ impl Client {
         let Some(cursor) = stream.cursor else {
             return Err(self.fail("no event id before the drop"));
         };
-        self.log(format!("dropped the connection at {}-{}", cursor.0, cursor.1));
+        self.log(format!(
+            "dropped the connection at {}-{}",
+            cursor.0, cursor.1
+        ));
         tokio::time::sleep(Duration::from_millis(u64::from(pause_ms))).await;
         let last = format!("{}-{}", cursor.0, cursor.1);
         let resumed = now_ms();
         self.log(format!("GET Last-Event-ID: {last}"));
         match self.send(wire::get(&session, Some(&last))).await {
-            Ok(Got::Sse(200, _, body)) => {
+            Ok(Got::Sse(200, body)) => {
                 stream.resume_from = Some(cursor);
                 let end = stream.read(self, body, resumed, None).await?;
                 if let StreamEnd::Broken(why) = end {
@@ -989,7 +1055,7 @@ impl Client {
 fn describe(r: &Result<Got, NoAnswer>) -> String {
     match r {
         Ok(Got::Json(s, _, b)) => format!("status {s} {}", String::from_utf8_lossy(b)),
-        Ok(Got::Sse(s, ..)) => format!("status {s} (event stream)"),
+        Ok(Got::Sse(s, _)) => format!("status {s} (event stream)"),
         Err(e) => format!("{e:?}"),
     }
 }
@@ -1044,7 +1110,9 @@ impl StreamCheck {
                 Ok(Some(Err(e))) => return Ok(StreamEnd::Broken(NoAnswer::Broken(e.to_string()))),
                 Ok(Some(Ok(f))) => f,
             };
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             let _ = dec.feed(&data);
             while let Some(ev) = dec.next_event() {
                 if ev.has_id
@@ -1083,7 +1151,10 @@ impl StreamCheck {
                         let asked = now_ms();
                         let id_v: Value = serde_json::from_str(&id).unwrap_or(Value::Null);
                         let r = c
-                            .send(wire::post(session.as_deref(), wire::answer_body(&id_v, &c.name)))
+                            .send(wire::post(
+                                session.as_deref(),
+                                wire::answer_body(&id_v, &c.name),
+                            ))
                             .await;
                         match r {
                             Ok(Got::Json(202, ..)) => {}
@@ -1115,7 +1186,10 @@ impl StreamCheck {
         };
         let now = now_ms();
         let late = now.saturating_sub(emitted);
+        // Events emitted before this connection was asked for are a replay:
+        // they wait for the client by design.
         if late > c.scen.latency_bound()
+            && emitted >= sent
             && !self.slow_reader
             && !c.scen.disturbed(c.idx, sent.min(emitted), now)
         {
@@ -1160,14 +1234,20 @@ impl StreamCheck {
         if v.get("method").and_then(|m| m.as_str()) != Some("notifications/progress") {
             return Ok(());
         }
-        let token = v.pointer("/params/progressToken").and_then(|t| t.as_str()).unwrap_or("");
+        let token = v
+            .pointer("/params/progressToken")
+            .and_then(|t| t.as_str())
+            .unwrap_or("");
         if token != self.tag {
             return Err(c.fail(format!(
                 "progress for {token:?} on the stream of {:?} (INV-S18)",
                 self.tag
             )));
         }
-        let p = v.pointer("/params/progress").and_then(|p| p.as_u64()).unwrap_or(0);
+        let p = v
+            .pointer("/params/progress")
+            .and_then(|p| p.as_u64())
+            .unwrap_or(0);
         self.progress.push(p);
         Ok(())
     }
@@ -1183,7 +1263,10 @@ pub fn run(seed: u64, bug: Option<Bug>) -> Report {
 /// Run `scen` with turmoil seeded by `seed`.
 pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
     let trace = Trace::default();
-    trace.log("sim", format!("seed {seed}, variant {:?}", bug.map(Bug::letter)));
+    trace.log(
+        "sim",
+        format!("seed {seed}, variant {:?}", bug.map(Bug::letter)),
+    );
     trace.log("sim", format!("{scen:?}"));
     let scen = Arc::new(scen.clone());
     let mut b = turmoil::Builder::new();
@@ -1191,6 +1274,9 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
         .epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
         .simulation_duration(Duration::from_secs(120))
         .tick_duration(Duration::from_millis(1))
+        // A small TCP window (in segments; hyper writes about one per SSE
+        // event), so a reader that stops reading backs up into the server.
+        .tcp_capacity(16)
         .min_message_latency(Duration::from_millis(u64::from(scen.min_latency_ms)))
         .max_message_latency(Duration::from_millis(u64::from(scen.max_latency_ms)));
     let mut sim = b.build();
@@ -1200,7 +1286,11 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
         let delay = Duration::from_millis(u64::from(scen.server_delay_ms));
         sim.host(SERVER, move || {
             let first = boots.fetch_add(1, Ordering::SeqCst) == 0;
-            server_host(if first { delay } else { Duration::ZERO }, bug, trace.clone())
+            server_host(
+                if first { delay } else { Duration::ZERO },
+                bug,
+                trace.clone(),
+            )
         });
     }
     let names: Vec<String> = (0..scen.clients.len()).map(|i| format!("c{i}")).collect();
@@ -1219,7 +1309,10 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
         };
         let ops = script.ops.clone();
         sim.client(names[i].as_str(), async move {
-            client.run(ops).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
+            client
+                .run(ops)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
         });
     }
     let panics = catch_panics();
@@ -1262,8 +1355,11 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
             break Err("a task panicked".to_owned());
         }
     };
-    let panic = panics.lock().expect("panics").take();
     drop(sim);
+    // Panics after this point (the caller's own assertions) are reported
+    // the usual way again.
+    PANICS.with(|p| *p.borrow_mut() = None);
+    let panic = panics.lock().expect("panics").take();
     let mut inner = std::mem::take(&mut *trace.inner.lock().expect("trace"));
     if let Some(p) = panic {
         inner.lines.push(format!("[  end   ] PANIC: {p}"));

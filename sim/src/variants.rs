@@ -211,12 +211,11 @@ impl Core {
             // The bug: "the client hung up, so it no longer wants the answer".
             for (rk, (_, session, from)) in &self.requests {
                 if *from == Some(ex) {
-                    self.extra
-                        .push_back(Output::Deliver(Delivery::Cancelled {
-                            session: *session,
-                            request: *rk,
-                            reason: None,
-                        }));
+                    self.extra.push_back(Output::Deliver(Delivery::Cancelled {
+                        session: *session,
+                        request: *rk,
+                        reason: None,
+                    }));
                 }
             }
         }

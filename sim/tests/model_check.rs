@@ -31,7 +31,11 @@ fn bounded_model_check_of_the_real_core_finds_no_violation() {
     // Not vacuous: resumes, terminations and answered server-to-client
     // requests all happen within the bound.
     assert!(o.unreached.is_empty(), "never reached: {:?}", o.unreached);
-    assert!(o.unique > 10_000, "state space suspiciously small: {}", o.unique);
+    assert!(
+        o.unique > 10_000,
+        "state space suspiciously small: {}",
+        o.unique
+    );
 }
 
 /// Each core variant must be caught by the bounded check, on the property
