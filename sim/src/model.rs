@@ -286,10 +286,11 @@ impl World {
                         body,
                     } => {
                         if let Some(c) = self.conns.get_mut(&exchange) {
-                            if c.req == Req::Delete && head.status.as_u16() == 204 {
-                                if let Some(w) = &self.clients[c.client].session {
-                                    self.deleted.insert(w.clone());
-                                }
+                            if c.req == Req::Delete
+                                && head.status.as_u16() == 204
+                                && let Some(w) = &self.clients[c.client].session
+                            {
+                                self.deleted.insert(w.clone());
                             }
                             c.queue.push_back(Frame::Full {
                                 status: head.status.as_u16(),

@@ -1202,26 +1202,24 @@ impl StreamCheck {
     }
 
     fn message(&mut self, c: &mut Client, msg: &Incoming) -> Result<(), Failed> {
-        match msg {
-            Incoming::Response { id, tag, error } => {
-                if *id != self.id {
-                    return Err(c.fail(format!(
-                        "response to id={id} on the stream of id={} (INV-S1)",
-                        self.id
-                    )));
-                }
-                if *error || tag != &self.tag {
-                    return Err(c.fail(format!(
-                        "response to id={id} carries {tag:?} (error: {error}), expected {:?} (INV-S18)",
-                        self.tag
-                    )));
-                }
-                self.responses += 1;
-                if self.responses > 1 {
-                    return Err(c.fail(format!("second response to id={id} (INV-S1)")));
-                }
-            }
-            _ => {}
+        let Incoming::Response { id, tag, error } = msg else {
+            return Ok(());
+        };
+        if *id != self.id {
+            return Err(c.fail(format!(
+                "response to id={id} on the stream of id={} (INV-S1)",
+                self.id
+            )));
+        }
+        if *error || tag != &self.tag {
+            return Err(c.fail(format!(
+                "response to id={id} carries {tag:?} (error: {error}), expected {:?} (INV-S18)",
+                self.tag
+            )));
+        }
+        self.responses += 1;
+        if self.responses > 1 {
+            return Err(c.fail(format!("second response to id={id} (INV-S1)")));
         }
         Ok(())
     }

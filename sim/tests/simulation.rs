@@ -8,6 +8,7 @@
 //! also built with `RUSTFLAGS="--cfg tokio_unstable"`, under which a
 //! panicking task shuts its host down; on stable builds the harness's panic
 //! hook fails the run instead.
+#![cfg(not(loom))]
 
 use proptest::prelude::*;
 use streamable_sim::sim::{self, Op, Report, Scenario, Script};
