@@ -248,9 +248,10 @@ impl Scenario {
         4 * u64::from(self.max_latency_ms) + 100
     }
 
-    /// Whether a fault touches client `c` between `from` and `to` (ms):
-    /// a partition of that client, or a crash of the server (whose effects
-    /// last until the client has seen the restarted server).
+    /// Whether a fault touches client `c` between `from` and `to` (ms): a
+    /// partition of that client, or the server being down (plus a second
+    /// for the client to notice). Only a missing answer is ever excused
+    /// this way, never a wrong one.
     fn disturbed(&self, c: usize, from: u64, to: u64) -> bool {
         let overlaps = |a: u64, b: u64| from <= b && a <= to;
         if let Some((pc, at, len)) = self.partition
@@ -259,12 +260,20 @@ impl Scenario {
         {
             return true;
         }
-        if let Some((at, _)) = self.crash
-            && to >= u64::from(at)
+        if let Some((at, down)) = self.crash
+            && overlaps(u64::from(at), u64::from(at) + u64::from(down) + 1000)
         {
             return true;
         }
         false
+    }
+
+    /// Whether the server crashed (losing its sessions) between `born` and
+    /// `now`: then a 404 for a session created at `born` is the defined
+    /// answer, and the client starts a new session.
+    fn crashed_between(&self, born: u64, now: u64) -> bool {
+        self.crash
+            .is_some_and(|(at, _)| (born..=now).contains(&u64::from(at)))
     }
 }
 
@@ -643,6 +652,8 @@ struct Client {
     background: Vec<tokio::task::JoinHandle<()>>,
     /// The server restarted under us (seen a crash effect).
     crashed: bool,
+    /// When the current session was created (ms).
+    born: u64,
 }
 
 impl Client {
@@ -656,6 +667,11 @@ impl Client {
 
     fn log(&self, what: impl std::fmt::Display) {
         self.trace.log(&self.name, what);
+    }
+
+    /// The server crashed since this client's session was created.
+    fn lost_session(&self) -> bool {
+        self.scen.crashed_between(self.born, now_ms())
     }
 
     fn disturbed_since(&self, from: u64) -> bool {
@@ -742,6 +758,7 @@ impl Client {
                         )));
                     }
                     self.session = Some(s);
+                    self.born = sent;
                     return Ok(());
                 }
                 // The listener is not bound yet (start-up race), or a fault:
@@ -828,7 +845,7 @@ impl Client {
             Ok(Got::Json(200, _, bytes)) => {
                 stream.message(self, &wire::classify(&bytes))?;
             }
-            Ok(Got::Json(404, ..)) if self.disturbed_since(sent) => {
+            Ok(Got::Json(404, ..)) if self.lost_session() => {
                 self.log("404: the server restarted; initializing again");
                 self.crashed = true;
                 return Ok(());
@@ -935,7 +952,7 @@ impl Client {
                 self.background.push(h);
                 Ok(())
             }
-            Ok(Got::Json(404, ..)) if self.disturbed_since(sent) => {
+            Ok(Got::Json(404, ..)) if self.lost_session() => {
                 self.crashed = true;
                 Ok(())
             }
@@ -968,7 +985,7 @@ impl Client {
                     return self.excuse("tools/call (before drop)", sent, why);
                 }
             }
-            Ok(Got::Json(404, ..)) if self.disturbed_since(sent) => {
+            Ok(Got::Json(404, ..)) if self.lost_session() => {
                 self.crashed = true;
                 return Ok(());
             }
@@ -994,7 +1011,7 @@ impl Client {
                     return self.excuse("resume", resumed, why);
                 }
             }
-            Ok(Got::Json(404, ..)) if self.disturbed_since(sent) => {
+            Ok(Got::Json(404, ..)) if self.lost_session() => {
                 self.crashed = true;
                 return Ok(());
             }
@@ -1026,7 +1043,7 @@ impl Client {
         let sent = now_ms();
         match self.send(wire::delete(&session)).await {
             Ok(Got::Json(204, ..)) => self.log("DELETE: 204"),
-            Ok(Got::Json(404, ..)) if self.disturbed_since(sent) => {}
+            Ok(Got::Json(404, ..)) if self.lost_session() => {}
             Err(e) => return self.excuse("DELETE", sent, e),
             other => return Err(self.fail(format!("DELETE: {}", describe(&other)))),
         }
@@ -1304,6 +1321,7 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
             calls: 0,
             background: Vec::new(),
             crashed: false,
+            born: 0,
         };
         let ops = script.ops.clone();
         sim.client(names[i].as_str(), async move {
