@@ -99,6 +99,43 @@ pub struct Config {
     /// reader as slow (the connection is closed; the client resumes). The core
     /// does not count frames itself; adapters read this. Default 256.
     pub connection_backlog: usize,
+    /// Most 2026-07-28 (stateless) requests being handled at once, across
+    /// all clients. Default 4096. Refusal: 429 with a JSON-RPC error.
+    pub max_stateless_in_flight: usize,
+    /// Most open `subscriptions/listen` streams. Default 1024. Refusal: 429.
+    pub max_listeners: usize,
+    /// Most `resourceSubscriptions` URIs in one listen request. Default 256.
+    /// Refusal: 400, -32602.
+    pub max_resource_subscriptions: usize,
+    /// The change notifications this server can deliver on listen streams;
+    /// the acknowledgement names the requested subset of these (H-SUB-2).
+    /// Default: all of them.
+    pub subscriptions: SubscriptionSupport,
+}
+
+/// Which change notifications a server honours on `subscriptions/listen`
+/// streams (2026-07-28).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SubscriptionSupport {
+    /// `notifications/tools/list_changed`.
+    pub tools_list_changed: bool,
+    /// `notifications/prompts/list_changed`.
+    pub prompts_list_changed: bool,
+    /// `notifications/resources/list_changed`.
+    pub resources_list_changed: bool,
+    /// `notifications/resources/updated` for subscribed URIs.
+    pub resource_updates: bool,
+}
+
+impl Default for SubscriptionSupport {
+    fn default() -> Self {
+        SubscriptionSupport {
+            tools_list_changed: true,
+            prompts_list_changed: true,
+            resources_list_changed: true,
+            resource_updates: true,
+        }
+    }
 }
 
 impl Default for Config {
@@ -120,6 +157,10 @@ impl Default for Config {
             allow_delete: true,
             retry_ms: 1000,
             connection_backlog: 256,
+            max_stateless_in_flight: 4096,
+            max_listeners: 1024,
+            max_resource_subscriptions: 256,
+            subscriptions: SubscriptionSupport::default(),
         }
     }
 }

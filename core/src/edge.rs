@@ -13,6 +13,7 @@ use http::{HeaderMap, Method, Request, StatusCode, header};
 
 use crate::config::{Config, HostPolicy, OriginPolicy};
 use crate::jsonrpc::{self, Body, ErrorObject, code};
+use crate::mirror;
 use crate::version::ProtocolVersion;
 
 /// The session header. HTTP names are case-insensitive; `http`
@@ -47,6 +48,8 @@ pub enum Classified {
         version: VersionHeader,
         /// The parsed body.
         body: Body,
+        /// `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*` (2026-07-28).
+        mirrored: Mirrored,
     },
     /// GET: open the standalone stream or resume one.
     Get {
@@ -64,6 +67,46 @@ pub enum Classified {
         /// `MCP-Protocol-Version`.
         version: VersionHeader,
     },
+}
+
+/// The request metadata headers of the 2026-07-28 era (H-HDR-1..3), raw:
+/// they are checked against the body only for modern requests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mirrored {
+    /// `Mcp-Method`.
+    pub method: Option<String>,
+    /// `Mcp-Name`, still encoded.
+    pub name: Option<String>,
+    /// `Mcp-Param-*` as (lower-case header name, encoded value).
+    pub params: Vec<(String, String)>,
+    /// A mirrored header that was sent more than once.
+    pub repeated: Option<&'static str>,
+}
+
+impl Mirrored {
+    fn read(headers: &HeaderMap) -> Mirrored {
+        let mut m = Mirrored::default();
+        let text = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+        for (name, header) in [
+            (mirror::METHOD_HEADER, &mut m.method),
+            (mirror::NAME_HEADER, &mut m.name),
+        ] {
+            let mut values = headers.get_all(name).iter();
+            *header = values.next().map(text);
+            if values.next().is_some() {
+                m.repeated = Some(name);
+            }
+        }
+        for (name, value) in headers {
+            if name.as_str().starts_with(mirror::PARAM_HEADER_PREFIX) {
+                if m.params.iter().any(|(n, _)| n == name.as_str()) {
+                    m.repeated = Some("Mcp-Param-*");
+                }
+                m.params.push((name.as_str().to_owned(), text(value)));
+            }
+        }
+        m
+    }
 }
 
 /// A refusal: status, optional `Allow`, optional id-less JSON-RPC error.
@@ -178,6 +221,7 @@ pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Ref
         session,
         version,
         body,
+        mirrored: Mirrored::read(headers),
     })
 }
 

@@ -63,18 +63,19 @@
 pub mod config;
 pub mod edge;
 pub mod jsonrpc;
+pub mod mirror;
 pub mod output;
 pub mod server;
 pub mod sse;
 pub mod time;
 pub mod version;
 
-pub use config::{Config, HostPolicy, OriginPolicy, ResponseMode};
+pub use config::{Config, HostPolicy, OriginPolicy, ResponseMode, SubscriptionSupport};
 pub use jsonrpc::{ErrorObject, Id, Message, RawJson};
 pub use output::{
     CloseReason, Content, Delivery, ExchangeId, OutgoingKey, Output, RequestKey, ResponseHead,
     SendError, SessionKey, Target,
 };
-pub use server::{IdSource, SeededIds, Server};
+pub use server::{Filter, IdSource, SeededIds, Server};
 pub use time::Timestamp;
 pub use version::ProtocolVersion;

@@ -159,8 +159,8 @@ pub enum Delivery {
     /// [`Server::respond`](crate::Server::respond) (or give it up with
     /// [`Server::abandon`](crate::Server::abandon)).
     Request {
-        /// The session.
-        session: SessionKey,
+        /// The session; `None` for a stateless 2026-07-28 request.
+        session: Option<SessionKey>,
         /// The handle to answer with.
         request: RequestKey,
         /// The client's JSON-RPC id (for logs; the core routes by `request`).
@@ -173,18 +173,22 @@ pub enum Delivery {
     /// A notification from the client (including `notifications/initialized`;
     /// `notifications/cancelled` arrives as [`Delivery::Cancelled`]).
     Notification {
-        /// The session.
-        session: SessionKey,
+        /// The session; `None` for a stateless 2026-07-28 notification.
+        session: Option<SessionKey>,
         /// The method.
         method: String,
         /// The params.
         params: Option<RawJson>,
     },
-    /// The client cancelled a request it sent (U-CAN-1). Stop work; any
-    /// response is then not sent (U-CAN-5); the request's stream still ends.
+    /// The client cancelled a request it sent (U-CAN-1): with
+    /// `notifications/cancelled` in a session, or (2026-07-28) by closing
+    /// the request's response stream (H-CAN-1). Stop work; any response is
+    /// then not sent (U-CAN-5); a legacy request's stream still ends, a
+    /// modern request is already forgotten (answering it returns
+    /// [`SendError::Gone`]).
     Cancelled {
-        /// The session.
-        session: SessionKey,
+        /// The session; `None` for a stateless 2026-07-28 request.
+        session: Option<SessionKey>,
         /// The request.
         request: RequestKey,
         /// The client's reason, if given.
@@ -225,6 +229,10 @@ pub enum SendError {
     /// The operation is not allowed in this state (e.g. a server-to-client
     /// request before the session's initialize result was sent, L-INIT-6).
     NotAllowed,
+    /// The request belongs to the stateless 2026-07-28 era, where servers
+    /// never send requests to clients (H-SSE-2): return an
+    /// `InputRequiredResult` instead (MRTR).
+    Stateless,
 }
 
 impl std::fmt::Display for SendError {
@@ -237,6 +245,9 @@ impl std::fmt::Display for SendError {
             SendError::NoStream => "no stream can carry this message",
             SendError::Limit => "a per-session limit was reached",
             SendError::NotAllowed => "not allowed in the session's current state",
+            SendError::Stateless => {
+                "2026-07-28 requests cannot carry server-to-client requests; return an InputRequiredResult"
+            }
         })
     }
 }

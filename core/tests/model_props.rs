@@ -14,6 +14,12 @@
 //! - INV-S10: minted session ids are unique.
 //! - INV-S12: POSTs with no request get 202 (or 4xx), never otherwise.
 //! - INV-S18: a stream's events only ever reach its own session's client.
+//! - 2026-07-28 exchanges interleaved with the sessions (INV-S23): a modern
+//!   stream carries notifications then exactly one response for its own id,
+//!   never a server request and never an event after the client closed it;
+//!   closing it delivers exactly one `Cancelled`; a listen stream starts
+//!   with its acknowledgement and tags every message with its id; a
+//!   mismatched header is never dispatched (INV-S24).
 //! - Liveness ("what the client must eventually receive"): after the
 //!   application answers everything and each client resumes its unfinished
 //!   streams, every answered, uncancelled request whose stream the client
@@ -34,22 +40,87 @@ use streamable_core::{
 
 #[derive(Clone, Debug)]
 enum Op {
-    Init { c: u8, v: u8 },
-    Request { c: u8, ping: bool },
-    Notify { c: u8 },
-    Cancel { c: u8, pick: u8 },
-    Get { c: u8 },
-    Resume { c: u8, pick: u8 },
-    Disconnect { pick: u8 },
-    Delete { c: u8 },
-    Respond { pick: u8, error: bool },
-    AppNotify { pick: u8, burst: bool },
-    AppNotifySession { c: u8 },
-    AppAsk { pick: u8 },
-    Answer { c: u8 },
-    Abandon { pick: u8 },
-    Advance { ms: u16 },
-    Garbage { c: u8, kind: u8 },
+    Init {
+        c: u8,
+        v: u8,
+    },
+    Request {
+        c: u8,
+        ping: bool,
+    },
+    Notify {
+        c: u8,
+    },
+    Cancel {
+        c: u8,
+        pick: u8,
+    },
+    Get {
+        c: u8,
+    },
+    Resume {
+        c: u8,
+        pick: u8,
+    },
+    Disconnect {
+        pick: u8,
+    },
+    Delete {
+        c: u8,
+    },
+    Respond {
+        pick: u8,
+        error: bool,
+    },
+    AppNotify {
+        pick: u8,
+        burst: bool,
+    },
+    AppNotifySession {
+        c: u8,
+    },
+    AppAsk {
+        pick: u8,
+    },
+    Answer {
+        c: u8,
+    },
+    Abandon {
+        pick: u8,
+    },
+    Advance {
+        ms: u16,
+    },
+    Garbage {
+        c: u8,
+        kind: u8,
+    },
+    Modern {
+        c: u8,
+        with_session: bool,
+        bad_header: bool,
+    },
+    ModernNotify {
+        pick: u8,
+    },
+    ModernRespond {
+        pick: u8,
+        error: bool,
+    },
+    ModernAsk {
+        pick: u8,
+    },
+    Listen {
+        c: u8,
+    },
+    Publish {
+        kind: u8,
+    },
+    EndSubscriptions,
+    EndConnection {
+        pick: u8,
+        get: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -70,7 +141,16 @@ fn op() -> impl Strategy<Value = Op> {
         1 => c.clone().prop_map(|c| Op::Answer { c }),
         1 => any::<u8>().prop_map(|pick| Op::Abandon { pick }),
         1 => (0u16..40_000).prop_map(|ms| Op::Advance { ms }),
-        1 => (c, 0u8..6).prop_map(|(c, kind)| Op::Garbage { c, kind }),
+        1 => (c.clone(), 0u8..6).prop_map(|(c, kind)| Op::Garbage { c, kind }),
+        3 => (c.clone(), any::<bool>(), prop::bool::weighted(0.15))
+            .prop_map(|(c, with_session, bad_header)| Op::Modern { c, with_session, bad_header }),
+        2 => any::<u8>().prop_map(|pick| Op::ModernNotify { pick }),
+        3 => (any::<u8>(), prop::bool::weighted(0.2)).prop_map(|(pick, error)| Op::ModernRespond { pick, error }),
+        1 => any::<u8>().prop_map(|pick| Op::ModernAsk { pick }),
+        1 => c.prop_map(|c| Op::Listen { c }),
+        1 => (0u8..4).prop_map(|kind| Op::Publish { kind }),
+        1 => Just(Op::EndSubscriptions),
+        2 => (any::<u8>(), any::<bool>()).prop_map(|(pick, get)| Op::EndConnection { pick, get }),
     ]
 }
 
@@ -88,10 +168,24 @@ struct Client {
 #[derive(Debug)]
 enum ExKind {
     Init,
-    Post { ids: Vec<i64>, requests: bool },
+    Post {
+        ids: Vec<i64>,
+        requests: bool,
+    },
     Get,
     Resume,
     Other,
+    /// A 2026-07-28 request with this id; `answered` once its response came.
+    Modern {
+        id: i64,
+        answered: bool,
+        dispatched: bool,
+    },
+    /// A `subscriptions/listen` stream with this id.
+    Listen {
+        id: i64,
+        acked: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -131,6 +225,13 @@ struct World {
     sessions_of: BTreeMap<SessionKey, usize>,
     /// streams whose resume was refused with 410 (events evicted)
     evicted: BTreeSet<u64>,
+    /// modern requests delivered to the app and not answered: (key, exchange)
+    modern_pending: Vec<(RequestKey, ExchangeId)>,
+    /// modern requests whose exchange the client closed: a Cancelled is owed
+    owed_cancel: BTreeSet<RequestKey>,
+    /// the exchange the last request was sent on
+    last_sent: Option<ExchangeId>,
+    next_modern_id: i64,
 }
 
 const ACCEPT: &str = "application/json, text/event-stream";
@@ -160,6 +261,10 @@ impl World {
             wire_ids: BTreeSet::new(),
             sessions_of: BTreeMap::new(),
             evicted: BTreeSet::new(),
+            modern_pending: Vec::new(),
+            owed_cancel: BTreeSet::new(),
+            last_sent: None,
+            next_modern_id: 0,
         }
     }
 
@@ -175,6 +280,7 @@ impl World {
         resume: Option<(u64, u64)>,
     ) {
         let ex = self.s.handle_request(self.t(), req);
+        self.last_sent = Some(ex);
         self.ex.insert(
             ex,
             Ex {
@@ -205,6 +311,10 @@ impl World {
             self.observe(o);
         }
         self.s.check_invariants();
+        assert!(
+            self.owed_cancel.is_empty(),
+            "H-CAN-1: closing a modern stream did not cancel its request"
+        );
     }
 
     fn observe(&mut self, o: Output) {
@@ -220,6 +330,27 @@ impl World {
                     .expect("reply for an unknown exchange");
                 assert!(!ex.headed, "reply after a stream head");
                 let status = head.status.as_u16();
+                if let ExKind::Modern { id, dispatched, .. } = ex.kind {
+                    assert!(
+                        head.session_id.is_none(),
+                        "H-BC-3: session id on a modern reply"
+                    );
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    if dispatched {
+                        assert!(status == 200 || status == 404, "modern answer {status}");
+                        assert_eq!(v["id"], id, "INV-S1: modern reply for another id");
+                    } else {
+                        assert_eq!(status, 400, "INV-S24: a refused modern request");
+                    }
+                    return;
+                }
+                if let ExKind::Listen { .. } = ex.kind {
+                    assert!(
+                        status == 400 || status == 429,
+                        "listen refused with {status}"
+                    );
+                    return;
+                }
                 if let ExKind::Post { requests, ref ids } = ex.kind {
                     // INV-S12
                     if requests {
@@ -306,6 +437,12 @@ impl World {
                 while let Some(e) = ex.decoder.next_event() {
                     events.push(e);
                 }
+                if let ExKind::Modern { .. } | ExKind::Listen { .. } = ex.kind {
+                    for e in events {
+                        self.observe_modern(exchange, e);
+                    }
+                    return;
+                }
                 for e in events {
                     let Some(id) = e.last_event_id.clone().filter(|_| e.has_id) else {
                         panic!("INV: message event without id on a resumable stream (X-33)");
@@ -385,6 +522,12 @@ impl World {
                     .remove(&exchange)
                     .expect("close of an unknown exchange");
                 assert!(ex.headed, "close before head");
+                if let ExKind::Modern { answered, .. } = ex.kind {
+                    assert!(
+                        answered,
+                        "H-SSE-3: modern stream closed without its response"
+                    );
+                }
             }
             Output::Deliver(d) => match d {
                 Delivery::Request {
@@ -394,6 +537,23 @@ impl World {
                     method,
                     ..
                 } => {
+                    let Some(session) = session else {
+                        let ex = self.last_sent.expect("a modern request was just sent");
+                        let e = self.ex.get_mut(&ex).expect("its exchange is open");
+                        let ExKind::Modern {
+                            id: want,
+                            dispatched,
+                            ..
+                        } = &mut e.kind
+                        else {
+                            panic!("a stateless delivery for a legacy exchange");
+                        };
+                        assert_eq!(id, streamable_core::Id::Int(*want));
+                        assert!(!*dispatched, "dispatched twice");
+                        *dispatched = true;
+                        self.modern_pending.push((request, ex));
+                        return;
+                    };
                     assert!(!self.closed_sessions.contains(&session), "INV-S8");
                     let c = *self.sessions_of.get(&session).unwrap_or(&usize::MAX);
                     let c = if method == "initialize" {
@@ -417,7 +577,18 @@ impl World {
                     };
                     self.pending.push((request, session, c, n));
                 }
+                Delivery::Cancelled {
+                    session: None,
+                    request,
+                    ..
+                } => {
+                    assert!(
+                        self.owed_cancel.remove(&request),
+                        "X-13: a modern cancellation nobody caused"
+                    );
+                }
                 Delivery::Notification { session, .. } | Delivery::Cancelled { session, .. } => {
+                    let session = session.expect("the model sends no modern notifications");
                     assert!(!self.closed_sessions.contains(&session), "INV-S8");
                 }
                 Delivery::Response { outgoing, .. } => {
@@ -431,8 +602,208 @@ impl World {
         }
     }
 
+    /// One event on a modern exchange (INV-S23).
+    fn observe_modern(&mut self, exchange: ExchangeId, e: streamable_core::sse::Event) {
+        assert!(!e.has_id, "H-SSE-6: modern events carry no resumable id");
+        let v: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+        let ex = self.ex.get_mut(&exchange).unwrap();
+        assert!(
+            !(v.get("method").is_some() && v.get("id").is_some()),
+            "H-SSE-2: a server request on a modern stream"
+        );
+        match &mut ex.kind {
+            ExKind::Modern { id, answered, .. } => {
+                assert!(!*answered, "INV-S23: an event after the response");
+                if v.get("result").is_some() || v.get("error").is_some() {
+                    assert_eq!(v["id"], *id, "INV-S1: response for another id");
+                    *answered = true;
+                }
+            }
+            ExKind::Listen { id, acked } => {
+                let tag = &v["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"];
+                let tag = if tag.is_null() {
+                    &v["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"]
+                } else {
+                    tag
+                };
+                assert_eq!(*tag, *id, "H-SUB-3: untagged listen message");
+                let method = v["method"].as_str().unwrap_or("");
+                if !*acked {
+                    assert_eq!(
+                        method, "notifications/subscriptions/acknowledged",
+                        "H-SUB-2: the acknowledgement comes first"
+                    );
+                    *acked = true;
+                } else {
+                    assert!(
+                        method != "notifications/progress" && method != "notifications/message",
+                        "H-SUB-4"
+                    );
+                }
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    fn modern(
+        &mut self,
+        c: usize,
+        method: &str,
+        with_session: bool,
+        bad_header: bool,
+        kind: ExKind,
+    ) {
+        self.next_modern_id += 1;
+        let id = self.next_modern_id;
+        let mut params = serde_json::json!({"_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}}});
+        if method == "subscriptions/listen" {
+            params["notifications"] = serde_json::json!({"toolsListChanged": true,
+                "resourceSubscriptions": ["file:///a"]});
+        } else {
+            params["name"] = serde_json::json!("echo");
+        }
+        let body = serde_json::json!({"jsonrpc":"2.0","id":id,"method":method,"params":params});
+        let mut b = http::Request::post("/mcp")
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT)
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method);
+        if method == "tools/call" {
+            b = b.header("mcp-name", if bad_header { "other" } else { "echo" });
+        }
+        if with_session && let Some(w) = &self.clients[c].wire {
+            b = b.header("mcp-session-id", w.as_str());
+        }
+        let kind = match kind {
+            ExKind::Modern { .. } => ExKind::Modern {
+                id,
+                answered: false,
+                dispatched: false,
+            },
+            _ => ExKind::Listen { id, acked: false },
+        };
+        self.send(
+            c,
+            kind,
+            b.body(Bytes::from(body.to_string())).unwrap(),
+            None,
+        );
+    }
+
     fn apply(&mut self, op: &Op) {
         match *op {
+            Op::Modern {
+                c,
+                with_session,
+                bad_header,
+            } => {
+                let kind = ExKind::Modern {
+                    id: 0,
+                    answered: false,
+                    dispatched: false,
+                };
+                self.modern(c as usize, "tools/call", with_session, bad_header, kind);
+            }
+            Op::Listen { c } => {
+                let kind = ExKind::Listen {
+                    id: 0,
+                    acked: false,
+                };
+                self.modern(c as usize, "subscriptions/listen", false, false, kind);
+            }
+            Op::ModernNotify { pick } => {
+                if self.modern_pending.is_empty() {
+                    return;
+                }
+                let (rk, _) = self.modern_pending[pick as usize % self.modern_pending.len()];
+                let p = RawJson::from_value(&serde_json::json!({"progressToken":1,"progress":1}));
+                let _ = self.s.notify(
+                    self.t(),
+                    Target::Request(rk),
+                    "notifications/progress",
+                    Some(&p),
+                );
+                self.drain();
+            }
+            Op::ModernAsk { pick } => {
+                if self.modern_pending.is_empty() {
+                    return;
+                }
+                let (rk, _) = self.modern_pending[pick as usize % self.modern_pending.len()];
+                let r = self
+                    .s
+                    .request_client(self.t(), Target::Request(rk), "roots/list", None);
+                assert!(r.is_err(), "H-SSE-2: a server request in the modern era");
+                self.drain();
+            }
+            Op::ModernRespond { pick, error } => {
+                if self.modern_pending.is_empty() {
+                    return;
+                }
+                let i = pick as usize % self.modern_pending.len();
+                let (rk, ex) = self.modern_pending.remove(i);
+                let outcome = if error {
+                    Err(streamable_core::ErrorObject::new(
+                        -32601,
+                        "Method not found",
+                    ))
+                } else {
+                    Ok(RawJson::from_value(&serde_json::json!({"content":[]})))
+                };
+                let r = self.s.respond(self.t(), rk, outcome);
+                // Answering a request whose client left is `Gone`, never a send.
+                assert_eq!(r.is_ok(), self.ex.contains_key(&ex), "respond after close");
+                self.drain();
+                assert!(
+                    !self.ex.contains_key(&ex),
+                    "INV-L1: a modern exchange left open"
+                );
+            }
+            Op::Publish { kind } => {
+                let (method, params) = match kind {
+                    0 => ("notifications/tools/list_changed", None),
+                    1 => ("notifications/prompts/list_changed", None),
+                    2 => (
+                        "notifications/resources/updated",
+                        Some(serde_json::json!({"uri":"file:///a"})),
+                    ),
+                    _ => ("notifications/progress", None),
+                };
+                let params = params.map(|p| RawJson::from_value(&p));
+                let _ = self.s.publish(self.t(), method, params.as_ref());
+                self.drain();
+            }
+            Op::EndConnection { pick, get } => {
+                // T-PSSE-2: the server ends a connection, the stream goes on.
+                let target = if get {
+                    let sessions: Vec<SessionKey> =
+                        self.clients.iter().filter_map(|c| c.session).collect();
+                    if sessions.is_empty() {
+                        return;
+                    }
+                    Target::Session(sessions[pick as usize % sessions.len()])
+                } else {
+                    if self.pending.is_empty() {
+                        return;
+                    }
+                    Target::Request(self.pending[pick as usize % self.pending.len()].0)
+                };
+                let _ = self.s.end_connection(self.t(), target);
+                self.drain();
+            }
+            Op::EndSubscriptions => {
+                let _ = self.s.end_subscriptions(self.t());
+                self.drain();
+                assert!(
+                    !self
+                        .ex
+                        .values()
+                        .any(|e| matches!(e.kind, ExKind::Listen { acked: true, .. })),
+                    "H-SUB-5: a listener survived end_subscriptions"
+                );
+            }
             Op::Init { c, v } => {
                 let c = c as usize;
                 let version = ["2025-03-26", "2025-06-18", "2025-11-25"][v as usize];
@@ -520,6 +891,10 @@ impl World {
                 }
                 let ex = keys[pick as usize % keys.len()];
                 self.ex.remove(&ex);
+                if let Some(i) = self.modern_pending.iter().position(|p| p.1 == ex) {
+                    let (rk, _) = self.modern_pending.remove(i);
+                    self.owed_cancel.insert(rk);
+                }
                 self.s.handle_disconnect(self.t(), ex);
                 self.drain();
             }
@@ -678,6 +1053,18 @@ fn run(mode: ResponseMode, ops: &[Op]) {
             w.must_arrive.insert((c, sk, id));
         }
         w.drain();
+    }
+    // Every modern request gets its answer (INV-L1 for the stateless era).
+    let modern: Vec<_> = w.modern_pending.drain(..).collect();
+    for (rk, ex) in modern {
+        let ok = RawJson::from_value(&serde_json::json!({"content":[]}));
+        w.s.respond(w.t(), rk, Ok(ok))
+            .expect("an open modern request can be answered");
+        w.drain();
+        assert!(
+            !w.ex.contains_key(&ex),
+            "INV-L1: modern exchange {ex:?} never finished"
+        );
     }
     for c in 0..3 {
         if w.clients[c].wire.is_none() {

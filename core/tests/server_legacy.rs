@@ -162,6 +162,73 @@ fn t_psse_1_priming_event_at_2025_11_25_only() {
 }
 
 #[test]
+fn t_psse_2_t_psse_4_end_connection_polls_and_the_resume_gets_the_response() {
+    let mut h = H::new(Config::default());
+    let (sk, wire) = h.init("2025-11-25");
+    let ex = h.post(Some(&wire), &req_body(3, "tools/call"));
+    let rk = delivered_request(&h);
+    h.take();
+    // A pending (auto-mode) head is turned into SSE and primed, then closed.
+    h.s.end_connection(h.t(), Target::Request(rk)).unwrap();
+    h.drain();
+    let out = h.take();
+    assert!(has_head(&out, ex));
+    let f = frames(&out, ex);
+    assert_eq!(f.len(), 1, "just the priming event: {f:?}");
+    assert!(
+        f[0].contains("retry: 1000"),
+        "T-PSSE-4: retry before the close"
+    );
+    let cursor = frame_id(&f[0]).expect("an id to resume from");
+    assert!(closed(&out, ex));
+    // The request goes on; its response waits in the stream's log.
+    h.respond(rk, serde_json::json!({"content": []}));
+    assert!(h.take().is_empty(), "no connection, nothing written");
+    h.s.check_invariants();
+    // T-PSSE-3: the client polls with its cursor and gets the response.
+    let g = h.get(Some(&wire), Some(&cursor));
+    let out = h.take();
+    let f = frames(&out, g);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].contains(r#""id":3"#) && f[0].contains("result"));
+    assert!(closed(&out, g), "the stream is finished now");
+    // An attached stream gets `retry` then its close; the GET stream too.
+    let g2 = h.get(Some(&wire), None);
+    h.take();
+    h.s.end_connection(h.t(), Target::Session(sk)).unwrap();
+    h.drain();
+    let out = h.take();
+    assert!(frames(&out, g2).iter().any(|f| f.contains("retry: 1000")));
+    assert!(closed(&out, g2));
+    h.s.check_invariants();
+}
+
+#[test]
+fn t_psse_2_end_connection_is_refused_where_polling_cannot_work() {
+    // Before 2025-11-25 streams carry no priming id: no resume is possible.
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-06-18");
+    h.post(Some(&wire), &req_body(1, "tools/call"));
+    let rk = delivered_request(&h);
+    assert_eq!(
+        h.s.end_connection(h.t(), Target::Request(rk)),
+        Err(SendError::NotAllowed)
+    );
+    // JSON mode has no stream to poll.
+    let mut h = H::new(Config {
+        response_mode: ResponseMode::Json,
+        ..Config::default()
+    });
+    let (_, wire) = h.init("2025-11-25");
+    h.post(Some(&wire), &req_body(1, "tools/call"));
+    let rk = delivered_request(&h);
+    assert_eq!(
+        h.s.end_connection(h.t(), Target::Request(rk)),
+        Err(SendError::JsonMode)
+    );
+}
+
+#[test]
 fn t_psse_7_t_psse_11_sse_stream_carries_notifications_then_response_then_ends() {
     let mut h = H::new(Config::default());
     let (_, wire) = h.init("2025-11-25");
@@ -539,7 +606,7 @@ fn x4_requests_before_the_initialized_notification_are_accepted() {
 }
 
 #[test]
-fn t_ses_6_x16_missing_session_is_400_unknown_is_404() {
+fn t_ses_6_x16_missing_session_is_400_unknown_is_404_h_bc_3_get_delete_405() {
     let mut h = H::new(Config::default());
     h.init("2025-06-18");
     let a = h.post(None, &req_body(1, "tools/list"));
@@ -549,7 +616,9 @@ fn t_ses_6_x16_missing_session_is_400_unknown_is_404() {
     let e = h.delete(None);
     let f = h.delete(Some("nope"));
     let out = h.take();
-    for (ex, want) in [(a, 400), (b, 404), (c, 400), (d, 404), (e, 400), (f, 404)] {
+    // H-BC-3: a dual-era server answers GET/DELETE without a session with
+    // 405 (the modern era has neither); with an unknown session, 404.
+    for (ex, want) in [(a, 400), (b, 404), (c, 405), (d, 404), (e, 405), (f, 404)] {
         assert_eq!(reply(&out, ex).0, want);
     }
 }

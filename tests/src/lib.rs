@@ -109,6 +109,11 @@ impl TestServer {
             .path("/mcp")
             .body_timeout(Duration::from_millis(500))
             .build(app());
+        Self::start_service(service).await
+    }
+
+    /// Serve `service` (built by the test, with its own handler).
+    pub async fn start_service(service: McpService) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -176,6 +181,52 @@ pub async fn send(addr: SocketAddr, req: http::Request<Full<Bytes>>) -> http::Re
     })
     .await
     .expect("response head within the bound")
+}
+
+/// The `_meta` every 2026-07-28 request carries (H-META-1).
+pub fn modern_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "e2e-modern", "version": "1"}
+    })
+}
+
+/// A 2026-07-28 request: `_meta` merged into `params`, and the mirrored
+/// headers (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` encoded per
+/// H-HDR-2). No session header.
+pub fn modern_request(
+    addr: SocketAddr,
+    id: i64,
+    method: &str,
+    mut params: Value,
+) -> http::Request<Full<Bytes>> {
+    params["_meta"] = match params.get("_meta") {
+        Some(Value::Object(m)) => {
+            let mut meta = modern_meta();
+            for (k, v) in m {
+                meta[k] = v.clone();
+            }
+            meta
+        }
+        _ => modern_meta(),
+    };
+    let name = streamable_core::mirror::name_field(method)
+        .and_then(|f| params.get(f))
+        .and_then(Value::as_str)
+        .map(streamable_core::mirror::encode_value);
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let mut b = http::Request::post(format!("http://{addr}/mcp"))
+        .header("host", format!("127.0.0.1:{}", addr.port()))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(n) = name {
+        b = b.header("mcp-name", n);
+    }
+    b.body(Full::new(Bytes::from(body.to_string())))
+        .expect("request")
 }
 
 /// A POST of `body` to `/mcp` with the usual headers.
@@ -344,6 +395,11 @@ impl SseReader {
                 }
             }
         }
+    }
+
+    /// The last `retry` the stream sent, in milliseconds.
+    pub fn retry(&self) -> Option<u64> {
+        self.decoder.retry()
     }
 
     /// The next event within [`T`].

@@ -233,9 +233,9 @@ async fn hostile_requests_get_documented_statuses_and_the_server_keeps_serving()
             400,
         ),
         (
-            "GET without session (400)",
+            "H-BC-3 GET without session (405)",
             req("GET", "/mcp", h, &["accept: text/event-stream"], b""),
-            400,
+            405,
         ),
         (
             "X-8 GET with foreign Last-Event-ID (400)",
@@ -265,9 +265,9 @@ async fn hostile_requests_get_documented_statuses_and_the_server_keeps_serving()
             404,
         ),
         (
-            "DELETE without session (400)",
+            "H-BC-3 DELETE without session (405)",
             req("DELETE", "/mcp", h, &[], b""),
-            400,
+            405,
         ),
         (
             "other path (404)",

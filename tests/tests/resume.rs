@@ -109,3 +109,48 @@ async fn t_res_4_resume_while_running_continues_live() {
     assert_eq!(progress, vec![2, 3, 4, 5, 6]);
     assert_eq!(rest.last().unwrap().json()["id"], 1);
 }
+
+/// T-PSSE-2..4 over the wire: the handler ends its connection (polling);
+/// the client sees the priming event with `retry`, the body ends, and a GET
+/// with `Last-Event-ID` brings the response that was produced meanwhile.
+#[tokio::test]
+async fn t_psse_2_handler_ends_its_connection_and_the_client_polls_for_the_response() {
+    use streamable_core::{ErrorObject, RawJson, jsonrpc::code};
+    use streamable_hyper::{McpService, handler_fn};
+    let handler = handler_fn(|ctx, method, _params| async move {
+        match method.as_str() {
+            "initialize" => Ok(RawJson::from_value(&json!({
+                "capabilities": {"tools": {}}, "serverInfo": {"name": "poll", "version": "1"}
+            }))),
+            "tools/call" => {
+                ctx.end_connection()
+                    .await
+                    .expect("a 2025-11-25 stream can poll");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(RawJson::from_value(
+                    &json!({"content": [{"type": "text", "text": "late"}]}),
+                ))
+            }
+            _ => Err(ErrorObject::new(code::METHOD_NOT_FOUND, "Method not found")),
+        }
+    });
+    let service = McpService::builder().path("/mcp").build(handler);
+    let server = TestServer::start_service(service).await;
+    let mut c = server.client();
+    c.initialize("2025-11-25").await;
+    let res = c.call_tool(9, "anything", json!({}), None).await;
+    let mut sse = SseReader::new(res);
+    let events = sse.rest().await;
+    assert_eq!(events.len(), 1, "only the priming event: {events:?}");
+    assert!(events[0].event.data.is_empty());
+    assert_eq!(sse.retry(), Some(1000), "T-PSSE-4");
+    let cursor = events[0].event.last_event_id.clone().expect("an id");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let res = c.get(Some(&cursor)).await;
+    assert_eq!(res.status(), 200);
+    let rest = SseReader::new(res).rest().await;
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    let v = rest[0].json();
+    assert_eq!(v["id"], 9);
+    assert_eq!(v["result"]["content"][0]["text"], "late");
+}

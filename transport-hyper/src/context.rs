@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use serde_json::{Value, json};
 use streamable_core::{
-    ErrorObject, Id, OutgoingKey, RawJson, RequestKey, SendError, SessionKey, Target,
+    ErrorObject, Id, OutgoingKey, ProtocolVersion, RawJson, RequestKey, SendError, SessionKey,
+    Target,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -246,17 +247,31 @@ impl SessionData {
 }
 
 /// A handle on one session: its key, its state, and its GET stream.
+///
+/// A stateless 2026-07-28 request has no session; its context still carries
+/// a `Session` handle, scoped to that one request, with no key: its
+/// [`SessionData`] holds the request's `_meta` client capabilities and
+/// client info (so [`SessionData::client_supports`] answers in both eras),
+/// and its session-wide operations return
+/// [`ContextError::NotSent`]`(`[`SendError::Stateless`]`)`.
 #[derive(Clone, Debug)]
 pub struct Session {
-    pub(crate) key: SessionKey,
+    pub(crate) key: Option<SessionKey>,
     pub(crate) data: std::sync::Arc<SessionData>,
     pub(crate) link: Link,
 }
 
 impl Session {
-    /// The session's key.
-    pub fn key(&self) -> SessionKey {
+    /// The session's key; `None` for the per-request handle of a stateless
+    /// 2026-07-28 request.
+    pub fn key(&self) -> Option<SessionKey> {
         self.key
+    }
+
+    fn target(&self) -> Result<Target, ContextError> {
+        self.key
+            .map(Target::Session)
+            .ok_or(ContextError::NotSent(SendError::Stateless))
     }
 
     /// Its state (log level, client info, subscriptions).
@@ -268,9 +283,7 @@ impl Session {
     /// [`SendError::NoStream`] when the client opened none.
     pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), ContextError> {
         let params = params.as_ref().map(RawJson::from_value);
-        self.link
-            .notify(Target::Session(self.key), method, params)
-            .await
+        self.link.notify(self.target()?, method, params).await
     }
 
     /// Send a request to the client on the GET stream and await its answer.
@@ -280,23 +293,55 @@ impl Session {
         params: Option<Value>,
     ) -> Result<RawJson, ContextError> {
         let params = params.as_ref().map(RawJson::from_value);
-        self.link
-            .request(Target::Session(self.key), method, params)
-            .await
+        self.link.request(self.target()?, method, params).await
     }
 
     /// End the session (T-SES-7): later requests naming it get 404.
     pub async fn close(&self) -> Result<(), ContextError> {
+        let Some(session) = self.key else {
+            return Err(ContextError::NotSent(SendError::Stateless));
+        };
         let (done, rx) = oneshot::channel();
         self.link
-            .send(Command::CloseSession {
-                session: self.key,
-                done,
-            })
+            .send(Command::CloseSession { session, done })
             .await?;
         rx.await
             .map_err(|_| ContextError::Stopped)?
             .map_err(ContextError::NotSent)
+    }
+}
+
+/// A handle on the running server for work that belongs to no request:
+/// change notifications to 2026-07-28 `subscriptions/listen` streams.
+/// Handed to [`Handler::attach`](crate::Handler::attach). It does not keep
+/// the server alive.
+#[derive(Clone, Debug)]
+pub struct ServerHandle {
+    pub(crate) link: Link,
+}
+
+impl ServerHandle {
+    /// Publish a change notification (`notifications/tools/list_changed`,
+    /// `notifications/prompts/list_changed`,
+    /// `notifications/resources/list_changed`, or
+    /// `notifications/resources/updated` with `{"uri": ...}`) to every
+    /// listen stream whose filter asks for it; returns how many it reached.
+    /// Legacy sessions get theirs on their GET streams through
+    /// [`Session::notify`].
+    pub async fn publish(
+        &self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<usize, ContextError> {
+        let (done, rx) = oneshot::channel();
+        self.link
+            .send(Command::Publish {
+                method: method.to_owned(),
+                params: params.as_ref().map(RawJson::from_value),
+                done,
+            })
+            .await?;
+        rx.await.map_err(|_| ContextError::Stopped)
     }
 }
 
@@ -307,9 +352,17 @@ impl Session {
 /// (T-PSSE-8): in the default `Auto` response mode the first of them turns
 /// the response into an SSE stream, and each is flushed to the client as soon
 /// as it is sent.
+///
+/// The same context serves both protocol eras, so one handler serves both:
+/// [`RequestContext::protocol_version`] tells which applies, and what the
+/// era does not allow fails with a clear error instead of needing a second
+/// code path — a 2026-07-28 request cannot send requests to the client
+/// ([`SendError::Stateless`]; return an `InputRequiredResult` instead) and
+/// is cancelled when its client closes the response stream (H-CAN-1).
 #[derive(Debug)]
 pub struct RequestContext {
     pub(crate) session: Session,
+    pub(crate) version: ProtocolVersion,
     pub(crate) request: RequestKey,
     pub(crate) id: Id,
     pub(crate) progress_token: Option<Value>,
@@ -320,6 +373,25 @@ impl RequestContext {
     /// The session.
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// The protocol revision this request speaks: the session's negotiated
+    /// version, or 2026-07-28 for a stateless request.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// Whether this is a stateless 2026-07-28 request (no session, no
+    /// server-to-client requests, disconnect = cancellation).
+    pub fn is_stateless(&self) -> bool {
+        self.session.key.is_none()
+    }
+
+    /// Whether [`RequestContext::request`] (sampling, elicitation, roots)
+    /// can be used: in a session whose client declared `capability`.
+    /// Always false for stateless requests (H-SSE-2).
+    pub fn can_request(&self, capability: &str) -> bool {
+        !self.is_stateless() && self.session.data.client_supports(capability)
     }
 
     /// The request's key (the core's handle; unique for the server's life).
@@ -337,13 +409,16 @@ impl RequestContext {
         self.progress_token.as_ref()
     }
 
-    /// Whether the client cancelled this request (or its session ended).
+    /// Whether the client cancelled this request (`notifications/cancelled`,
+    /// or for a 2026-07-28 request by closing its stream), or its session
+    /// ended.
     pub fn is_cancelled(&self) -> bool {
         *self.cancelled.borrow()
     }
 
-    /// Resolves when the client cancels this request (`notifications/cancelled`)
-    /// or its session ends. Never resolves otherwise.
+    /// Resolves when the client cancels this request
+    /// (`notifications/cancelled`; for a 2026-07-28 request, closing its
+    /// response stream) or its session ends. Never resolves otherwise.
     pub async fn cancelled(&self) {
         let mut rx = self.cancelled.clone();
         if rx.wait_for(|c| *c).await.is_err() {
@@ -413,6 +488,26 @@ impl RequestContext {
             .link
             .request(Target::Request(self.request), method, params)
             .await
+    }
+
+    /// End this request's connection without ending its stream (SSE
+    /// polling, T-PSSE-2): the client receives `retry` and reconnects with
+    /// `Last-Event-ID`, and everything sent meanwhile (the response
+    /// included) is replayed to it. Only in 2025-11-25 sessions
+    /// ([`SendError::NotAllowed`] otherwise; [`SendError::Stateless`] for a
+    /// 2026-07-28 request, where closing the stream would cancel it).
+    pub async fn end_connection(&self) -> Result<(), ContextError> {
+        let (done, rx) = oneshot::channel();
+        self.session
+            .link
+            .send(Command::EndConnection {
+                target: Target::Request(self.request),
+                done,
+            })
+            .await?;
+        rx.await
+            .map_err(|_| ContextError::Stopped)?
+            .map_err(ContextError::NotSent)
     }
 
     /// `sampling/createMessage`.

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use streamable_core::{
-    CloseReason, Config, Delivery, ErrorObject, ExchangeId, IdSource, OutgoingKey, Output, RawJson,
-    RequestKey, ResponseHead, SendError, Server, SessionKey, Target, Timestamp, jsonrpc::code,
+    CloseReason, Config, Delivery, ErrorObject, ExchangeId, IdSource, OutgoingKey, Output,
+    ProtocolVersion, RawJson, RequestKey, ResponseHead, SendError, Server, SessionKey, Target,
+    Timestamp, jsonrpc::code,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -101,6 +102,17 @@ pub(crate) enum Command {
         session: SessionKey,
         done: oneshot::Sender<Result<(), SendError>>,
     },
+    /// End a stream's connection without ending the stream (T-PSSE-2).
+    EndConnection {
+        target: Target,
+        done: oneshot::Sender<Result<(), SendError>>,
+    },
+    /// Change notifications for 2026-07-28 listen streams.
+    Publish {
+        method: String,
+        params: Option<RawJson>,
+        done: oneshot::Sender<usize>,
+    },
     /// Stop: end every open stream, answer waiting requests with 503, exit.
     Shutdown,
 }
@@ -168,7 +180,7 @@ enum Exchange {
 }
 
 struct Running {
-    session: SessionKey,
+    session: Option<SessionKey>,
     cancel: watch::Sender<bool>,
 }
 
@@ -210,8 +222,12 @@ impl Driver {
         control_tx: mpsc::UnboundedSender<Control>,
         handler: Arc<dyn DynHandler>,
     ) -> Self {
+        let mut core = Server::new(config, OsIds);
+        for (tool, params) in handler.tool_param_headers() {
+            core.set_tool_param_headers(&tool, params);
+        }
         Driver {
-            core: Server::new(config, OsIds),
+            core,
             clock,
             settings,
             mailbox,
@@ -266,6 +282,10 @@ impl Driver {
     /// resume against a new server only if it shares state, which this one
     /// does not), running handlers are cancelled.
     fn stop(&mut self) {
+        // H-SUB-5: listen streams end with their completion result.
+        let now = self.now();
+        self.core.end_subscriptions(now);
+        self.drain();
         for (_, ex) in std::mem::take(&mut self.exchanges) {
             if let Exchange::Waiting { reply, .. } = ex {
                 let _ = reply.send(Reply::Unavailable);
@@ -356,6 +376,16 @@ impl Driver {
             Command::CloseSession { session, done } => {
                 let _ = done.send(self.core.close_session(now, session));
             }
+            Command::EndConnection { target, done } => {
+                let _ = done.send(self.core.end_connection(now, target));
+            }
+            Command::Publish {
+                method,
+                params,
+                done,
+            } => {
+                let _ = done.send(self.core.publish(now, &method, params.as_ref()));
+            }
             Command::Shutdown => {}
         }
     }
@@ -444,8 +474,24 @@ impl Driver {
         }
     }
 
-    fn session(&mut self, key: SessionKey) -> Session {
-        let data = self.sessions.entry(key).or_default().clone();
+    fn session(&mut self, key: Option<SessionKey>, params: Option<&RawJson>) -> Session {
+        let data = match key {
+            Some(key) => self.sessions.entry(key).or_default().clone(),
+            None => {
+                // A stateless request: its client describes itself in `_meta`.
+                let data = Arc::new(SessionData::default());
+                if let Some(meta) = params
+                    .map(RawJson::to_value)
+                    .and_then(|p| p.get("_meta").cloned())
+                {
+                    data.set_client(serde_json::json!({
+                        "capabilities": meta.get(streamable_core::server::META_CLIENT_CAPABILITIES),
+                        "clientInfo": meta.get("io.modelcontextprotocol/clientInfo"),
+                    }));
+                }
+                data
+            }
+        };
         Session {
             key,
             data,
@@ -465,12 +511,20 @@ impl Driver {
                 method,
                 params,
             } => {
-                let sess = self.session(session);
+                let sess = self.session(session, params.as_ref());
+                let version = match session {
+                    Some(sk) => self
+                        .core
+                        .session_version(sk)
+                        .unwrap_or(ProtocolVersion::NEWEST_LEGACY),
+                    None => ProtocolVersion::V2026_07_28,
+                };
                 let (cancel, cancelled) = watch::channel(false);
                 self.running.insert(request, Running { session, cancel });
                 let progress_token = params.as_ref().and_then(progress_token);
                 let ctx = RequestContext {
                     session: sess,
+                    version,
                     request,
                     id,
                     progress_token,
@@ -478,7 +532,7 @@ impl Driver {
                 };
                 let span = tracing::info_span!(
                     "mcp.request",
-                    session = session.0,
+                    session = session.map_or(0, |s| s.0),
                     request = request.0,
                     method = %method
                 );
@@ -512,7 +566,11 @@ impl Driver {
                 method,
                 params,
             } => {
-                let sess = self.session(session);
+                let Some(session) = session else {
+                    tracing::debug!(%method, "2026-07-28 notification acknowledged, not passed on");
+                    return;
+                };
+                let sess = self.session(Some(session), None);
                 let handler = self.handler.clone();
                 let span =
                     tracing::debug_span!("mcp.notification", session = session.0, method = %method);
@@ -549,7 +607,7 @@ impl Driver {
     fn session_closed(&mut self, session: SessionKey, reason: CloseReason) {
         tracing::debug!(session = session.0, ?reason, "session closed");
         self.running.retain(|_, r| {
-            if r.session == session {
+            if r.session == Some(session) {
                 let _ = r.cancel.send(true);
                 false
             } else {

@@ -3,9 +3,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use streamable_core::mirror::ParamHeader;
 use streamable_core::{CloseReason, ErrorObject, RawJson, SessionKey};
 
-use crate::context::{RequestContext, Session};
+use crate::context::{RequestContext, ServerHandle, Session};
 
 /// The outcome of a request: a result or a JSON-RPC error.
 pub type Outcome = Result<RawJson, ErrorObject>;
@@ -49,8 +50,10 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Outcome> + Send;
 
     /// A notification from the client (`notifications/initialized`,
-    /// `notifications/roots/list_changed`, ...). Cancellations arrive through
-    /// [`RequestContext::cancelled`] instead. Default: ignore.
+    /// `notifications/roots/list_changed`, ...) in a session. Cancellations
+    /// arrive through [`RequestContext::cancelled`] instead. The 2026-07-28
+    /// era defines no client notifications over HTTP (H-POST-6); such POSTs
+    /// are acknowledged with 202 and not passed on. Default: ignore.
     fn notification(
         &self,
         session: Session,
@@ -65,6 +68,23 @@ pub trait Handler: Send + Sync + 'static {
     /// have been signalled as cancelled. Default: nothing.
     fn session_closed(&self, session: SessionKey, reason: CloseReason) {
         let _ = (session, reason);
+    }
+
+    /// Called once when the service is built, with a handle for
+    /// server-initiated work that belongs to no request: publishing change
+    /// notifications to 2026-07-28 `subscriptions/listen` streams. Default:
+    /// nothing.
+    fn attach(&self, server: ServerHandle) {
+        let _ = server;
+    }
+
+    /// The `x-mcp-header` annotations of the tools this handler serves, by
+    /// tool name (see [`streamable_core::mirror::param_headers`]), so that
+    /// 2026-07-28 `tools/call` requests are checked against their
+    /// `Mcp-Param-*` headers (H-HDR-5). Read once when the service is built.
+    /// Default: none.
+    fn tool_param_headers(&self) -> Vec<(String, Vec<ParamHeader>)> {
+        Vec::new()
     }
 }
 
@@ -85,6 +105,8 @@ pub(crate) trait DynHandler: Send + Sync + 'static {
         params: Option<RawJson>,
     ) -> BoxFuture<'_, ()>;
     fn session_closed(&self, session: SessionKey, reason: CloseReason);
+    fn attach(&self, server: ServerHandle);
+    fn tool_param_headers(&self) -> Vec<(String, Vec<ParamHeader>)>;
 }
 
 impl<H: Handler> DynHandler for H {
@@ -106,6 +128,12 @@ impl<H: Handler> DynHandler for H {
     }
     fn session_closed(&self, session: SessionKey, reason: CloseReason) {
         Handler::session_closed(self, session, reason)
+    }
+    fn attach(&self, server: ServerHandle) {
+        Handler::attach(self, server)
+    }
+    fn tool_param_headers(&self) -> Vec<(String, Vec<ParamHeader>)> {
+        Handler::tool_param_headers(self)
     }
 }
 

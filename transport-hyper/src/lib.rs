@@ -57,7 +57,7 @@ mod service;
 pub mod sync;
 
 pub use body::{KEEP_ALIVE_FRAME, McpBody};
-pub use context::{ContextError, LogLevel, RequestContext, Session, SessionData};
+pub use context::{ContextError, LogLevel, RequestContext, ServerHandle, Session, SessionData};
 pub use handler::{FnHandler, Handler, Outcome, handler_fn};
 pub use registry::{Completion, McpServer, Prompt, Resource, ResourceTemplate, Tool, ToolResult};
 pub use serve::{Listener, SHUTDOWN_GRACE, serve};

@@ -9,9 +9,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value, json};
+use streamable_core::mirror::{ParamHeader, param_headers};
 use streamable_core::{CloseReason, ErrorObject, RawJson, SessionKey, jsonrpc::code};
 
-use crate::context::{LogLevel, RequestContext, Session};
+use crate::context::{LogLevel, RequestContext, ServerHandle, Session};
 use crate::handler::{Handler, Outcome};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -51,6 +52,25 @@ impl ToolResult {
     pub fn text(text: impl Into<String>) -> Self {
         ToolResult {
             content: vec![json!({"type": "text", "text": text.into()})],
+            ..Default::default()
+        }
+    }
+
+    /// A result made of these content blocks (text, image, audio, embedded
+    /// resource, resource link, ...).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let r = streamable_hyper::ToolResult::from_content(vec![
+    ///     json!({"type": "text", "text": "a picture:"}),
+    ///     json!({"type": "image", "data": "iVBORw0KGgo=", "mimeType": "image/png"}),
+    /// ]);
+    /// assert_eq!(r.to_value()["content"][1]["type"], "image");
+    /// assert!(r.to_value().get("isError").is_none());
+    /// ```
+    pub fn from_content(content: Vec<Value>) -> Self {
+        ToolResult {
+            content,
             ..Default::default()
         }
     }
@@ -177,9 +197,31 @@ impl Resource {
         })
     }
 
+    /// A binary resource with fixed contents, given base64-encoded (the
+    /// wire form of `blob`).
+    ///
+    /// ```
+    /// use streamable_hyper::Resource;
+    /// let r = Resource::blob("mem://one-byte", "one byte", "application/octet-stream", "AA==");
+    /// # drop(r);
+    /// ```
+    pub fn blob(uri: &str, name: &str, mime_type: &str, base64: &str) -> Self {
+        let content = json!({"uri": uri, "mimeType": mime_type, "blob": base64});
+        Resource::new(uri, name, mime_type, move |_, _| {
+            let c = content.clone();
+            async move { Ok(vec![c]) }
+        })
+    }
+
     /// A description.
     pub fn description(mut self, d: &str) -> Self {
         self.meta["description"] = json!(d);
+        self
+    }
+
+    /// A human-readable title.
+    pub fn title(mut self, title: &str) -> Self {
+        self.meta["title"] = json!(title);
         self
     }
 }
@@ -213,6 +255,18 @@ impl ResourceTemplate {
         }
     }
 
+    /// A description.
+    pub fn description(mut self, d: &str) -> Self {
+        self.meta["description"] = json!(d);
+        self
+    }
+
+    /// A human-readable title.
+    pub fn title(mut self, title: &str) -> Self {
+        self.meta["title"] = json!(title);
+        self
+    }
+
     fn matches(&self, uri: &str) -> Option<BTreeMap<String, String>> {
         match_template(self.meta["uriTemplate"].as_str().unwrap_or(""), uri)
     }
@@ -242,6 +296,12 @@ impl Prompt {
             meta: json!({"name": name, "description": description, "arguments": arguments}),
             get: Arc::new(move |ctx, args| Box::pin(get(ctx, args))),
         }
+    }
+
+    /// A human-readable title.
+    pub fn title(mut self, title: &str) -> Self {
+        self.meta["title"] = json!(title);
+        self
     }
 }
 
@@ -281,6 +341,8 @@ struct Inner {
     prompts: BTreeMap<String, Prompt>,
     completion: Option<Completion>,
     sessions: Mutex<BTreeMap<SessionKey, Session>>,
+    /// For publishing to 2026-07-28 listen streams (set by `attach`).
+    server: Mutex<Option<ServerHandle>>,
 }
 
 /// An MCP server application built from registrations; implements
@@ -339,6 +401,7 @@ impl McpServer {
                     prompts: old.prompts.clone(),
                     completion: old.completion.clone(),
                     sessions: Mutex::default(),
+                    server: Mutex::default(),
                 };
                 f(&mut inner);
                 self.inner = Arc::new(inner);
@@ -407,8 +470,17 @@ impl McpServer {
     }
 
     /// Send `notifications/resources/updated` to every session subscribed to
-    /// `uri` (on its GET stream); returns how many it reached.
+    /// `uri` (on its GET stream) and to every 2026-07-28 listen stream that
+    /// subscribed to it; returns how many it reached.
     pub async fn resource_updated(&self, uri: &str) -> usize {
+        let server = self.inner.server.lock().ok().and_then(|g| g.clone());
+        let mut n = match server {
+            Some(h) => h
+                .publish("notifications/resources/updated", Some(json!({"uri": uri})))
+                .await
+                .unwrap_or(0),
+            None => 0,
+        };
         let sessions: Vec<Session> = match self.inner.sessions.lock() {
             Ok(g) => g
                 .values()
@@ -417,7 +489,6 @@ impl McpServer {
                 .collect(),
             Err(_) => return 0,
         };
-        let mut n = 0;
         for s in sessions {
             if s.notify("notifications/resources/updated", Some(json!({"uri": uri})))
                 .await
@@ -435,10 +506,21 @@ impl McpServer {
         match method {
             "initialize" => {
                 ctx.session().data().set_client(params);
-                if let Ok(mut g) = i.sessions.lock() {
-                    g.insert(ctx.session().key(), ctx.session().clone());
+                if let (Some(key), Ok(mut g)) = (ctx.session().key(), i.sessions.lock()) {
+                    g.insert(key, ctx.session().clone());
                 }
                 let mut r = json!({"capabilities": self.capabilities(), "serverInfo": i.info});
+                if let Some(text) = &i.instructions {
+                    r["instructions"] = json!(text);
+                }
+                ok(r)
+            }
+            "server/discover" => {
+                // The transport adds `supportedVersions` and `resultType`.
+                let mut r = json!({
+                    "capabilities": self.capabilities(),
+                    "_meta": {"io.modelcontextprotocol/serverInfo": i.info},
+                });
                 if let Some(text) = &i.instructions {
                     r["instructions"] = json!(text);
                 }
@@ -580,6 +662,27 @@ impl Handler for McpServer {
         if let Ok(mut g) = self.inner.sessions.lock() {
             g.remove(&session);
         }
+    }
+
+    fn attach(&self, server: ServerHandle) {
+        if let Ok(mut g) = self.inner.server.lock() {
+            *g = Some(server);
+        }
+    }
+
+    fn tool_param_headers(&self) -> Vec<(String, Vec<ParamHeader>)> {
+        self.inner
+            .tools
+            .iter()
+            .filter_map(|(name, tool)| match param_headers(&tool.schema) {
+                Ok(p) if !p.is_empty() => Some((name.clone(), p)),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(tool = %name, "{e}; its Mcp-Param headers are not checked");
+                    None
+                }
+            })
+            .collect()
     }
 }
 

@@ -97,6 +97,12 @@ impl Builder {
         let handler: Arc<dyn DynHandler> = Arc::new(handler);
         let (tx, rx) = mpsc::channel(self.mailbox);
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        handler.attach(crate::context::ServerHandle {
+            link: crate::context::Link {
+                mailbox: tx.downgrade(),
+                control: ctl_tx.clone(),
+            },
+        });
         let driver = Driver::new(
             self.config.clone(),
             Clock::new(),

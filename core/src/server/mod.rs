@@ -1,5 +1,9 @@
 //! The server state machine: sessions, streams, exchanges and routing for
-//! the legacy (session) era.
+//! the legacy (session) era, and the stateless 2026-07-28 era beside it
+//! ([`stateless`]). The era is decided once per request, at the edge of
+//! [`Server::handle_request`]: `initialize` or a session selects the legacy
+//! machine, a modern `MCP-Protocol-Version` (or modern `_meta` without a
+//! session) selects the stateless one (H-BC-5).
 //!
 //! Run loop contract (str0m/quinn style): call one `handle_*` input or one
 //! application command, then drain [`Server::poll_output`] until `None`,
@@ -10,6 +14,7 @@
 mod log;
 mod router;
 mod session;
+mod stateless;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -30,6 +35,10 @@ use crate::version::ProtocolVersion;
 use self::log::{Form, Origin, ReplayError, Stream, StreamId, event_id, parse_event_id};
 use self::router::{InFlight, Kind, Router};
 use self::session::{Phase, Session};
+use self::stateless::Stateless;
+pub use self::stateless::{
+    Filter, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SUBSCRIPTION_ID,
+};
 
 /// Entropy for session ids, supplied by the caller so the core stays
 /// deterministic (the adapter draws from the OS CSPRNG; tests use a seed).
@@ -67,6 +76,8 @@ pub struct Server<I> {
     sessions: BTreeMap<SessionKey, Session>,
     by_wire_id: BTreeMap<Box<str>, SessionKey>,
     router: Router,
+    /// The stateless (2026-07-28) exchanges.
+    stateless: Stateless,
     /// Session deadlines; entries may be early (re-armed when they fire).
     timers: BTreeSet<(Timestamp, SessionKey)>,
     outputs: VecDeque<Output>,
@@ -83,6 +94,7 @@ impl<I: IdSource> Server<I> {
             sessions: BTreeMap::new(),
             by_wire_id: BTreeMap::new(),
             router: Router::default(),
+            stateless: Stateless::default(),
             timers: BTreeSet::new(),
             outputs: VecDeque::new(),
             next_session: 0,
@@ -154,7 +166,14 @@ impl<I: IdSource> Server<I> {
                 session,
                 version,
                 body,
-            }) => self.post(ex, session, version, body),
+                mirrored,
+            }) => {
+                if stateless::is_modern(session.as_deref(), &version, &body) {
+                    self.modern_post(ex, version, mirrored, body)
+                } else {
+                    self.post(ex, session, version, body)
+                }
+            }
             Ok(Classified::Get {
                 session,
                 version,
@@ -169,8 +188,16 @@ impl<I: IdSource> Server<I> {
     /// being too slow. In this era a disconnect is not a cancellation
     /// (T-PSSE-12): requests go on and their events stay in the log for a
     /// resume. Unknown or finished exchanges are ignored.
+    ///
+    /// A stateless (2026-07-28) exchange is different: closing it is the
+    /// cancellation (H-CAN-1, X-13). The application gets
+    /// [`Delivery::Cancelled`] and the request is forgotten, so nothing more
+    /// is emitted for it.
     pub fn handle_disconnect(&mut self, now: Timestamp, exchange: ExchangeId) {
         self.tick(now);
+        if self.stateless_disconnect(exchange) {
+            return;
+        }
         let Some((sk, sid)) = self.router.exchanges.remove(&exchange) else {
             return;
         };
@@ -235,6 +262,9 @@ impl<I: IdSource> Server<I> {
         outcome: Result<RawJson, ErrorObject>,
     ) -> Result<(), SendError> {
         self.tick(now);
+        if self.is_stateless(request) {
+            return self.stateless_answer(request, outcome);
+        }
         self.answer(request, outcome, false)
     }
 
@@ -245,6 +275,9 @@ impl<I: IdSource> Server<I> {
     pub fn abandon(&mut self, now: Timestamp, request: RequestKey) -> Result<(), SendError> {
         self.tick(now);
         let err = ErrorObject::new(code::INTERNAL_ERROR, "request abandoned by the server");
+        if self.is_stateless(request) {
+            return self.stateless_answer(request, Err(err));
+        }
         self.answer(request, Err(err), true)
     }
 
@@ -258,6 +291,11 @@ impl<I: IdSource> Server<I> {
         params: Option<&RawJson>,
     ) -> Result<(), SendError> {
         self.tick(now);
+        if let Target::Request(rk) = target
+            && self.is_stateless(rk)
+        {
+            return self.stateless_notify(rk, method, params);
+        }
         let (sk, sid) = self.target_stream(target)?;
         let mut msg = BytesMut::with_capacity(64 + params.map_or(0, |p| p.as_bytes().len()));
         jsonrpc::write_notification(&mut msg, method, params);
@@ -276,6 +314,11 @@ impl<I: IdSource> Server<I> {
         params: Option<&RawJson>,
     ) -> Result<OutgoingKey, SendError> {
         self.tick(now);
+        if let Target::Request(rk) = target
+            && self.is_stateless(rk)
+        {
+            return Err(SendError::Stateless);
+        }
         let (sk, sid) = self.target_stream(target)?;
         let limit = self.config.max_outgoing_per_session;
         let session = self.sessions.get_mut(&sk).ok_or(SendError::Gone)?;
@@ -299,6 +342,60 @@ impl<I: IdSource> Server<I> {
         })
     }
 
+    /// End the *connection* of a stream without ending the stream (SSE
+    /// polling, T-PSSE-2): the client reconnects with `Last-Event-ID` after
+    /// the `retry` it was sent (T-PSSE-4) and gets everything that followed,
+    /// including responses produced meanwhile. `Target::Request` names the
+    /// request's POST stream (a head still pending is first turned into SSE
+    /// with its priming event, so the client holds an id to resume from);
+    /// `Target::Session` names the GET stream.
+    ///
+    /// Only 2025-11-25 sessions poll (their streams are primed; X-6):
+    /// otherwise [`SendError::NotAllowed`]. A JSON-mode exchange cannot
+    /// ([`SendError::JsonMode`]); a 2026-07-28 request cannot either, since
+    /// there a closed stream is a cancellation ([`SendError::Stateless`]).
+    /// A stream with no connection attached is left as it is (`Ok`).
+    pub fn end_connection(&mut self, now: Timestamp, target: Target) -> Result<(), SendError> {
+        self.tick(now);
+        if let Target::Request(rk) = target
+            && self.is_stateless(rk)
+        {
+            return Err(SendError::Stateless);
+        }
+        let (sk, sid) = self.target_stream(target)?;
+        let retry = self.config.retry_ms;
+        let json = self.config.response_mode == ResponseMode::Json;
+        let session = self.sessions.get(&sk).ok_or(SendError::Gone)?;
+        if !session.version.primes_streams() || !session.initialized() {
+            return Err(SendError::NotAllowed);
+        }
+        let stream = session.streams.get(&sid).ok_or(SendError::NoStream)?;
+        if matches!(stream.form, Form::Pending { .. }) {
+            if json {
+                return Err(SendError::JsonMode);
+            }
+            // The priming event carries `retry` and gives the client an id.
+            self.upgrade(sk, sid);
+        } else if stream.conn.is_some() {
+            let ex = stream.conn.expect("checked");
+            let mut f = BytesMut::new();
+            sse::encode_retry(&mut f, retry);
+            self.outputs.push_back(Output::Event {
+                exchange: ex,
+                frame: f.freeze(),
+            });
+        }
+        let session = self.sessions.get_mut(&sk).ok_or(SendError::Gone)?;
+        let stream = session.streams.get_mut(&sid).ok_or(SendError::NoStream)?;
+        if let Some(ex) = stream.conn.take() {
+            self.router.exchanges.remove(&ex);
+            self.outputs.push_back(Output::Close { exchange: ex });
+        }
+        session.last_activity = self.now;
+        self.rearm(sk);
+        Ok(())
+    }
+
     /// Stop waiting for the answer to a server-to-client request (a later
     /// answer is then ignored).
     pub fn forget_outgoing(&mut self, outgoing: OutgoingKey) {
@@ -316,6 +413,49 @@ impl<I: IdSource> Server<I> {
         }
         self.terminate(session, CloseReason::Application);
         Ok(())
+    }
+
+    /// Publish a change notification (`notifications/tools/list_changed`,
+    /// `.../prompts/list_changed`, `.../resources/list_changed`,
+    /// `.../resources/updated` with `params.uri`) to every 2026-07-28
+    /// `subscriptions/listen` stream whose filter asks for it, tagged with
+    /// its subscription id (H-SUB-1, H-SUB-3). Returns how many streams it
+    /// reached. Legacy sessions get theirs through [`Server::notify`] with
+    /// [`Target::Session`].
+    pub fn publish(&mut self, now: Timestamp, method: &str, params: Option<&RawJson>) -> usize {
+        self.tick(now);
+        self.stateless_publish(method, params)
+    }
+
+    /// End every `subscriptions/listen` stream gracefully (for example on
+    /// shutdown): each gets its completion result, then closes (H-SUB-5).
+    /// Returns how many ended.
+    pub fn end_subscriptions(&mut self, now: Timestamp) -> usize {
+        self.tick(now);
+        self.stateless_end_subscriptions()
+    }
+
+    /// Declare the `x-mcp-header` parameters of a tool (found with
+    /// [`mirror::param_headers`](crate::mirror::param_headers)), so that
+    /// 2026-07-28 `tools/call` requests are checked against them (H-HDR-5):
+    /// a mirrored argument needs its `Mcp-Param-{Name}` header with the same
+    /// value. An empty list removes the tool's entry.
+    pub fn set_tool_param_headers(&mut self, tool: &str, params: Vec<crate::mirror::ParamHeader>) {
+        if params.is_empty() {
+            self.stateless.tool_params.remove(tool);
+        } else {
+            self.stateless.tool_params.insert(tool.to_owned(), params);
+        }
+    }
+
+    /// Stateless (2026-07-28) requests being handled.
+    pub fn stateless_in_flight(&self) -> usize {
+        self.stateless.requests.len()
+    }
+
+    /// Open `subscriptions/listen` streams.
+    pub fn listener_count(&self) -> usize {
+        self.stateless.listeners
     }
 
     // --------------------------------------------------------------- requests
@@ -427,7 +567,7 @@ impl<I: IdSource> Server<I> {
                         pings.push(rk);
                     } else {
                         self.outputs.push_back(Output::Deliver(Delivery::Request {
-                            session: sk,
+                            session: Some(sk),
                             request: rk,
                             id,
                             method,
@@ -530,7 +670,7 @@ impl<I: IdSource> Server<I> {
                 }
                 req.cancelled = true;
                 self.outputs.push_back(Output::Deliver(Delivery::Cancelled {
-                    session: sk,
+                    session: Some(sk),
                     request: rk,
                     reason,
                 }));
@@ -538,7 +678,7 @@ impl<I: IdSource> Server<I> {
             Message::Notification { method, params } => {
                 self.outputs
                     .push_back(Output::Deliver(Delivery::Notification {
-                        session: sk,
+                        session: Some(sk),
                         method,
                         params,
                     }));
@@ -627,7 +767,7 @@ impl<I: IdSource> Server<I> {
             },
         );
         self.outputs.push_back(Output::Deliver(Delivery::Request {
-            session: sk,
+            session: Some(sk),
             request: rk,
             id,
             method: "initialize".into(),
@@ -643,8 +783,8 @@ impl<I: IdSource> Server<I> {
         version: VersionHeader,
         last_event_id: Option<String>,
     ) {
-        let Some(wire) = session else {
-            return self.refuse(ex, missing_session());
+        let Some(wire) = session.filter(|_| !is_modern_header(&version)) else {
+            return self.refuse(ex, Refusal::method_not_allowed("POST"));
         };
         let Some(sk) = self.lookup(&wire) else {
             return self.refuse(ex, unknown_session());
@@ -730,8 +870,8 @@ impl<I: IdSource> Server<I> {
     }
 
     fn delete(&mut self, ex: ExchangeId, session: Option<String>, version: VersionHeader) {
-        let Some(wire) = session else {
-            return self.refuse(ex, missing_session());
+        let Some(wire) = session.filter(|_| !is_modern_header(&version)) else {
+            return self.refuse(ex, Refusal::method_not_allowed("POST"));
         };
         if !self.config.allow_delete {
             return self.refuse(ex, Refusal::method_not_allowed("GET, POST"));
@@ -1307,6 +1447,7 @@ impl<I: IdSource> Server<I> {
             self.router.exchanges.len(),
             "INV-S20: dangling exchanges"
         );
+        self.check_stateless();
         for r in self.router.requests.values() {
             let s = self
                 .sessions
@@ -1319,6 +1460,11 @@ impl<I: IdSource> Server<I> {
             assert_eq!(s.armed, Some(*at), "stale timer entry");
         }
     }
+}
+
+/// Whether the header names a modern (stateless) revision.
+fn is_modern_header(version: &VersionHeader) -> bool {
+    matches!(version, VersionHeader::Known(v) if !v.is_legacy())
 }
 
 /// 400 for a missing session header (T-SES-6).

@@ -155,7 +155,7 @@ impl H {
         assert!(
             matches!(&out[0], Output::Reply { exchange, head, .. } if *exchange == ex && head.status == 202)
         );
-        (session, wire)
+        (session.expect("a session request"), wire)
     }
 }
 

@@ -48,7 +48,12 @@ pub(crate) fn app() -> McpServer {
             "Ask the client's model a question (sampling/createMessage).",
             json!({"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]}),
             |ctx, args| async move {
-                if !ctx.session().data().client_supports("sampling") {
+                if ctx.is_stateless() {
+                    // 2026-07-28: no server-to-client requests (MRTR would
+                    // return an InputRequiredResult instead).
+                    return Ok(ToolResult::error("sampling needs a session (2025-x protocol)"));
+                }
+                if !ctx.can_request("sampling") {
                     return Ok(ToolResult::error("the client does not support sampling"));
                 }
                 let q = args["question"].as_str().unwrap_or("").to_owned();
