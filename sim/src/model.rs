@@ -322,6 +322,13 @@ impl World {
                             params,
                             ..
                         } => {
+                            // Every request of this model is in a session.
+                            let Some(session) = session else {
+                                self.fail(Violation::S18(format!(
+                                    "{method} delivered without a session"
+                                )));
+                                continue;
+                            };
                             let wire = self.core.server().session_wire_id(session);
                             if let Some(w) = wire
                                 && self.deleted.contains(w)

@@ -108,7 +108,7 @@ pub struct Core {
     /// (c): the latest request delivered under each JSON-RPC id, any session.
     by_id: BTreeMap<Id, RequestKey>,
     /// (c), (g): each delivered request's id, session and exchange.
-    requests: BTreeMap<RequestKey, (Id, SessionKey, Option<ExchangeId>)>,
+    requests: BTreeMap<RequestKey, (Id, Option<SessionKey>, Option<ExchangeId>)>,
     /// (e): the session wire id each exchange named; the live GET exchange
     /// of each session.
     wire_of: BTreeMap<ExchangeId, Box<str>>,
