@@ -335,7 +335,12 @@ fn now_ms() -> u64 {
 
 impl Trace {
     fn log(&self, who: &str, what: impl std::fmt::Display) {
-        let line = format!("[{:>6} ms] {who:<7} {what}", now_ms());
+        self.log_at(now_ms(), who, what);
+    }
+
+    /// A line stamped with `ms` (for the runner, outside any host).
+    fn log_at(&self, ms: u64, who: &str, what: impl std::fmt::Display) {
+        let line = format!("[{ms:>6} ms] {who:<7} {what}");
         self.inner.lock().expect("trace").lines.push(line);
     }
 
@@ -1044,7 +1049,13 @@ impl Client {
         match self.send(wire::delete(&session)).await {
             Ok(Got::Json(204, ..)) => self.log("DELETE: 204"),
             Ok(Got::Json(404, ..)) if self.lost_session() => {}
-            Err(e) => return self.excuse("DELETE", sent, e),
+            Err(e) => {
+                // The DELETE may have reached the server even though its
+                // answer did not reach us: the session is over either way.
+                self.excuse("DELETE", sent, e)?;
+                self.session = None;
+                return Ok(());
+            }
             other => return Err(self.fail(format!("DELETE: {}", describe(&other)))),
         }
         for h in self.background.drain(..) {
@@ -1338,7 +1349,7 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
         let now = sim.elapsed().as_millis() as u64;
         if let Some((at, down)) = scen.crash {
             if crashed_at.is_none() && now >= u64::from(at) {
-                trace.log("sim", "crash server");
+                trace.log_at(now, "sim", "crash server");
                 sim.crash(SERVER);
                 crashed_at = Some(now);
             }
@@ -1346,18 +1357,18 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
                 && now >= t + u64::from(down)
                 && !sim.is_host_running(SERVER)
             {
-                trace.log("sim", "restart server");
+                trace.log_at(now, "sim", "restart server");
                 sim.bounce(SERVER);
             }
         }
         if let Some((c, at, len)) = scen.partition {
             let name = names[c].as_str();
             if !partitioned && now >= u64::from(at) && now < u64::from(at + len) {
-                trace.log("sim", format!("partition {name} | server"));
+                trace.log_at(now, "sim", format!("partition {name} | server"));
                 sim.partition(name, SERVER);
                 partitioned = true;
             } else if partitioned && now >= u64::from(at + len) {
-                trace.log("sim", format!("repair {name} | server"));
+                trace.log_at(now, "sim", format!("repair {name} | server"));
                 sim.repair(name, SERVER);
                 partitioned = false;
             }
