@@ -1230,9 +1230,20 @@ impl StreamCheck {
     }
 
     fn message(&mut self, c: &mut Client, msg: &Incoming) -> Result<(), Failed> {
-        let Incoming::Response { id, tag, error } = msg else {
+        let Incoming::Response {
+            id,
+            tag,
+            error,
+            answer,
+        } = msg
+        else {
             return Ok(());
         };
+        if !answer.is_empty() && *answer != c.name {
+            return Err(c.fail(format!(
+                "the sampling request of id={id} was answered by {answer:?} (INV-S18)"
+            )));
+        }
         if *id != self.id {
             return Err(c.fail(format!(
                 "response to id={id} on the stream of id={} (INV-S1)",

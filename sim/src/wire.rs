@@ -92,6 +92,9 @@ pub enum Incoming {
         tag: String,
         /// An error response.
         error: bool,
+        /// What answered the sampling request the tool made (empty if none):
+        /// the client's own name, or the answer crossed sessions.
+        answer: String,
     },
     /// A server-to-client request (its raw id, as JSON text).
     Request {
@@ -130,10 +133,16 @@ pub fn classify(data: &[u8]) -> Incoming {
                 .and_then(|t| t.as_str())
                 .unwrap_or("")
                 .to_owned();
+            let answer = v
+                .pointer("/result/structuredContent/answer")
+                .and_then(|t| t.as_str())
+                .unwrap_or("")
+                .to_owned();
             Incoming::Response {
                 id: id.as_i64().unwrap_or(-1),
                 tag,
                 error: v.get("error").is_some(),
+                answer,
             }
         }
         (None, None) => Incoming::Other(v.to_string()),
