@@ -60,6 +60,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod config;
 pub mod edge;
 pub mod jsonrpc;
@@ -70,6 +71,10 @@ pub mod sse;
 pub mod time;
 pub mod version;
 
+pub use client::{
+    Client, ClientConfig, ClientError, Era, EraPreference, Event, Failure, HttpId, RequestHandle,
+    ServerRequestKey, Transmit,
+};
 pub use config::{Config, HostPolicy, OriginPolicy, ResponseMode, SubscriptionSupport};
 pub use jsonrpc::{ErrorObject, Id, Message, RawJson};
 pub use output::{

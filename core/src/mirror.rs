@@ -323,6 +323,15 @@ fn is_tchar(b: u8) -> bool {
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// Standard base64 with padding (RFC 4648 §4), as the sentinel uses it;
+/// public because MCP carries binary content (images, audio, blobs) the
+/// same way.
+pub fn base64(input: &[u8]) -> String {
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    base64_encode(input, &mut out);
+    out
+}
+
 fn base64_encode(input: &[u8], out: &mut String) {
     for chunk in input.chunks(3) {
         let b = [

@@ -48,6 +48,7 @@
 
 mod body;
 mod catch;
+pub mod client;
 mod context;
 mod driver;
 mod handler;

@@ -259,15 +259,7 @@ impl<I: IdSource> Server<I> {
             return self.listen(ex, id, value.as_ref());
         }
         if self.stateless.requests.len() >= self.config.max_stateless_in_flight {
-            return self.refuse_with_id(
-                ex,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(&id),
-                ErrorObject::new(
-                    code::INTERNAL_ERROR,
-                    "Too Many Requests: the server's limit of stateless requests in flight is reached",
-                ),
-            );
+            return self.too_many(ex, &id, "stateless requests in flight");
         }
         let rk = self.router.new_request();
         self.stateless.requests.insert(rk, ex);
@@ -485,15 +477,7 @@ impl<I: IdSource> Server<I> {
             );
         }
         if self.stateless.listeners >= self.config.max_listeners {
-            return self.refuse_with_id(
-                ex,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(&id),
-                ErrorObject::new(
-                    code::INTERNAL_ERROR,
-                    "Too Many Requests: the server's subscription limit is reached",
-                ),
-            );
+            return self.too_many(ex, &id, "subscriptions");
         }
         let support = &self.config.subscriptions;
         let filter = Filter {
@@ -538,6 +522,19 @@ impl<I: IdSource> Server<I> {
             exchange: ex,
             frame: frame.freeze(),
         });
+    }
+
+    /// 429 for a server-wide limit, with a JSON-RPC error naming it.
+    fn too_many(&mut self, ex: ExchangeId, id: &Id, what: &str) {
+        self.refuse_with_id(
+            ex,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(id),
+            ErrorObject::new(
+                code::INTERNAL_ERROR,
+                format!("Too Many Requests: the server's limit of {what} is reached"),
+            ),
+        );
     }
 
     pub(super) fn refuse_with_id(

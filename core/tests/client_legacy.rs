@@ -1,0 +1,674 @@
+//! The core client in the legacy (session) era, one test per requirement.
+//! Names start with the requirement or invariant they check.
+
+mod client_support;
+
+use client_support::*;
+use serde_json::{Value, json};
+use streamable_core::client::{Event, Failure};
+
+const V: &str = "2025-11-25";
+
+fn ready() -> C {
+    let mut c = C::new(config());
+    c.handshake("sess-1", V);
+    c
+}
+
+#[test]
+fn t_post_2_inv_s11_initialize_first_then_initialized_once() {
+    let mut c = C::new(config());
+    // A request made while connecting waits for the session (INV-S11).
+    let r = c.c.request(c.t(), "tools/list", None).unwrap();
+    let sent = c.sent();
+    assert_eq!(sent.len(), 1);
+    let init = &sent[0];
+    assert_eq!(init.method(), "POST");
+    assert_eq!(init.rpc_method().as_deref(), Some("initialize"));
+    assert_eq!(
+        init.header("accept"),
+        Some("application/json, text/event-stream")
+    );
+    assert_eq!(init.header("content-type"), Some("application/json"));
+    assert_eq!(init.header("mcp-session-id"), None);
+    assert_eq!(init.header("mcp-protocol-version"), None);
+    assert_eq!(init.json()["params"]["protocolVersion"], V);
+    let body = result_body(&init.rpc_id(), json!({"protocolVersion": "2025-06-18"}));
+    c.json(init.id, 200, Some("abc"), &body);
+    let sent = c.sent();
+    let methods: Vec<_> = sent.iter().map(|s| s.rpc_method()).collect();
+    assert_eq!(
+        methods,
+        vec![
+            Some("notifications/initialized".into()),
+            Some("tools/list".into())
+        ]
+    );
+    // INV-S16, INV-S9: every later request carries the session and version.
+    for s in &sent {
+        assert_eq!(s.header("mcp-session-id"), Some("abc"));
+        assert_eq!(s.header("mcp-protocol-version"), Some("2025-06-18"));
+    }
+    let ev = c.events();
+    assert!(matches!(&ev[0], Event::Ready { version, .. } if version.as_str() == "2025-06-18"));
+    c.accepted(sent[0].id);
+    c.json(
+        sent[1].id,
+        200,
+        None,
+        &result_body(&sent[1].rpc_id(), json!({"tools": []})),
+    );
+    let ev = c.events();
+    assert!(matches!(&ev[..], [Event::Response { request, outcome: Ok(_) }] if *request == r));
+}
+
+#[test]
+fn x_21_session_id_never_taken_from_an_error_response() {
+    // An HTTP error with a session header.
+    let mut c = C::new(config());
+    let init = c.sent().remove(0);
+    c.json(
+        init.id,
+        400,
+        Some("evil"),
+        r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"no"}}"#,
+    );
+    assert_eq!(c.c.session_id(), None);
+    assert!(c.c.is_closed());
+    let ev = c.events();
+    assert!(matches!(
+        ev.last(),
+        Some(Event::Closed {
+            failure: Some(Failure::Http { status: 400, .. })
+        })
+    ));
+    // A 200 carrying a JSON-RPC error and a session header.
+    let mut c = C::new(config());
+    let init = c.sent().remove(0);
+    let body =
+        json!({"jsonrpc":"2.0","id":init.rpc_id(),"error":{"code":-32602,"message":"bad version"}});
+    c.json(init.id, 200, Some("evil"), &body.to_string());
+    assert_eq!(c.c.session_id(), None);
+    assert!(c.c.is_closed());
+}
+
+#[test]
+fn l_ver_unsupported_version_in_initialize_result_closes() {
+    let mut c = C::new(config());
+    let init = c.sent().remove(0);
+    c.json(
+        init.id,
+        200,
+        Some("s"),
+        &result_body(&init.rpc_id(), json!({"protocolVersion": "2024-11-05"})),
+    );
+    assert!(c.c.is_closed());
+    assert!(matches!(
+        c.events().last(),
+        Some(Event::Closed {
+            failure: Some(Failure::Unsupported(_))
+        })
+    ));
+}
+
+#[test]
+fn t_ses_8_inv_s9_404_clears_the_session_and_reinitializes() {
+    let mut c = ready();
+    let r =
+        c.c.request(c.t(), "tools/call", Some(raw(json!({"name": "x"}))))
+            .unwrap();
+    let post = c.sent_all().remove(0);
+    assert_eq!(post.header("mcp-session-id"), Some("sess-1"));
+    c.json(post.id, 404, None, "");
+    let ev = c.events();
+    // The request may have run before the session ended (X-27): it fails
+    // once and is not sent again behind the application's back.
+    assert_eq!(
+        ev,
+        vec![
+            Event::Failed {
+                request: r,
+                failure: Failure::SessionExpired
+            },
+            Event::SessionExpired
+        ]
+    );
+    assert_eq!(c.c.session_id(), None);
+    // A request made now waits for the new session (INV-S11).
+    let r2 = c.c.request(c.t(), "tools/list", None).unwrap();
+    let sent = c.sent();
+    assert_eq!(sent.len(), 1, "only the new initialize: {sent:?}");
+    assert_eq!(sent[0].rpc_method().as_deref(), Some("initialize"));
+    assert_eq!(sent[0].header("mcp-session-id"), None);
+    c.pushback_sent(sent);
+    c.handshake("sess-2", V);
+    let resent = c.sent_all();
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0].rpc_method().as_deref(), Some("tools/list"));
+    assert_eq!(resent[0].header("mcp-session-id"), Some("sess-2"));
+    c.json(
+        resent[0].id,
+        200,
+        None,
+        &result_body(&resent[0].rpc_id(), json!({"tools": []})),
+    );
+    let ev = c.events();
+    assert!(matches!(&ev[..], [Event::Response { request, .. }] if *request == r2));
+}
+
+#[test]
+fn x_27_requests_in_flight_when_the_session_expires_fail_once() {
+    let mut c = ready();
+    let a = c.c.request(c.t(), "tools/call", None).unwrap();
+    let b = c.c.request(c.t(), "tools/call", None).unwrap();
+    let sent = c.sent_all();
+    // a is running on an SSE stream; b's POST gets the 404.
+    c.sse_head(sent[0].id, None);
+    c.json(sent[1].id, 404, None, "");
+    let ev = c.events();
+    assert!(
+        ev.contains(&Event::Failed {
+            request: a,
+            failure: Failure::SessionExpired
+        }),
+        "{ev:?}"
+    );
+    assert!(
+        ev.contains(&Event::Failed {
+            request: b,
+            failure: Failure::SessionExpired
+        }),
+        "{ev:?}"
+    );
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, Event::Failed { .. }))
+            .count(),
+        2
+    );
+    // A late 404 of the same old session does not start a second initialize.
+    let a_post = sent[0].id;
+    let (sent, aborted) = c.sent_and_aborted();
+    assert!(aborted.contains(&a_post), "a's stream is dropped");
+    assert_eq!(
+        sent.iter()
+            .filter(|s| s.rpc_method().as_deref() == Some("initialize"))
+            .count(),
+        1
+    );
+    // A late 404 of the same old session does not start a second initialize.
+    c.json(a_post, 404, None, "");
+    assert!(c.sent().is_empty());
+}
+
+#[test]
+fn inv_l3_repeated_session_loss_gives_up() {
+    let mut c = ready();
+    for round in 0..10 {
+        if c.c.is_closed() {
+            assert!(round > 3);
+            return;
+        }
+        c.c.request(c.t(), "tools/list", None).ok();
+        let sent = c.sent_all();
+        let post = sent
+            .iter()
+            .find(|s| s.rpc_method().as_deref() == Some("tools/list"))
+            .unwrap();
+        let pid = post.id;
+        c.json(pid, 404, None, "");
+        c.events();
+        if c.c.is_closed() {
+            continue;
+        }
+        let init = c.sent();
+        c.pushback_sent(init);
+        c.handshake(&format!("s{round}"), V);
+    }
+    panic!("never gave up");
+}
+
+#[test]
+fn x_6_priming_event_is_not_parsed_but_its_id_is_the_cursor() {
+    let mut c = ready();
+    let r = c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.sse_head(post.id, None);
+    c.body(post.id, "id: p-0\nretry: 250\ndata: \n\n");
+    assert!(c.events().is_empty(), "a priming event delivers nothing");
+    assert_eq!(c.c.cursor_of(r), Some("p-0"));
+    c.end(post.id);
+    // INV-S21: not before `retry`.
+    assert_eq!(c.c.poll_timeout().map(|t| t.0), Some(250));
+    c.advance(249);
+    assert!(c.sent().is_empty());
+    c.advance(250);
+    let get = c.sent().remove(0);
+    assert_eq!(get.method(), "GET");
+    assert_eq!(get.header("last-event-id"), Some("p-0"));
+    assert_eq!(get.header("accept"), Some("text/event-stream"));
+    assert_eq!(get.header("mcp-session-id"), Some("sess-1"));
+    assert_eq!(get.header("mcp-protocol-version"), Some(V));
+    c.sse_head(get.id, None);
+    c.body(
+        get.id,
+        &sse_event(
+            Some("p-1"),
+            &result_body(&post.rpc_id(), json!({"done": 1})),
+        ),
+    );
+    let ev = c.events();
+    assert!(matches!(&ev[..], [Event::Response { request, .. }] if *request == r));
+    // INV-L2: the stream owes nothing: its connection is dropped, no reconnect.
+    c.end(get.id);
+    assert_eq!(c.c.poll_timeout(), None);
+    c.advance(100_000);
+    assert!(c.sent().is_empty());
+}
+
+#[test]
+fn x_23_inv_s7_one_cursor_per_stream() {
+    let mut c = ready();
+    let a = c.c.request(c.t(), "tools/call", None).unwrap();
+    let b = c.c.request(c.t(), "tools/call", None).unwrap();
+    let sent = c.sent_all();
+    let (pa, pb) = (&sent[0], &sent[1]);
+    c.sse_head(pa.id, None);
+    c.sse_head(pb.id, None);
+    c.body(pa.id, "id: a-1\ndata: \n\n");
+    c.body(pb.id, "id: b-1\ndata: \n\n");
+    c.body(
+        pa.id,
+        &sse_event(
+            Some("a-2"),
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}"#,
+        ),
+    );
+    assert_eq!(c.c.cursor_of(a), Some("a-2"));
+    assert_eq!(c.c.cursor_of(b), Some("b-1"));
+    // A partial block is discarded at the drop: the cursor stays at the last
+    // complete event.
+    c.body(pb.id, "id: b-9\ndata: {\"jsonrpc\"");
+    c.error(pa.id);
+    c.error(pb.id);
+    c.advance(10_000);
+    let gets = c.sent();
+    let cursors: Vec<_> = gets
+        .iter()
+        .map(|g| g.header("last-event-id").unwrap().to_owned())
+        .collect();
+    assert_eq!(cursors, vec!["a-2".to_owned(), "b-1".to_owned()]);
+    let ev = c.events();
+    assert!(
+        matches!(&ev[..], [Event::Notification { related: Some(r), .. }] if *r == a),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn x_28_inv_l2_backoff_without_retry_then_give_up() {
+    let mut cfg = config();
+    cfg.max_reconnect_attempts = 3;
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    let r = c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.sse_head(post.id, None);
+    c.body(post.id, "id: e1\ndata: \n\n");
+    c.end(post.id);
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let at = c.c.poll_timeout().unwrap().0;
+        times.push(at - c.now);
+        c.advance(at);
+        let get = c.sent().remove(0);
+        assert_eq!(get.header("last-event-id"), Some("e1"));
+        // Accepted, then closed at once without an event: no progress.
+        c.sse_head(get.id, None);
+        c.end(get.id);
+    }
+    assert_eq!(times, vec![500, 1000, 2000]);
+    let ev = c.events();
+    assert_eq!(
+        ev,
+        vec![Event::Failed {
+            request: r,
+            failure: Failure::StreamLost
+        }]
+    );
+    assert_eq!(c.c.poll_timeout(), None);
+    c.advance(1_000_000);
+    assert!(c.sent().is_empty());
+}
+
+#[test]
+fn t_psse_5_inv_l4_polling_server_keeps_progressing() {
+    // A server that closes the stream after every event (2025-11-25 polling)
+    // never exhausts the reconnection budget while events keep coming.
+    let mut cfg = config();
+    cfg.max_reconnect_attempts = 2;
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    let r = c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.sse_head(post.id, None);
+    c.body(post.id, "id: 0\nretry: 100\ndata: \n\n");
+    c.end(post.id);
+    for i in 1..=10 {
+        let at = c.c.poll_timeout().unwrap().0;
+        assert_eq!(at - c.now, 100, "retry persists (X-28)");
+        c.advance(at);
+        let get = c.sent().remove(0);
+        assert_eq!(
+            get.header("last-event-id"),
+            Some((i - 1).to_string().as_str())
+        );
+        c.sse_head(get.id, None);
+        let progress =
+            json!({"jsonrpc":"2.0","method":"notifications/progress","params":{"progress": i}});
+        c.body(
+            get.id,
+            &sse_event(Some(&i.to_string()), &progress.to_string()),
+        );
+        c.end(get.id);
+    }
+    let ev = c.events();
+    assert_eq!(ev.len(), 10);
+    assert!(!ev.iter().any(|e| matches!(e, Event::Failed { .. })));
+    assert!(c.c.cursor_of(r).is_some());
+}
+
+#[test]
+fn inv_s2_duplicate_responses_after_replay_are_delivered_once() {
+    let mut c = ready();
+    let r = c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    let response = result_body(&post.rpc_id(), json!({"n": 1}));
+    c.sse_head(post.id, None);
+    c.body(post.id, "id: 1\ndata: \n\n");
+    c.body(post.id, &sse_event(Some("2"), &response));
+    // The same response again (a replay, or a buggy server) and a response
+    // for an id the client never sent.
+    c.body(post.id, &sse_event(Some("3"), &response));
+    c.body(
+        post.id,
+        &sse_event(Some("4"), &result_body(&json!(999), json!({}))),
+    );
+    let ev = c.events();
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, Event::Response { .. }))
+            .count(),
+        1
+    );
+    assert!(matches!(&ev[0], Event::Response { request, .. } if *request == r));
+}
+
+#[test]
+fn inv_s25_x_12_server_request_answered_on_a_new_post_while_the_stream_is_open() {
+    let mut c = ready();
+    let r = c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.sse_head(post.id, None);
+    let sampling = json!({"jsonrpc":"2.0","id":"srv-1","method":"sampling/createMessage","params":{"messages":[]}});
+    c.body(post.id, &sse_event(Some("1"), &sampling.to_string()));
+    let ev = c.events();
+    let Some(Event::Request {
+        key,
+        method,
+        related,
+        ..
+    }) = ev.into_iter().next()
+    else {
+        panic!()
+    };
+    assert_eq!(method, "sampling/createMessage");
+    assert_eq!(related, Some(r));
+    c.c.respond(c.t(), key, Ok(raw(json!({"role": "assistant"}))))
+        .unwrap();
+    let (sent, aborted) = c.sent_and_aborted();
+    assert!(aborted.is_empty(), "the waiting stream stays open");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].method(), "POST");
+    assert_eq!(sent[0].json()["id"], "srv-1");
+    assert_eq!(sent[0].json()["result"]["role"], "assistant");
+    assert_eq!(sent[0].header("mcp-session-id"), Some("sess-1"));
+    c.accepted(sent[0].id);
+    // A key answers once.
+    assert!(c.c.respond(c.t(), key, Ok(raw(json!({})))).is_err());
+    c.body(
+        post.id,
+        &sse_event(Some("2"), &result_body(&post.rpc_id(), json!({"ok": 1}))),
+    );
+    assert!(matches!(&c.events()[..], [Event::Response { request, .. }] if *request == r));
+}
+
+#[test]
+fn inv_l6_ping_is_answered_by_the_client() {
+    let mut c = ready();
+    c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.sse_head(post.id, None);
+    c.body(
+        post.id,
+        &sse_event(None, r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#),
+    );
+    assert!(c.events().is_empty());
+    let reply = c.sent().remove(0);
+    assert_eq!(reply.json(), json!({"jsonrpc":"2.0","id":7,"result":{}}));
+}
+
+#[test]
+fn t_psse_13_inv_s14_cancel_sends_a_notification_and_suppresses_the_response() {
+    let mut c = ready();
+    let r = c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.sse_head(post.id, None);
+    c.c.cancel(c.t(), r, Some("user")).unwrap();
+    let (sent, aborted) = c.sent_and_aborted();
+    assert_eq!(aborted, vec![post.id]);
+    assert_eq!(
+        sent[0].rpc_method().as_deref(),
+        Some("notifications/cancelled")
+    );
+    assert_eq!(
+        sent[0].json()["params"],
+        json!({"requestId": post.rpc_id(), "reason": "user"})
+    );
+    // The response, if it still arrives, is not delivered.
+    c.body(
+        post.id,
+        &sse_event(None, &result_body(&post.rpc_id(), json!({}))),
+    );
+    assert!(c.events().is_empty());
+    assert!(c.c.cancel(c.t(), r, None).is_err());
+}
+
+#[test]
+fn request_timeout_fails_and_cancels() {
+    let mut cfg = config();
+    cfg.request_timeout = Some(std::time::Duration::from_millis(1000));
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    let r = c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    assert_eq!(c.c.poll_timeout().map(|t| t.0), Some(1000));
+    c.advance(999);
+    assert!(c.events().is_empty());
+    c.advance(1000);
+    assert_eq!(
+        c.events(),
+        vec![Event::Failed {
+            request: r,
+            failure: Failure::Timeout
+        }]
+    );
+    let (sent, aborted) = c.sent_and_aborted();
+    assert_eq!(aborted, vec![post.id]);
+    assert_eq!(
+        sent[0].rpc_method().as_deref(),
+        Some("notifications/cancelled")
+    );
+}
+
+#[test]
+fn t_ses_9_inv_s22_delete_on_close_and_every_answer_completes() {
+    for status in [200u16, 204, 404, 405, 500] {
+        let mut c = ready();
+        let r = c.c.request(c.t(), "tools/list", None).unwrap();
+        c.sent_all();
+        c.c.close(c.t());
+        let sent = c.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].method(), "DELETE");
+        assert_eq!(sent[0].header("mcp-session-id"), Some("sess-1"));
+        assert!(!c.c.is_closed());
+        c.head(sent[0].id, status, &[]);
+        assert!(c.c.is_closed(), "{status}");
+        let ev = c.events();
+        assert!(ev.contains(&Event::Failed {
+            request: r,
+            failure: Failure::Closed
+        }));
+        assert!(matches!(ev.last(), Some(Event::Closed { failure: None })));
+        assert!(c.c.request(c.t(), "x", None).is_err());
+    }
+}
+
+#[test]
+fn t_get_1_t_get_3_standalone_stream_and_405() {
+    let mut cfg = config();
+    cfg.standalone_stream = true;
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    let get = c
+        .sent_all()
+        .into_iter()
+        .find(|s| s.method() == "GET")
+        .expect("standalone GET");
+    assert_eq!(get.header("last-event-id"), None);
+    c.head(get.id, 405, &[]);
+    c.advance(1_000_000);
+    assert!(c.sent().is_empty(), "405: no retry");
+    // And a stream that works: notifications arrive unrelated; a drop reconnects with its cursor.
+    let mut cfg = config();
+    cfg.standalone_stream = true;
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    let get = c
+        .sent_all()
+        .into_iter()
+        .find(|s| s.method() == "GET")
+        .unwrap();
+    c.sse_head(get.id, None);
+    c.body(
+        get.id,
+        &sse_event(
+            Some("g-1"),
+            r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#,
+        ),
+    );
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Notification { related: None, .. }]
+    ));
+    c.end(get.id);
+    c.advance(500);
+    let again = c.sent().remove(0);
+    assert_eq!(again.header("last-event-id"), Some("g-1"));
+}
+
+#[test]
+fn inv_s12_202_to_a_request_fails_it() {
+    let mut c = ready();
+    let r = c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.accepted(post.id);
+    assert!(
+        matches!(&c.events()[..], [Event::Failed { request, failure: Failure::Malformed(_) }] if *request == r)
+    );
+}
+
+#[test]
+fn json_body_limit_fails_the_request() {
+    let mut cfg = config();
+    cfg.max_body_bytes = 1024;
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    let r = c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.head(post.id, 200, &[("content-type", "application/json")]);
+    c.body(post.id, &"x".repeat(1000));
+    c.body(post.id, &"x".repeat(25));
+    let ev = c.events();
+    assert!(
+        matches!(&ev[..], [Event::Failed { request, failure: Failure::Malformed(_) }] if *request == r),
+        "{ev:?}"
+    );
+    assert!(c.sent_and_aborted().1.contains(&post.id));
+}
+
+#[test]
+fn http_error_body_is_reported() {
+    let mut c = ready();
+    let r = c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.json(
+        post.id,
+        400,
+        None,
+        r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"nope"}}"#,
+    );
+    let ev = c.events();
+    let [
+        Event::Failed {
+            request,
+            failure:
+                Failure::Http {
+                    status: 400,
+                    error: Some(e),
+                },
+        },
+    ] = &ev[..]
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(*request, r);
+    assert_eq!(e.code, -32600);
+}
+
+#[test]
+fn unresumable_stream_loss_fails_the_request() {
+    let mut c = ready();
+    let r = c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.sse_head(post.id, None);
+    c.body(
+        post.id,
+        &sse_event(
+            None,
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#,
+        ),
+    );
+    c.error(post.id);
+    let ev = c.events();
+    assert!(
+        ev.contains(&Event::Failed {
+            request: r,
+            failure: Failure::StreamLost
+        }),
+        "{ev:?}"
+    );
+    assert_eq!(c.c.poll_timeout().map(|t| t.0), None);
+}
+
+#[test]
+fn a_2_configured_headers_on_every_request() {
+    let mut cfg = config();
+    cfg.headers
+        .push((http::header::AUTHORIZATION, "Bearer t".parse().unwrap()));
+    let mut c = C::new(cfg);
+    let init = c.sent().remove(0);
+    assert_eq!(init.header("authorization"), Some("Bearer t"));
+    let _: Value = init.json();
+}

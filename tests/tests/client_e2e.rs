@@ -1,0 +1,363 @@
+//! Our client (streamable-hyper's `client::Client` over the core machine)
+//! against our server, over real loopback sockets. Every wait is bounded.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use streamable_core::Config;
+use streamable_core::client::{Era, EraPreference};
+use streamable_hyper::client::{Client, Error};
+use streamable_hyper::{McpServer, McpService, Tool, ToolResult};
+use streamable_tests::{T, TestServer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::timeout;
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}/mcp")
+}
+
+fn text_of(result: &Value) -> &str {
+    result["content"][0]["text"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn t_post_1_initialize_list_and_call_over_the_wire() {
+    let server = TestServer::start().await;
+    let client = timeout(T, Client::connect(&url(server.addr)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.protocol_version().as_str(), "2025-11-25");
+    assert_eq!(
+        client.server_info()["serverInfo"]["name"],
+        "streamable-tests"
+    );
+    let tools = timeout(T, client.list_tools()).await.unwrap().unwrap();
+    let names: Vec<&str> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"echo") && names.contains(&"countdown"),
+        "{names:?}"
+    );
+    let r = timeout(T, client.call_tool("echo", json!({"text": "héllo"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text_of(&r), "héllo");
+    // A JSON-RPC error comes back as such.
+    let e = timeout(T, client.request("no/such/method", json!({})))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(e, Error::Rpc(ref o) if o.code == -32601), "{e:?}");
+    timeout(T, client.close()).await.unwrap();
+    let after = timeout(T, client.list_tools()).await.unwrap();
+    assert_eq!(after.unwrap_err(), Error::Closed);
+}
+
+#[tokio::test]
+async fn u_prog_progress_callbacks_in_order_then_the_result() {
+    let server = TestServer::start().await;
+    let client = Client::connect(&url(server.addr)).await.unwrap();
+    let mut seen = Vec::new();
+    let r = timeout(
+        T,
+        client.call_tool_with_progress("countdown", json!({"n": 4, "interval_ms": 20}), |p| {
+            seen.push((p.progress, p.total))
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(text_of(&r), "countdown of 4 done");
+    assert_eq!(
+        seen,
+        vec![
+            (1.0, Some(4.0)),
+            (2.0, Some(4.0)),
+            (3.0, Some(4.0)),
+            (4.0, Some(4.0))
+        ]
+    );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn inv_s25_sampling_request_answered_while_the_call_waits() {
+    let server = TestServer::start().await;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let count = asked.clone();
+    let client = Client::builder(&url(server.addr))
+        .on_sampling(move |params| {
+            let count = count.clone();
+            async move {
+                count.fetch_add(1, Ordering::SeqCst);
+                let q = params["messages"][0]["content"]["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned();
+                Ok(json!({"role": "assistant", "model": "test",
+                    "content": {"type": "text", "text": format!("answer to {q}")}}))
+            }
+        })
+        .connect()
+        .await
+        .unwrap();
+    // Several at once: each nested request gets its own POST answer.
+    let calls = (0..4).map(|i| {
+        let c = client.clone();
+        async move {
+            c.call_tool("ask_llm", json!({"question": format!("q{i}")}))
+                .await
+        }
+    });
+    let results = timeout(T, futures_join_all(calls.collect())).await.unwrap();
+    for (i, r) in results.into_iter().enumerate() {
+        assert_eq!(text_of(&r.unwrap()), format!("answer to q{i}"));
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 4);
+    client.close().await;
+}
+
+/// Join futures without an extra dependency.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(futs: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn t_ses_8_inv_l3_session_ended_by_the_server_then_reinitialized() {
+    let app = McpServer::new("ending", "1").tool(Tool::new(
+        "end_session",
+        "Ends the caller's session.",
+        json!({"type": "object"}),
+        |ctx, _args| async move {
+            let _ = ctx.session().close().await;
+            Ok(ToolResult::text("ended"))
+        },
+    ));
+    let service = McpService::builder().path("/mcp").build(app);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(streamable_hyper::serve(
+        listener,
+        service,
+        std::future::pending(),
+    ));
+    let client = Client::connect(&url(addr)).await.unwrap();
+    // The call that ends the session ran, but its answer may be a 404: the
+    // client reports the loss and starts a new session.
+    let ended = timeout(T, client.call_tool("end_session", json!({})))
+        .await
+        .unwrap();
+    match ended {
+        Ok(r) => assert_eq!(text_of(&r), "ended"),
+        Err(e) => assert_eq!(
+            e,
+            Error::Transport(streamable_core::client::Failure::SessionExpired)
+        ),
+    }
+    let tools = timeout(T, client.list_tools()).await.unwrap().unwrap();
+    assert_eq!(tools["tools"][0]["name"], "end_session");
+    client.close().await;
+    task.abort();
+}
+
+#[tokio::test]
+async fn cancellation_dropping_the_call_cancels_it_on_the_server() {
+    let server = TestServer::start().await;
+    let client = Client::connect(&url(server.addr)).await.unwrap();
+    let slow = client.call_tool("countdown", json!({"n": 50, "interval_ms": 100}));
+    assert!(timeout(Duration::from_millis(300), slow).await.is_err());
+    // The client is still usable and the server still answers.
+    let r = timeout(T, client.call_tool("echo", json!({"text": "after"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text_of(&r), "after");
+    client.close().await;
+}
+
+/// A TCP proxy whose live connections can all be cut at once.
+struct Proxy {
+    addr: SocketAddr,
+    cut: watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, watcher) = watch::channel(0u64);
+        let task = tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                let mut w = watcher.clone();
+                let born = *w.borrow();
+                tokio::spawn(async move {
+                    let Ok(mut up) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
+                        _ = w.wait_for(|g| *g > born) => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, cut, task }
+    }
+
+    fn cut_all(&self) {
+        self.cut.send_modify(|g| *g += 1);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn t_res_4_inv_s2_dropped_stream_is_resumed_and_nothing_repeats() {
+    let config = Config {
+        retry_ms: 100,
+        ..Config::default()
+    };
+    let server = TestServer::start_with(config, Some(Duration::from_secs(15))).await;
+    let proxy = Proxy::start(server.addr).await;
+    let client = Client::builder(&url(proxy.addr))
+        .reconnect(Duration::from_millis(100), 5)
+        .connect()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let r = timeout(
+        T,
+        client.call_tool_with_progress("countdown", json!({"n": 6, "interval_ms": 150}), |p| {
+            seen.push(p.progress);
+            if p.progress == 2.0 {
+                // Every connection through the proxy dies mid-stream.
+                proxy.cut_all();
+            }
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(text_of(&r), "countdown of 6 done");
+    assert_eq!(seen, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    client.close().await;
+}
+
+/// H-BC-1, H-VER-7: an `Auto` client probes with `server/discover`, finds
+/// our dual-era server modern, and speaks 2026-07-28 (no session, `_meta`
+/// on every request, progress on the call's stream).
+#[tokio::test]
+async fn h_bc_1_auto_client_speaks_2026_07_28_to_our_server() {
+    let server = TestServer::start().await;
+    let client = timeout(
+        T,
+        Client::builder(&url(server.addr))
+            .era(EraPreference::Auto)
+            .connect(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(client.era(), Era::Modern);
+    assert_eq!(client.protocol_version().as_str(), "2026-07-28");
+    let tools = timeout(T, client.list_tools()).await.unwrap().unwrap();
+    assert!(tools["tools"].as_array().unwrap().len() >= 2, "{tools}");
+    let r = timeout(T, client.call_tool("echo", json!({"text": "héllo"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text_of(&r), "héllo");
+    let mut seen = Vec::new();
+    let r = timeout(
+        T,
+        client.call_tool_with_progress("countdown", json!({"n": 3, "interval_ms": 20}), |p| {
+            seen.push(p.progress)
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(text_of(&r), "countdown of 3 done");
+    assert_eq!(seen, vec![1.0, 2.0, 3.0]);
+    timeout(T, client.close()).await.unwrap();
+}
+
+/// H-HDR-1..3 against INV-S24: our server checks every mirrored header
+/// against the body, so a wrongly encoded `Mcp-Name` or `Mcp-Param-*`
+/// would be a 400 (-32020) here.
+#[tokio::test]
+async fn h_hdr_3_inv_s24_mirrored_headers_accepted_by_our_server() {
+    let app = McpServer::new("mirror", "1").tool(Tool::new(
+        "wëather",
+        "Echoes the annotated parameters.",
+        json!({"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "days": {"type": "integer", "x-mcp-header": "Days"},
+            "opts": {"type": "object", "properties": {"metric": {"type": "boolean", "x-mcp-header": "Metric"}}}
+        }}),
+        |_ctx, args| async move {
+            Ok(ToolResult::text(format!(
+                "{} {} {}",
+                args["region"].as_str().unwrap_or("-"),
+                args["days"],
+                args["opts"]["metric"]
+            )))
+        },
+    ));
+    let service = McpService::builder().path("/mcp").build(app);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(streamable_hyper::serve(
+        listener,
+        service,
+        std::future::pending(),
+    ));
+    let client = Client::builder(&url(addr))
+        .era(EraPreference::Modern)
+        .connect()
+        .await
+        .unwrap();
+    timeout(T, client.list_tools()).await.unwrap().unwrap();
+    for (region, days, metric) in [
+        ("eu-west", 3, true),
+        (" padded, ünïcode ", -7, false),
+        ("=?base64?looks-encoded?=", 0, true),
+    ] {
+        let r = timeout(
+            T,
+            client.call_tool(
+                "wëather",
+                json!({"region": region, "days": days, "opts": {"metric": metric}}),
+            ),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(text_of(&r), format!("{region} {days} {metric}"));
+    }
+    client.close().await;
+    task.abort();
+}

@@ -1,0 +1,503 @@
+//! An async MCP client over the core's sans-IO [`Client`](streamable_core::Client)
+//! machine: one driver task owns the machine and runs every HTTP request on
+//! hyper-util's pooled client, each in its own task, so a POST answering a
+//! server request never waits behind an open stream (INV-S25).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), streamable_hyper::client::Error> {
+//! use serde_json::json;
+//! use streamable_hyper::client::Client;
+//!
+//! let client = Client::connect("http://127.0.0.1:8000/mcp").await?;
+//! let tools = client.list_tools().await?;
+//! let result = client
+//!     .call_tool_with_progress("countdown", json!({"n": 3}), |p| println!("{}", p.progress))
+//!     .await?;
+//! client.close().await;
+//! # Ok(()) }
+//! ```
+
+mod driver;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use streamable_core::client::{ClientConfig, Era, EraPreference, Failure};
+use streamable_core::{ErrorObject, ProtocolVersion, RawJson};
+use tokio::sync::{mpsc, oneshot};
+
+use driver::Command;
+
+/// Why a client call failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The server answered with a JSON-RPC error.
+    Rpc(ErrorObject),
+    /// The transport failed (timeout, lost stream, HTTP refusal, ...).
+    Transport(Failure),
+    /// The client is closed (or its driver stopped).
+    Closed,
+    /// The endpoint URL is not a valid `http://` URL.
+    InvalidUrl(String),
+    /// Too many requests are pending.
+    TooManyPending,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Rpc(e) => write!(f, "JSON-RPC error {}: {}", e.code, e.message),
+            Error::Transport(failure) => write!(f, "transport: {failure}"),
+            Error::Closed => f.write_str("client closed"),
+            Error::InvalidUrl(u) => write!(f, "invalid URL {u:?}"),
+            Error::TooManyPending => f.write_str("too many pending requests"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// One `notifications/progress` for a request (U-PROG-*).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// The progress so far.
+    pub progress: f64,
+    /// The total, when known.
+    pub total: Option<f64>,
+    /// A human-readable message.
+    pub message: Option<String>,
+}
+
+/// A server notification.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// The method.
+    pub method: String,
+    /// The params (`Value::Null` when absent).
+    pub params: Value,
+}
+
+/// The boxed future of a server-request handler.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, ErrorObject>> + Send>>;
+type DynHandler = Arc<dyn Fn(Value) -> HandlerFuture + Send + Sync>;
+
+/// Capacity of the notification channel; notifications beyond it are
+/// dropped with a warning (the application is not reading them).
+pub const NOTIFICATION_CAPACITY: usize = 1024;
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    url: String,
+    era: EraPreference,
+    version: ProtocolVersion,
+    info: Value,
+    capabilities: serde_json::Map<String, Value>,
+    timeout: Option<Duration>,
+    standalone: bool,
+    headers: Vec<(String, String)>,
+    handlers: BTreeMap<String, DynHandler>,
+    backoff_initial: Duration,
+    max_reconnects: u32,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url)
+            .field("era", &self.era)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Which era to speak (default: legacy; `Auto` probes 2026-07-28 first).
+    pub fn era(mut self, era: EraPreference) -> Self {
+        self.era = era;
+        self
+    }
+
+    /// The legacy version proposed in `initialize` (default 2025-11-25).
+    pub fn protocol_version(mut self, version: ProtocolVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// `clientInfo`.
+    pub fn client_info(mut self, name: &str, version: &str) -> Self {
+        self.info = json!({"name": name, "version": version});
+        self
+    }
+
+    /// Per-request timeout (default 30 s; `None`: none).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Open the standalone GET stream (server notifications and requests
+    /// unrelated to any call).
+    pub fn standalone_stream(mut self, on: bool) -> Self {
+        self.standalone = on;
+        self
+    }
+
+    /// A header sent on every request (e.g. `authorization`).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Reconnection back-off start (when the server sends no `retry`) and
+    /// attempts without progress before a stream is given up.
+    pub fn reconnect(mut self, initial: Duration, attempts: u32) -> Self {
+        self.backoff_initial = initial;
+        self.max_reconnects = attempts;
+        self
+    }
+
+    /// Answer server requests of `method` with `handler`.
+    pub fn on_request<F, Fut>(mut self, method: &str, handler: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+    {
+        self.handlers.insert(
+            method.to_owned(),
+            Arc::new(move |params| Box::pin(handler(params)) as HandlerFuture),
+        );
+        self
+    }
+
+    /// Answer `sampling/createMessage` and declare the `sampling` capability.
+    pub fn on_sampling<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+    {
+        self.capabilities.insert("sampling".into(), json!({}));
+        self.on_request("sampling/createMessage", handler)
+    }
+
+    /// Answer `elicitation/create` and declare the `elicitation` capability.
+    pub fn on_elicitation<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+    {
+        self.capabilities.insert("elicitation".into(), json!({}));
+        self.on_request("elicitation/create", handler)
+    }
+
+    /// Answer `roots/list` and declare the `roots` capability.
+    pub fn on_roots<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+    {
+        self.capabilities
+            .insert("roots".into(), json!({"listChanged": false}));
+        self.on_request("roots/list", handler)
+    }
+
+    /// Start the driver and wait until the connection is ready (the
+    /// `initialize` handshake, or the 2026-07-28 probe).
+    pub async fn connect(self) -> Result<Client, Error> {
+        let endpoint: http::Uri = self
+            .url
+            .parse()
+            .map_err(|_| Error::InvalidUrl(self.url.clone()))?;
+        if endpoint.scheme_str() != Some("http") || endpoint.host().is_none() {
+            return Err(Error::InvalidUrl(self.url));
+        }
+        let mut config = ClientConfig::new(endpoint);
+        config.era = self.era;
+        config.legacy_version = self.version;
+        config.client_info = RawJson::from_value(&self.info);
+        config.capabilities = RawJson::from_value(&Value::Object(self.capabilities));
+        config.request_timeout = self.timeout;
+        config.standalone_stream = self.standalone;
+        config.backoff.initial = self.backoff_initial;
+        config.max_reconnect_attempts = self.max_reconnects;
+        for (name, value) in &self.headers {
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::InvalidUrl(format!("header name {name:?}")))?;
+            let value = http::HeaderValue::from_str(value)
+                .map_err(|_| Error::InvalidUrl(format!("header value {value:?}")))?;
+            config.headers.push((name, value));
+        }
+        let (cmd_tx, cmd_rx) = mpsc::channel(256);
+        let (note_tx, note_rx) = mpsc::channel(NOTIFICATION_CAPACITY);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        tokio::spawn(driver::run(
+            config,
+            cmd_rx,
+            note_tx,
+            self.handlers,
+            ready_tx,
+        ));
+        let info = ready_rx.await.map_err(|_| Error::Closed)??;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                tx: cmd_tx,
+                tickets: AtomicU64::new(0),
+                tokens: AtomicU64::new(0),
+                notifications: std::sync::Mutex::new(Some(note_rx)),
+                info,
+            }),
+        })
+    }
+}
+
+/// What the server told us when the connection became ready.
+#[derive(Clone, Debug)]
+pub(crate) struct ReadyInfo {
+    era: Era,
+    version: ProtocolVersion,
+    result: Value,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Command>,
+    tickets: AtomicU64,
+    tokens: AtomicU64,
+    notifications: std::sync::Mutex<Option<mpsc::Receiver<Notification>>>,
+    info: ReadyInfo,
+}
+
+/// An MCP client (cheap to clone; the driver stops when the last clone is
+/// dropped, ending the session with DELETE).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("era", &self.inner.info.era)
+            .field("version", &self.inner.info.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sends `Cancel` when a request future is dropped before its answer.
+struct CancelGuard {
+    tx: mpsc::Sender<Command>,
+    ticket: u64,
+    armed: bool,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.tx.try_send(Command::Cancel {
+                ticket: self.ticket,
+            });
+        }
+    }
+}
+
+impl Client {
+    /// Connect with defaults (legacy era, 30 s timeout).
+    pub async fn connect(url: &str) -> Result<Client, Error> {
+        Client::builder(url).connect().await
+    }
+
+    /// A builder for `url`.
+    pub fn builder(url: &str) -> ClientBuilder {
+        ClientBuilder {
+            url: url.to_owned(),
+            era: EraPreference::Legacy,
+            version: ProtocolVersion::NEWEST_LEGACY,
+            info: json!({"name": "streamable-hyper", "version": env!("CARGO_PKG_VERSION")}),
+            capabilities: serde_json::Map::new(),
+            timeout: Some(Duration::from_secs(30)),
+            standalone: false,
+            headers: Vec::new(),
+            handlers: BTreeMap::new(),
+            backoff_initial: Duration::from_millis(500),
+            max_reconnects: 5,
+        }
+    }
+
+    /// The era in use.
+    pub fn era(&self) -> Era {
+        self.inner.info.era
+    }
+
+    /// The negotiated protocol version.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.inner.info.version
+    }
+
+    /// The server's `initialize` (or `server/discover`) result.
+    pub fn server_info(&self) -> &Value {
+        &self.inner.info.result
+    }
+
+    /// The notification stream (server notifications other than progress
+    /// for our own requests). Returns `None` after the first call.
+    pub fn notifications(&self) -> Option<mpsc::Receiver<Notification>> {
+        self.inner
+            .notifications
+            .lock()
+            .ok()
+            .and_then(|mut n| n.take())
+    }
+
+    /// Send any request and wait for its result. Dropping the future
+    /// cancels the request.
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, Error> {
+        self.request_inner(method, params, None::<fn(Progress)>)
+            .await
+    }
+
+    /// Send a request with a progress token; `on_progress` runs in the
+    /// caller's task for every progress notification.
+    pub async fn request_with_progress(
+        &self,
+        method: &str,
+        params: Value,
+        on_progress: impl FnMut(Progress),
+    ) -> Result<Value, Error> {
+        self.request_inner(method, params, Some(on_progress)).await
+    }
+
+    async fn request_inner(
+        &self,
+        method: &str,
+        mut params: Value,
+        mut on_progress: Option<impl FnMut(Progress)>,
+    ) -> Result<Value, Error> {
+        let ticket = self.inner.tickets.fetch_add(1, Ordering::Relaxed);
+        let (done_tx, done_rx) = oneshot::channel();
+        let mut progress = None;
+        if on_progress.is_some() {
+            let token = format!("p-{}", self.inner.tokens.fetch_add(1, Ordering::Relaxed));
+            if !params.is_object() {
+                params = json!({});
+            }
+            if let Some(map) = params.as_object_mut() {
+                let meta = map.entry("_meta").or_insert_with(|| json!({}));
+                if let Some(meta) = meta.as_object_mut() {
+                    meta.insert("progressToken".into(), Value::from(token.clone()));
+                }
+            }
+            let (ptx, prx) = mpsc::unbounded_channel();
+            progress = Some((token, ptx, prx));
+        }
+        let params = (!params.is_null()).then(|| RawJson::from_value(&params));
+        let (progress_cmd, mut progress_rx) = match progress {
+            Some((token, ptx, prx)) => (Some((token, ptx)), Some(prx)),
+            None => (None, None),
+        };
+        // Armed before the send: a future dropped mid-send still cancels
+        // (a cancel for a ticket never sent is ignored).
+        let mut guard = CancelGuard {
+            tx: self.inner.tx.clone(),
+            ticket,
+            armed: true,
+        };
+        self.inner
+            .tx
+            .send(Command::Request {
+                ticket,
+                method: method.to_owned(),
+                params,
+                progress: progress_cmd,
+                done: done_tx,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        let mut done_rx = done_rx;
+        let outcome = loop {
+            match progress_rx.as_mut() {
+                Some(prx) => {
+                    tokio::select! {
+                        biased;
+                        p = prx.recv() => match p {
+                            Some(p) => {
+                                if let Some(cb) = on_progress.as_mut() {
+                                    cb(p);
+                                }
+                            }
+                            None => progress_rx = None,
+                        },
+                        r = &mut done_rx => break r,
+                    }
+                }
+                None => break (&mut done_rx).await,
+            }
+        };
+        // Progress that raced the result is still reported, in order.
+        if let (Some(prx), Some(cb)) = (progress_rx.as_mut(), on_progress.as_mut()) {
+            while let Ok(p) = prx.try_recv() {
+                cb(p);
+            }
+        }
+        guard.armed = false;
+        outcome.map_err(|_| Error::Closed)?
+    }
+
+    /// Send a notification.
+    pub async fn notify(&self, method: &str, params: Value) -> Result<(), Error> {
+        let (done_tx, done_rx) = oneshot::channel();
+        let params = (!params.is_null()).then(|| RawJson::from_value(&params));
+        self.inner
+            .tx
+            .send(Command::Notify {
+                method: method.to_owned(),
+                params,
+                done: done_tx,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        done_rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// `tools/list` (the result object, with `tools`).
+    pub async fn list_tools(&self) -> Result<Value, Error> {
+        self.request("tools/list", json!({})).await
+    }
+
+    /// `tools/call`.
+    pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, Error> {
+        self.request("tools/call", json!({"name": name, "arguments": arguments}))
+            .await
+    }
+
+    /// `tools/call` with progress reporting.
+    pub async fn call_tool_with_progress(
+        &self,
+        name: &str,
+        arguments: Value,
+        on_progress: impl FnMut(Progress),
+    ) -> Result<Value, Error> {
+        self.request_with_progress(
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+            on_progress,
+        )
+        .await
+    }
+
+    /// End the session (DELETE in the legacy era) and stop the driver.
+    pub async fn close(&self) {
+        let (done_tx, done_rx) = oneshot::channel();
+        if self
+            .inner
+            .tx
+            .send(Command::Close { done: done_tx })
+            .await
+            .is_ok()
+        {
+            let _ = done_rx.await;
+        }
+    }
+}
