@@ -188,6 +188,8 @@ struct Running {
 #[derive(Clone, Debug)]
 pub(crate) struct DriverSettings {
     pub(crate) backlog: usize,
+    /// Run `Server::check_invariants` after every drain (verification builds).
+    pub(crate) check_invariants: bool,
 }
 
 pub(crate) struct Driver {
@@ -399,6 +401,14 @@ impl Driver {
     }
 
     fn drain(&mut self) {
+        self.drain_outputs();
+        if self.settings.check_invariants {
+            // A violation panics the driver, which `serve` reports as an error.
+            self.core.check_invariants();
+        }
+    }
+
+    fn drain_outputs(&mut self) {
         while let Some(out) = self.core.poll_output() {
             match out {
                 Output::Reply {

@@ -31,6 +31,7 @@ pub struct Builder {
     mailbox: usize,
     body_timeout: Duration,
     path: Option<String>,
+    check_invariants: bool,
 }
 
 impl Builder {
@@ -43,6 +44,7 @@ impl Builder {
             mailbox: 1024,
             body_timeout: Duration::from_secs(30),
             path: None,
+            check_invariants: false,
         }
     }
 
@@ -79,6 +81,15 @@ impl Builder {
         self
     }
 
+    /// Check the core's internal invariants after every step of the driver
+    /// (a violation panics the driver, and [`serve`](crate::serve) then
+    /// returns an error). Default off: it costs a walk over the whole state
+    /// per step. The simulator (`streamable-sim`) turns it on.
+    pub fn check_invariants(mut self, on: bool) -> Self {
+        self.check_invariants = on;
+        self
+    }
+
     /// Build the service around `handler`. The driver's mailbox exists from
     /// now on; the driver itself starts on [`McpService::start`] or on the
     /// first request, whichever comes first.
@@ -97,6 +108,7 @@ impl Builder {
             Clock::new(),
             DriverSettings {
                 backlog: self.config.connection_backlog,
+                check_invariants: self.check_invariants,
             },
             rx,
             tx.downgrade(),

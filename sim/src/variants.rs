@@ -1,0 +1,348 @@
+//! Deliberately broken variants, to prove that each checker can fail.
+//!
+//! Nothing here is used by the product: `streamable-core` and
+//! `streamable-hyper` never depend on this crate. Each variant reproduces a
+//! bug seen in other MCP implementations (or a classic one in this design)
+//! from *outside* the real code: [`Core`] wraps the real core `Server` and
+//! rewrites its inputs and outputs; the adapter variants (a), (b), (h) wrap
+//! the real `McpService` in the simulator ([`crate::sim`]).
+//!
+//! | letter | bug | caught by |
+//! | --- | --- | --- |
+//! | (a) | start-up publishes "ready" after a sleep; earlier requests are stranded (the fastapi_mcp pattern) | simulator: deadline oracle |
+//! | (b) | the SSE body is buffered and sent when the handler ends | simulator: event latency oracle |
+//! | (c) | responses routed by JSON-RPC id across sessions | model checker: INV-S18 |
+//! | (d) | replay after `Last-Event-ID` off by one | model checker: INV-S5 / INV-S2 |
+//! | (e) | a response emitted on the standalone GET stream | model checker: INV-S4 |
+//! | (f) | DELETE answered, session kept dispatching | model checker: INV-S8 / INV-S22 |
+//! | (g) | a legacy disconnect treated as cancellation | model checker: T-PSSE-12 |
+//! | (h) | a slow reader blocks its whole session | simulator: deadline oracle |
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use streamable_core::{
+    Config, Content, Delivery, ErrorObject, ExchangeId, Id, OutgoingKey, Output, RawJson,
+    RequestKey, ResponseHead, SeededIds, SendError, Server, SessionKey, Target, Timestamp,
+};
+
+/// A known-bad variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Bug {
+    /// (a) readiness published after a sleep; requests before it are stranded.
+    LateReady,
+    /// (b) the SSE response is buffered whole and sent at its end.
+    BufferedSse,
+    /// (c) responses routed by the client's JSON-RPC id across sessions.
+    RouteById,
+    /// (d) replay after `Last-Event-ID` starts one event early.
+    ReplayOffByOne,
+    /// (e) a response is written on the session's GET stream.
+    ResponseOnGet,
+    /// (f) DELETE is answered 204 but the session lives on.
+    DeleteKeepsSession,
+    /// (g) a disconnect is turned into a cancellation (legacy era).
+    DisconnectCancels,
+    /// (h) a slow reader blocks every other exchange of its session.
+    SlowReaderBlocks,
+}
+
+impl Bug {
+    /// Every variant, in letter order.
+    pub const ALL: [Bug; 8] = [
+        Bug::LateReady,
+        Bug::BufferedSse,
+        Bug::RouteById,
+        Bug::ReplayOffByOne,
+        Bug::ResponseOnGet,
+        Bug::DeleteKeepsSession,
+        Bug::DisconnectCancels,
+        Bug::SlowReaderBlocks,
+    ];
+
+    /// The letter of the list.
+    pub fn letter(self) -> char {
+        match self {
+            Bug::LateReady => 'a',
+            Bug::BufferedSse => 'b',
+            Bug::RouteById => 'c',
+            Bug::ReplayOffByOne => 'd',
+            Bug::ResponseOnGet => 'e',
+            Bug::DeleteKeepsSession => 'f',
+            Bug::DisconnectCancels => 'g',
+            Bug::SlowReaderBlocks => 'h',
+        }
+    }
+
+    /// The variant of a letter.
+    pub fn from_letter(c: char) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.letter() == c)
+    }
+
+    /// Whether the variant breaks the core (checked by the model checker) or
+    /// the adapter (checked by the simulator).
+    pub fn in_core(self) -> bool {
+        matches!(
+            self,
+            Bug::RouteById
+                | Bug::ReplayOffByOne
+                | Bug::ResponseOnGet
+                | Bug::DeleteKeepsSession
+                | Bug::DisconnectCancels
+        )
+    }
+}
+
+/// The real core `Server`, optionally broken by one [`Bug`] applied from
+/// outside. Without a bug every call passes straight through.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Core {
+    server: Server<SeededIds>,
+    bug: Option<Bug>,
+    /// Outputs the wrapper adds after the core's.
+    extra: VecDeque<Output>,
+    /// The exchange of the input being processed (outputs up to the next
+    /// input belong to it).
+    current: Option<ExchangeId>,
+    /// (c): the latest request delivered under each JSON-RPC id, any session.
+    by_id: BTreeMap<Id, RequestKey>,
+    /// (c), (g): each delivered request's id, session and exchange.
+    requests: BTreeMap<RequestKey, (Id, Option<SessionKey>, Option<ExchangeId>)>,
+    /// (e): the session wire id each exchange named; the live GET exchange
+    /// of each session.
+    wire_of: BTreeMap<ExchangeId, Box<str>>,
+    get_conn: BTreeMap<Box<str>, ExchangeId>,
+    /// (f): exchanges whose DELETE the wrapper answers itself.
+    fake_delete: BTreeSet<ExchangeId>,
+}
+
+impl Core {
+    /// A core with `config`, session ids from `seed`, broken by `bug`.
+    pub fn new(config: Config, seed: u64, bug: Option<Bug>) -> Self {
+        Core {
+            server: Server::new(config, SeededIds(seed)),
+            bug: bug.filter(|b| b.in_core()),
+            extra: VecDeque::new(),
+            current: None,
+            by_id: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            wire_of: BTreeMap::new(),
+            get_conn: BTreeMap::new(),
+            fake_delete: BTreeSet::new(),
+        }
+    }
+
+    /// The real core inside (for `check_invariants`, session lookups).
+    pub fn server(&self) -> &Server<SeededIds> {
+        &self.server
+    }
+
+    /// [`Server::handle_request`], through the variant.
+    pub fn handle_request(&mut self, now: Timestamp, mut req: Request<Bytes>) -> ExchangeId {
+        let session: Option<Box<str>> = req
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(Into::into);
+        let is_get = req.method() == Method::GET;
+        let resume = req.headers().contains_key("last-event-id");
+        let mut fake = false;
+        match self.bug {
+            Some(Bug::ReplayOffByOne) => {
+                // Off by one: replay from the cursor itself, not after it.
+                let shifted = req
+                    .headers()
+                    .get("last-event-id")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(crate::wire::parse_event_id)
+                    .filter(|&(_, q)| q > 0)
+                    .map(|(s, q)| format!("{s}-{}", q - 1));
+                if let Some(id) = shifted {
+                    req.headers_mut()
+                        .insert("last-event-id", id.parse().expect("ascii"));
+                }
+            }
+            Some(Bug::DeleteKeepsSession)
+                if req.method() == Method::DELETE
+                    && session
+                        .as_deref()
+                        .is_some_and(|w| self.live_wire(w).is_some()) =>
+            {
+                // Answer 204 but never terminate: hand the core a request it
+                // refuses without touching the session, then rewrite the answer.
+                *req.method_mut() = Method::GET;
+                req.headers_mut()
+                    .insert("last-event-id", "not-an-event".parse().expect("ascii"));
+                req.headers_mut()
+                    .insert("accept", "text/event-stream".parse().expect("ascii"));
+                fake = true;
+            }
+            _ => {}
+        }
+        let ex = self.server.handle_request(now, req);
+        self.current = Some(ex);
+        if fake {
+            self.fake_delete.insert(ex);
+        }
+        if let Some(w) = session {
+            if is_get && !resume {
+                self.get_conn.insert(w.clone(), ex);
+            }
+            self.wire_of.insert(ex, w);
+        }
+        ex
+    }
+
+    fn live_wire(&self, wire: &str) -> Option<SessionKey> {
+        // Sessions are numbered from 1; the count of live ones bounds nothing,
+        // so look through the few the models create.
+        (1..=self.server.session_count() as u64 + 8)
+            .map(SessionKey)
+            .find(|&k| self.server.session_wire_id(k) == Some(wire))
+    }
+
+    /// [`Server::handle_disconnect`], through the variant.
+    pub fn handle_disconnect(&mut self, now: Timestamp, ex: ExchangeId) {
+        self.current = None;
+        self.server.handle_disconnect(now, ex);
+        self.forget_exchange(ex);
+        if self.bug == Some(Bug::DisconnectCancels) {
+            // The bug: "the client hung up, so it no longer wants the answer".
+            for (rk, (_, session, from)) in &self.requests {
+                if *from == Some(ex) {
+                    self.extra.push_back(Output::Deliver(Delivery::Cancelled {
+                        session: *session,
+                        request: *rk,
+                        reason: None,
+                    }));
+                }
+            }
+        }
+    }
+
+    fn forget_exchange(&mut self, ex: ExchangeId) {
+        self.get_conn.retain(|_, e| *e != ex);
+    }
+
+    /// [`Server::handle_timeout`].
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.current = None;
+        self.server.handle_timeout(now);
+    }
+
+    /// [`Server::respond`], through the variant.
+    pub fn respond(
+        &mut self,
+        now: Timestamp,
+        request: RequestKey,
+        outcome: Result<RawJson, ErrorObject>,
+    ) -> Result<(), SendError> {
+        self.current = None;
+        let mut target = request;
+        if self.bug == Some(Bug::RouteById)
+            && let Some((id, _, _)) = self.requests.get(&request)
+            && let Some(&latest) = self.by_id.get(id)
+        {
+            // The bug: one global table from JSON-RPC id to the waiting
+            // stream, overwritten by whichever session used the id last.
+            target = latest;
+        }
+        self.requests.remove(&request);
+        self.server.respond(now, target, outcome)
+    }
+
+    /// [`Server::notify`].
+    pub fn notify(
+        &mut self,
+        now: Timestamp,
+        target: Target,
+        method: &str,
+        params: Option<&RawJson>,
+    ) -> Result<(), SendError> {
+        self.current = None;
+        self.server.notify(now, target, method, params)
+    }
+
+    /// [`Server::request_client`].
+    pub fn request_client(
+        &mut self,
+        now: Timestamp,
+        target: Target,
+        method: &str,
+        params: Option<&RawJson>,
+    ) -> Result<OutgoingKey, SendError> {
+        self.current = None;
+        self.server.request_client(now, target, method, params)
+    }
+
+    /// [`Server::poll_timeout`].
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.server.poll_timeout()
+    }
+
+    /// [`Server::poll_output`], through the variant.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        let Some(out) = self.server.poll_output() else {
+            return self.extra.pop_front();
+        };
+        Some(match out {
+            Output::Deliver(Delivery::Request {
+                session,
+                request,
+                id,
+                method,
+                params,
+            }) => {
+                self.by_id.insert(id.clone(), request);
+                self.requests
+                    .insert(request, (id.clone(), session, self.current));
+                Output::Deliver(Delivery::Request {
+                    session,
+                    request,
+                    id,
+                    method,
+                    params,
+                })
+            }
+            Output::Reply {
+                exchange,
+                head,
+                body,
+            } if self.fake_delete.remove(&exchange) => {
+                let _ = (head, body);
+                Output::Reply {
+                    exchange,
+                    head: ResponseHead {
+                        status: StatusCode::NO_CONTENT,
+                        content: Content::Empty,
+                        session_id: None,
+                        allow: None,
+                    },
+                    body: Bytes::new(),
+                }
+            }
+            Output::Event { exchange, frame }
+                if self.bug == Some(Bug::ResponseOnGet)
+                    && crate::wire::frame_is_response(&frame) =>
+            {
+                // The bug: "the GET stream is the session's channel", so the
+                // response goes there when one is open.
+                let get = self
+                    .wire_of
+                    .get(&exchange)
+                    .and_then(|w| self.get_conn.get(w))
+                    .copied();
+                Output::Event {
+                    exchange: get.unwrap_or(exchange),
+                    frame,
+                }
+            }
+            Output::Close { exchange } => {
+                self.forget_exchange(exchange);
+                Output::Close { exchange }
+            }
+            other => other,
+        })
+    }
+}
