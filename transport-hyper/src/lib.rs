@@ -48,6 +48,7 @@
 
 mod body;
 mod catch;
+#[cfg(not(loom))]
 pub mod client;
 mod context;
 mod driver;
