@@ -15,8 +15,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use streamable_core::{
     CloseReason, Config, Delivery, ErrorObject, ExchangeId, IdSource, OutgoingKey, Output,
-    ProtocolVersion, RawJson, RequestKey, ResponseHead, SendError, Server, SessionKey, Target,
-    Timestamp, jsonrpc::code,
+    ProtocolVersion, RawJson, RequestKey, ResponseHead, SeededIds, SendError, Server, SessionKey,
+    Target, Timestamp, jsonrpc::code,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -26,12 +26,16 @@ use crate::catch::CatchUnwind;
 use crate::context::{Link, RequestContext, Session, SessionData};
 use crate::handler::DynHandler;
 
-/// Session ids from the operating system's CSPRNG (SBP-2).
+/// Session ids from the operating system's CSPRNG (SBP-2), or, when the
+/// builder asked for it (deterministic simulation), from a seeded sequence.
 #[derive(Debug, Default)]
-pub(crate) struct OsIds;
+pub(crate) struct OsIds(Option<SeededIds>);
 
 impl IdSource for OsIds {
     fn session_id(&mut self) -> u128 {
+        if let Some(seeded) = &mut self.0 {
+            return seeded.session_id();
+        }
         let mut buf = [0u8; 16];
         if getrandom::fill(&mut buf).is_ok() {
             return u128::from_le_bytes(buf);
@@ -190,6 +194,8 @@ pub(crate) struct DriverSettings {
     pub(crate) backlog: usize,
     /// Run `Server::check_invariants` after every drain (verification builds).
     pub(crate) check_invariants: bool,
+    /// Seeded (predictable) session ids instead of the OS generator.
+    pub(crate) id_seed: Option<u64>,
 }
 
 pub(crate) struct Driver {
@@ -222,7 +228,7 @@ impl Driver {
         control_tx: mpsc::UnboundedSender<Control>,
         handler: Arc<dyn DynHandler>,
     ) -> Self {
-        let mut core = Server::new(config, OsIds);
+        let mut core = Server::new(config, OsIds(settings.id_seed.map(SeededIds)));
         for (tool, params) in handler.tool_param_headers() {
             core.set_tool_param_headers(&tool, params);
         }

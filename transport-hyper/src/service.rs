@@ -32,6 +32,7 @@ pub struct Builder {
     body_timeout: Duration,
     path: Option<String>,
     check_invariants: bool,
+    id_seed: Option<u64>,
 }
 
 impl Builder {
@@ -45,6 +46,7 @@ impl Builder {
             body_timeout: Duration::from_secs(30),
             path: None,
             check_invariants: false,
+            id_seed: None,
         }
     }
 
@@ -90,6 +92,15 @@ impl Builder {
         self
     }
 
+    /// Mint session ids from a splitmix64 sequence seeded with `seed`
+    /// instead of the operating system's generator, so a seeded simulation
+    /// replays exactly. **Never in production**: the ids are predictable,
+    /// and an unguessable session id is part of session security (SBP-2).
+    pub fn predictable_session_ids_for_simulation(mut self, seed: u64) -> Self {
+        self.id_seed = Some(seed);
+        self
+    }
+
     /// Build the service around `handler`. The driver's mailbox exists from
     /// now on; the driver itself starts on [`McpService::start`] or on the
     /// first request, whichever comes first.
@@ -109,6 +120,7 @@ impl Builder {
             DriverSettings {
                 backlog: self.config.connection_backlog,
                 check_invariants: self.check_invariants,
+                id_seed: self.id_seed,
             },
             rx,
             tx.downgrade(),

@@ -8,11 +8,15 @@
 //! every stream keeps flowing.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::Connect;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use streamable_core::client::{
@@ -49,6 +53,32 @@ pub(crate) enum Command {
     },
 }
 
+/// The future of one HTTP exchange up to the response head.
+type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<Incoming>, String>> + Send>>;
+
+/// The seam between the driver and the network: sends one request on a
+/// pooled hyper-util client over whatever connector the builder was given
+/// (plain TCP by default; TLS, a Unix socket or the simulator's network
+/// otherwise). Erased so `Client` stays one type whatever the connector.
+#[derive(Clone)]
+pub(crate) struct Http(Arc<dyn Fn(http::Request<Full<Bytes>>) -> ResponseFuture + Send + Sync>);
+
+impl Http {
+    /// A pooled client over `connector`.
+    pub(crate) fn new<C>(connector: C) -> Http
+    where
+        C: Connect + Clone + Send + Sync + 'static,
+    {
+        let client: HttpClient<C, Full<Bytes>> =
+            HttpClient::builder(TokioExecutor::new()).build(connector);
+        Http(Arc::new(move |request| {
+            let fut = client.request(request);
+            Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
+        }))
+    }
+}
+
 /// What HTTP tasks report.
 enum Net {
     Head(HttpId, u16, http::HeaderMap),
@@ -70,7 +100,8 @@ const NET_CAPACITY: usize = 256;
 struct Driver {
     core: Core,
     origin: Instant,
-    http: HttpClient<HttpConnector, Full<Bytes>>,
+    http: Http,
+    check_invariants: bool,
     net_tx: mpsc::Sender<Net>,
     tasks: BTreeMap<HttpId, AbortHandle>,
     waiters: BTreeMap<RequestHandle, Waiter>,
@@ -85,6 +116,8 @@ struct Driver {
 
 pub(crate) async fn run(
     config: ClientConfig,
+    http: Http,
+    check_invariants: bool,
     mut cmd_rx: mpsc::Receiver<Command>,
     notes: mpsc::Sender<Notification>,
     handlers: BTreeMap<String, DynHandler>,
@@ -93,11 +126,11 @@ pub(crate) async fn run(
     let origin = Instant::now();
     let (net_tx, mut net_rx) = mpsc::channel(NET_CAPACITY);
     let (resp_tx, mut resp_rx) = mpsc::unbounded_channel();
-    let http = HttpClient::builder(TokioExecutor::new()).build_http();
     let mut d = Driver {
         core: Core::new(config, Timestamp::ZERO),
         origin,
         http,
+        check_invariants,
         net_tx,
         tasks: BTreeMap::new(),
         waiters: BTreeMap::new(),
@@ -157,6 +190,13 @@ impl Driver {
 
     /// Act on every transmit and event; `true` once the machine is closed.
     fn flush(&mut self) -> bool {
+        if self.check_invariants
+            && let Err(violation) = self.core.check_invariants()
+        {
+            // Opt-in (tests and the simulator): a broken machine must stop
+            // the run loudly, not limp on.
+            panic!("client invariant violated: {violation}");
+        }
         loop {
             let mut progressed = false;
             while let Some(t) = self.core.poll_transmit() {
@@ -400,15 +440,10 @@ fn map_error(e: ClientError) -> Error {
 }
 
 /// One HTTP request: send it, then report head, every data frame and the end.
-async fn exchange(
-    http: HttpClient<HttpConnector, Full<Bytes>>,
-    id: HttpId,
-    request: http::Request<Bytes>,
-    net: mpsc::Sender<Net>,
-) {
+async fn exchange(http: Http, id: HttpId, request: http::Request<Bytes>, net: mpsc::Sender<Net>) {
     let (parts, body) = request.into_parts();
     let request = http::Request::from_parts(parts, Full::new(body));
-    let response = match http.request(request).await {
+    let response = match (http.0)(request).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(error = %e, "MCP HTTP request failed");

@@ -104,6 +104,7 @@ pub struct ClientBuilder {
     handlers: BTreeMap<String, DynHandler>,
     backoff_initial: Duration,
     max_reconnects: u32,
+    check_invariants: bool,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -205,16 +206,61 @@ impl ClientBuilder {
         self.on_request("roots/list", handler)
     }
 
-    /// Start the driver and wait until the connection is ready (the
-    /// `initialize` handshake, or the 2026-07-28 probe).
+    /// Check the core machine's invariants after every step and panic on a
+    /// violation (default off; for tests and the simulator).
+    pub fn check_invariants(mut self, on: bool) -> Self {
+        self.check_invariants = on;
+        self
+    }
+
+    /// Start the driver over plain TCP (hyper-util's `HttpConnector`) and
+    /// wait until the connection is ready (the `initialize` handshake, or
+    /// the 2026-07-28 probe). The URL must be `http://`; for TLS or another
+    /// transport use [`ClientBuilder::connect_with`].
     pub async fn connect(self) -> Result<Client, Error> {
+        let endpoint = self.endpoint(&["http"])?;
+        let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+        tcp.set_nodelay(true);
+        self.start(endpoint, driver::Http::new(tcp)).await
+    }
+
+    /// Like [`ClientBuilder::connect`], over any hyper-util connector: a
+    /// TLS connector (then `https://` URLs are accepted), a Unix socket, or
+    /// a simulated network. Every HTTP request of the session goes through
+    /// one pooled client built on `connector`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), streamable_hyper::client::Error> {
+    /// use hyper_util::client::legacy::connect::HttpConnector;
+    /// use streamable_hyper::client::Client;
+    ///
+    /// let mut connector = HttpConnector::new();
+    /// connector.set_connect_timeout(Some(std::time::Duration::from_secs(2)));
+    /// let client = Client::builder("http://127.0.0.1:8000/mcp")
+    ///     .connect_with(connector)
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_with<C>(self, connector: C) -> Result<Client, Error>
+    where
+        C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+    {
+        let endpoint = self.endpoint(&["http", "https"])?;
+        self.start(endpoint, driver::Http::new(connector)).await
+    }
+
+    fn endpoint(&self, schemes: &[&str]) -> Result<http::Uri, Error> {
         let endpoint: http::Uri = self
             .url
             .parse()
             .map_err(|_| Error::InvalidUrl(self.url.clone()))?;
-        if endpoint.scheme_str() != Some("http") || endpoint.host().is_none() {
-            return Err(Error::InvalidUrl(self.url));
+        match endpoint.scheme_str() {
+            Some(scheme) if schemes.contains(&scheme) && endpoint.host().is_some() => Ok(endpoint),
+            _ => Err(Error::InvalidUrl(self.url.clone())),
         }
+    }
+
+    async fn start(self, endpoint: http::Uri, http: driver::Http) -> Result<Client, Error> {
         let mut config = ClientConfig::new(endpoint);
         config.era = self.era;
         config.legacy_version = self.version;
@@ -236,6 +282,8 @@ impl ClientBuilder {
         let (ready_tx, ready_rx) = oneshot::channel();
         tokio::spawn(driver::run(
             config,
+            http,
+            self.check_invariants,
             cmd_rx,
             note_tx,
             self.handlers,
@@ -323,6 +371,7 @@ impl Client {
             handlers: BTreeMap::new(),
             backoff_initial: Duration::from_millis(500),
             max_reconnects: 5,
+            check_invariants: false,
         }
     }
 
