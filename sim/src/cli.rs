@@ -12,12 +12,13 @@
 //! failure it prints the seed, the failure, the trace stamped with simulated
 //! time and the command that replays it, and exits with status 1.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::sim::{self, Report};
+use crate::sim::Report;
 use crate::variants::Bug;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -75,7 +76,7 @@ pub fn main() -> ExitCode {
         return usage();
     };
     if let Some(seed) = args.seed {
-        let r = sim::run(seed, args.bug);
+        let r = crate::run(seed, args.bug);
         if r.failure.is_some() {
             print_failure(&r);
             return ExitCode::FAILURE;
@@ -93,10 +94,12 @@ pub fn main() -> ExitCode {
     );
     let next = Arc::new(AtomicU64::new(0));
     let failure: Arc<Mutex<Option<Report>>> = Arc::default();
+    let counts: Arc<Mutex<BTreeMap<&'static str, u64>>> = Arc::default();
     let start = Instant::now();
     let workers: Vec<_> = (0..args.jobs)
         .map(|_| {
             let (next, failure, bar) = (next.clone(), failure.clone(), bar.clone());
+            let counts = counts.clone();
             let (total, from, bug) = (args.seeds, args.from, args.bug);
             std::thread::spawn(move || {
                 loop {
@@ -107,8 +110,14 @@ pub fn main() -> ExitCode {
                     if i >= total {
                         return;
                     }
-                    let r = sim::run(from + i, bug);
+                    let r = crate::run(from + i, bug);
                     bar.inc(1);
+                    {
+                        let mut all = counts.lock().expect("counts");
+                        for (k, v) in &r.counts {
+                            *all.entry(k).or_default() += v;
+                        }
+                    }
                     if r.failure.is_some() {
                         let mut f = failure.lock().expect("failure");
                         if f.as_ref().is_none_or(|old| old.seed > r.seed) {
@@ -137,6 +146,11 @@ pub fn main() -> ExitCode {
             .map(|b| format!(", variant ({})", b.letter()))
             .unwrap_or_default()
     );
+    let counts = counts.lock().expect("counts");
+    if !counts.is_empty() {
+        let list: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("client world checked: {}", list.join(", "));
+    }
     match failure.lock().expect("failure").take() {
         Some(r) => {
             print_failure(&r);

@@ -20,7 +20,28 @@
 #![cfg(not(loom))]
 
 pub mod cli;
+pub mod client_world;
 pub mod model;
 pub mod sim;
 pub mod variants;
 pub mod wire;
+
+use variants::Bug;
+
+/// Run everything a seed decides: the wire world ([`sim`]: hand-written
+/// HTTP clients) and the client world ([`client_world`]: our own client),
+/// each against the real server; the first failure, or the client world's
+/// clean report. A variant runs only in the world that checks it.
+pub fn run(seed: u64, bug: Option<Bug>) -> sim::Report {
+    match bug {
+        Some(b) if b.in_client() => client_world::run(seed, bug),
+        Some(_) => sim::run(seed, bug),
+        None => {
+            let wire = sim::run(seed, None);
+            if wire.failure.is_some() {
+                return wire;
+            }
+            client_world::run(seed, None)
+        }
+    }
+}

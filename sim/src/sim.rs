@@ -47,7 +47,7 @@ use hyper::body::Incoming as IncomingBody;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
 use streamable_core::sse::Decoder;
-use streamable_core::{Config, ErrorObject};
+use streamable_core::{Config, ErrorObject, HostPolicy};
 use streamable_hyper::{McpBody, McpServer, McpService, Tool, ToolResult};
 
 use crate::variants::Bug;
@@ -253,19 +253,7 @@ impl Scenario {
     /// for the client to notice). Only a missing answer is ever excused
     /// this way, never a wrong one.
     fn disturbed(&self, c: usize, from: u64, to: u64) -> bool {
-        let overlaps = |a: u64, b: u64| from <= b && a <= to;
-        if let Some((pc, at, len)) = self.partition
-            && pc == c
-            && overlaps(u64::from(at), u64::from(at) + u64::from(len) + 100)
-        {
-            return true;
-        }
-        if let Some((at, down)) = self.crash
-            && overlaps(u64::from(at), u64::from(at) + u64::from(down) + 1000)
-        {
-            return true;
-        }
-        false
+        disturbed(self.crash, self.partition, c, from, to)
     }
 
     /// Whether the server crashed (losing its sessions) between `born` and
@@ -275,6 +263,31 @@ impl Scenario {
         self.crash
             .is_some_and(|(at, _)| (born..=now).contains(&u64::from(at)))
     }
+}
+
+/// Whether a fault touches client `c` between `from` and `to` (ms): a
+/// partition of that client, or the server being down (plus a second for
+/// the client to notice).
+pub(crate) fn disturbed(
+    crash: Option<(u32, u32)>,
+    partition: Option<(usize, u32, u32)>,
+    c: usize,
+    from: u64,
+    to: u64,
+) -> bool {
+    let overlaps = |a: u64, b: u64| from <= b && a <= to;
+    if let Some((pc, at, len)) = partition
+        && pc == c
+        && overlaps(u64::from(at), u64::from(at) + u64::from(len) + 100)
+    {
+        return true;
+    }
+    if let Some((at, down)) = crash
+        && overlaps(u64::from(at), u64::from(at) + u64::from(down) + 1000)
+    {
+        return true;
+    }
+    false
 }
 
 /// The result of one run.
@@ -288,6 +301,9 @@ pub struct Report {
     pub trace: Vec<String>,
     /// The first failure, if any.
     pub failure: Option<String>,
+    /// How often each oracle had something to check (the client world's
+    /// coverage; empty for the wire world).
+    pub counts: BTreeMap<&'static str, u64>,
 }
 
 impl Report {
@@ -319,32 +335,32 @@ impl Report {
 
 /// The shared trace and failure record of one run.
 #[derive(Clone, Default)]
-struct Trace {
-    inner: Arc<Mutex<TraceInner>>,
+pub(crate) struct Trace {
+    pub(crate) inner: Arc<Mutex<TraceInner>>,
 }
 
 #[derive(Default)]
-struct TraceInner {
-    lines: Vec<String>,
-    failure: Option<String>,
+pub(crate) struct TraceInner {
+    pub(crate) lines: Vec<String>,
+    pub(crate) failure: Option<String>,
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     turmoil::sim_elapsed().map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Trace {
-    fn log(&self, who: &str, what: impl std::fmt::Display) {
+    pub(crate) fn log(&self, who: &str, what: impl std::fmt::Display) {
         self.log_at(now_ms(), who, what);
     }
 
     /// A line stamped with `ms` (for the runner, outside any host).
-    fn log_at(&self, ms: u64, who: &str, what: impl std::fmt::Display) {
+    pub(crate) fn log_at(&self, ms: u64, who: &str, what: impl std::fmt::Display) {
         let line = format!("[{ms:>6} ms] {who:<7} {what}");
         self.inner.lock().expect("trace").lines.push(line);
     }
 
-    fn fail(&self, who: &str, what: impl std::fmt::Display) -> Failed {
+    pub(crate) fn fail(&self, who: &str, what: impl std::fmt::Display) -> Failed {
         let msg = format!("{who}: {what}");
         self.log(who, format!("FAILED: {what}"));
         let mut g = self.inner.lock().expect("trace");
@@ -357,7 +373,7 @@ impl Trace {
 
 /// An oracle failure (ends the client's script).
 #[derive(Debug)]
-struct Failed(String);
+pub(crate) struct Failed(String);
 
 impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -370,7 +386,7 @@ impl std::error::Error for Failed {}
 // ------------------------------------------------------------------ server
 
 /// turmoil's listener as the adapter's [`streamable_hyper::Listener`].
-struct SimListener(turmoil::net::TcpListener);
+pub(crate) struct SimListener(pub(crate) turmoil::net::TcpListener);
 
 impl streamable_hyper::Listener for SimListener {
     type Io = turmoil::net::TcpStream;
@@ -400,7 +416,7 @@ fn tagged(tag: &str, extra: Value) -> ToolResult {
 }
 
 /// The application every simulated server runs.
-fn app() -> McpServer {
+pub(crate) fn app() -> McpServer {
     let any = json!({"type": "object"});
     McpServer::new("sim", "1")
         .tool(Tool::new(
@@ -421,6 +437,23 @@ fn app() -> McpServer {
                     // tell how long the event took to reach it.
                     let msg = format!("t={}", now_ms());
                     let _ = ctx.progress(k as f64, Some(steps as f64), Some(&msg)).await;
+                    tokio::time::sleep(Duration::from_millis(gap)).await;
+                }
+                Ok(tagged(&tag_of(&args), json!({})))
+            },
+        ))
+        .tool(Tool::new(
+            "poll",
+            "progress, each followed by the server ending the connection (SSE polling)",
+            any.clone(),
+            |ctx, args| async move {
+                let steps = args["steps"].as_u64().unwrap_or(1);
+                let gap = args["gap_ms"].as_u64().unwrap_or(100);
+                for k in 1..=steps {
+                    let _ = ctx.progress(k as f64, Some(steps as f64), None).await;
+                    // The client must come back after `retry` with its cursor
+                    // and get the rest replayed (T-PSSE-2..4, INV-L4).
+                    let _ = ctx.end_connection().await;
                     tokio::time::sleep(Duration::from_millis(gap)).await;
                 }
                 Ok(tagged(&tag_of(&args), json!({})))
@@ -450,7 +483,8 @@ fn app() -> McpServer {
             |ctx, args| async move {
                 let n = args["n"].as_u64().unwrap_or(1);
                 let tag = tag_of(&args);
-                let pad = "x".repeat(FLOOD_PAD);
+                let pad_len = args["pad"].as_u64().map_or(FLOOD_PAD, |p| p as usize);
+                let pad = "x".repeat(pad_len.min(FLOOD_PAD));
                 for i in 0..n {
                     let params = json!({"level": "info", "data": {"tag": tag, "i": i, "pad": pad}});
                     let _ = ctx
@@ -464,15 +498,28 @@ fn app() -> McpServer {
 }
 
 fn service() -> McpService {
+    service_with(Config::default().retry_ms, None)
+}
+
+/// The simulated server's service, sending `retry_ms` in its priming
+/// events, with session ids from `ids` (a seed) when given.
+pub(crate) fn service_with(retry_ms: u64, ids: Option<u64>) -> McpService {
     let config = Config {
         connection_backlog: 16,
+        retry_ms,
+        // The wire world's clients send `localhost`; ours the host's name.
+        hosts: HostPolicy::List(vec!["localhost".into(), SERVER.into()]),
         ..Config::default()
     };
-    McpService::builder()
+    let builder = McpService::builder()
         .config(config)
         .keep_alive(None)
-        .check_invariants(true)
-        .build(app())
+        .check_invariants(true);
+    match ids {
+        Some(seed) => builder.predictable_session_ids_for_simulation(seed),
+        None => builder,
+    }
+    .build(app())
 }
 
 /// The server host: the real `serve` on turmoil's listener, or (for the
@@ -1354,49 +1401,30 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
         });
     }
     let panics = catch_panics();
-    let mut crashed_at = None;
-    let mut partitioned = false;
-    let result = loop {
-        let now = sim.elapsed().as_millis() as u64;
-        if let Some((at, down)) = scen.crash {
-            if crashed_at.is_none() && now >= u64::from(at) {
-                trace.log_at(now, "sim", "crash server");
-                sim.crash(SERVER);
-                crashed_at = Some(now);
-            }
-            if let Some(t) = crashed_at
-                && now >= t + u64::from(down)
-                && !sim.is_host_running(SERVER)
-            {
-                trace.log_at(now, "sim", "restart server");
-                sim.bounce(SERVER);
-            }
-        }
-        if let Some((c, at, len)) = scen.partition {
-            let name = names[c].as_str();
-            if !partitioned && now >= u64::from(at) && now < u64::from(at + len) {
-                trace.log_at(now, "sim", format!("partition {name} | server"));
-                sim.partition(name, SERVER);
-                partitioned = true;
-            } else if partitioned && now >= u64::from(at + len) {
-                trace.log_at(now, "sim", format!("repair {name} | server"));
-                sim.repair(name, SERVER);
-                partitioned = false;
-            }
-        }
-        match sim.step() {
-            Ok(true) => break Ok(()),
-            Ok(false) => {}
-            Err(e) => break Err(e.to_string()),
-        }
-        if panics.lock().expect("panics").is_some() {
-            break Err("a task panicked".to_owned());
-        }
-    };
+    let result = drive(
+        &mut sim,
+        scen.crash,
+        scen.partition,
+        &names,
+        &trace,
+        &panics,
+    );
     drop(sim);
+    report(seed, bug, &trace, &panics, result)
+}
+
+/// The report of a finished run: the trace, and the first failure among an
+/// oracle's, a panic's and the runner's.
+pub(crate) fn report(
+    seed: u64,
+    bug: Option<Bug>,
+    trace: &Trace,
+    panics: &Panics,
+    result: Result<(), String>,
+) -> Report {
     // Panics after this point (the caller's own assertions) are reported
     // the usual way again.
-    PANICS.with(|p| *p.borrow_mut() = None);
+    stop_catching_panics();
     let panic = panics.lock().expect("panics").take();
     let mut inner = std::mem::take(&mut *trace.inner.lock().expect("trace"));
     if let Some(p) = panic {
@@ -1411,18 +1439,75 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
         bug,
         trace: inner.lines,
         failure: inner.failure,
+        counts: BTreeMap::new(),
     }
 }
 
-type Panics = Arc<Mutex<Option<String>>>;
+/// Step `sim` to its end, crashing and restarting the server and
+/// partitioning a client as the faults say; stops at a panic.
+pub(crate) fn drive(
+    sim: &mut turmoil::Sim<'_>,
+    crash: Option<(u32, u32)>,
+    partition: Option<(usize, u32, u32)>,
+    names: &[String],
+    trace: &Trace,
+    panics: &Panics,
+) -> Result<(), String> {
+    let mut crashed_at = None;
+    let mut partitioned = false;
+    loop {
+        let now = sim.elapsed().as_millis() as u64;
+        if let Some((at, down)) = crash {
+            if crashed_at.is_none() && now >= u64::from(at) {
+                trace.log_at(now, "sim", "crash server");
+                sim.crash(SERVER);
+                crashed_at = Some(now);
+            }
+            if let Some(t) = crashed_at
+                && now >= t + u64::from(down)
+                && !sim.is_host_running(SERVER)
+            {
+                trace.log_at(now, "sim", "restart server");
+                sim.bounce(SERVER);
+            }
+        }
+        if let Some((c, at, len)) = partition {
+            let name = names[c].as_str();
+            if !partitioned && now >= u64::from(at) && now < u64::from(at + len) {
+                trace.log_at(now, "sim", format!("partition {name} | server"));
+                sim.partition(name, SERVER);
+                partitioned = true;
+            } else if partitioned && now >= u64::from(at + len) {
+                trace.log_at(now, "sim", format!("repair {name} | server"));
+                sim.repair(name, SERVER);
+                partitioned = false;
+            }
+        }
+        match sim.step() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        if panics.lock().expect("panics").is_some() {
+            return Err("a task panicked".to_owned());
+        }
+    }
+}
+
+pub(crate) type Panics = Arc<Mutex<Option<String>>>;
 
 thread_local! {
     static PANICS: std::cell::RefCell<Option<Panics>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Report panics of this thread the usual way again.
+pub(crate) fn stop_catching_panics() {
+    PANICS.with(|p| *p.borrow_mut() = None);
+}
+
 /// Record panics of this thread (turmoil runs every host on it): on stable
 /// tokio a panicking task is otherwise swallowed.
-fn catch_panics() -> Panics {
+pub(crate) fn catch_panics() -> Panics {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
         let prev = std::panic::take_hook();

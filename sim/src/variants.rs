@@ -17,6 +17,9 @@
 //! | (f) | DELETE answered, session kept dispatching | model checker: INV-S8 / INV-S22 |
 //! | (g) | a legacy disconnect treated as cancellation | model checker: T-PSSE-12 |
 //! | (h) | a slow reader blocks its whole session | simulator: deadline oracle |
+//! | (i) | client: the `Last-Event-ID` cursor lags one event behind | client world: INV-S7 / INV-S2 |
+//! | (j) | client: `retry` ignored | client world: INV-S21 |
+//! | (k) | client: a session id answered 404 stays in use | client world: INV-S9 |
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -46,11 +49,17 @@ pub enum Bug {
     DisconnectCancels,
     /// (h) a slow reader blocks every other exchange of its session.
     SlowReaderBlocks,
+    /// (i) client: the `Last-Event-ID` cursor lags one event behind.
+    StaleCursor,
+    /// (j) client: `retry` ignored, reconnecting on its own back-off.
+    IgnoresRetry,
+    /// (k) client: the session id answered 404 stays in use.
+    KeepsDeadSession,
 }
 
 impl Bug {
     /// Every variant, in letter order.
-    pub const ALL: [Bug; 8] = [
+    pub const ALL: [Bug; 11] = [
         Bug::LateReady,
         Bug::BufferedSse,
         Bug::RouteById,
@@ -59,6 +68,9 @@ impl Bug {
         Bug::DeleteKeepsSession,
         Bug::DisconnectCancels,
         Bug::SlowReaderBlocks,
+        Bug::StaleCursor,
+        Bug::IgnoresRetry,
+        Bug::KeepsDeadSession,
     ];
 
     /// The letter of the list.
@@ -72,12 +84,24 @@ impl Bug {
             Bug::DeleteKeepsSession => 'f',
             Bug::DisconnectCancels => 'g',
             Bug::SlowReaderBlocks => 'h',
+            Bug::StaleCursor => 'i',
+            Bug::IgnoresRetry => 'j',
+            Bug::KeepsDeadSession => 'k',
         }
     }
 
     /// The variant of a letter.
     pub fn from_letter(c: char) -> Option<Bug> {
         Bug::ALL.into_iter().find(|b| b.letter() == c)
+    }
+
+    /// Whether the variant breaks our client (checked in the client world,
+    /// [`crate::client_world`]).
+    pub fn in_client(self) -> bool {
+        matches!(
+            self,
+            Bug::StaleCursor | Bug::IgnoresRetry | Bug::KeepsDeadSession
+        )
     }
 
     /// Whether the variant breaks the core (checked by the model checker) or

@@ -1,0 +1,341 @@
+//! The client world: our own client ([`streamable_hyper::client::Client`],
+//! its real driver and the core client machine, on hyper-util's pooled
+//! client over a turmoil connector) against our own server, on simulated
+//! hosts, all decided by one seed.
+//!
+//! The server runs the same application as the wire world ([`crate::sim`])
+//! behind two thin layers on its accept loop:
+//!
+//! - the **recorder** sees every request head and body and every SSE frame
+//!   the server writes, stamped with simulated time, into a [`World`] that
+//!   outlives server crashes; it also **cuts** some SSE responses after a
+//!   few frames (a dropped connection, as a proxy or a flaky network does),
+//!   so the client must resume with `Last-Event-ID`;
+//! - the **front** stands for the client's own bugs in the known-bad
+//!   variants (i), (j), (k): it rewrites what the client sent, or what it
+//!   receives, from outside the real code. Without a variant it is a no-op.
+//!
+//! The clients run scripts ([`Op`]): plain calls, calls with progress,
+//! SSE polling (the server ends the connection after each step), a
+//! sampling request answered while the call's stream is open, cancellation
+//! by dropping the call, concurrent calls (one cursor per stream), and
+//! notifications on the standalone GET stream. Faults: a late server, link
+//! latency, cuts, a server crash and restart (every session is lost: 404),
+//! a partition.
+//!
+//! Oracles, checked on what crossed the simulated wire and on what the
+//! application got:
+//! - INV-L1 / deadline: every undisturbed call succeeds, with its own tag
+//!   (nothing misrouted), within [`DEADLINE`];
+//! - INV-S2: progress reaches the application at most once per value, in
+//!   order, and (undisturbed) completely, although cuts make the server
+//!   replay; standalone-stream notifications likewise;
+//! - INV-S7: a `Last-Event-ID` names an event the server emitted on that
+//!   stream of that client's session, never goes backwards, and after a
+//!   server-side close is exactly the last id written on that connection;
+//! - INV-S9: `initialize` carries no session id; every other request
+//!   carries an id minted for this client; an id answered 404 is not sent
+//!   again once the client could know;
+//! - INV-S14: `notifications/cancelled` names only a request of that client
+//!   in that session, never `initialize`; a cancelled call's cancel reaches
+//!   the server (undisturbed);
+//! - INV-S21: no reconnection to a stream earlier than the last `retry`
+//!   written on it before the server closed it;
+//! - INV-L2: no reconnection to a stream after its call returned or was
+//!   cancelled;
+//! - INV-L3: after a crash, later calls succeed in a new session;
+//! - INV-L4: after a server-side close of an unfinished stream, the client
+//!   comes back to it (undisturbed);
+//! - the client machine's own `check_invariants()` after every driver step
+//!   ([`ClientBuilder::check_invariants`]), the server's likewise: a
+//!   violation panics, and a panic fails the run.
+
+mod app;
+mod oracles;
+mod recorder;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::sim::{self, Report, Rng, SERVER, Trace};
+use crate::variants::Bug;
+
+use app::App;
+use oracles::check;
+use recorder::{Shared, lock, server_host};
+
+pub(super) const PORT: u16 = 8000;
+/// The client's per-request timeout (below [`DEADLINE`]).
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
+/// The client's reconnection back-off start when no `retry` was received:
+/// far below every `retry` the server sends, so a client that ignored
+/// `retry` would reconnect visibly too early (variant (j)).
+pub(super) const BACKOFF: Duration = Duration::from_millis(20);
+/// Bytes of padding in a flood notification.
+pub(super) const PAD: u64 = 64;
+/// At most this many cuts per stream (the client gives up on a stream after
+/// several reconnections without an event; cuts always leave one).
+pub(super) const MAX_CUTS_PER_STREAM: u32 = 2;
+
+/// One step of a client script (after `connect`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `tools/call echo`: a JSON answer.
+    Echo,
+    /// `tools/call slow` with progress.
+    Slow {
+        /// Progress events.
+        steps: u8,
+        /// Milliseconds between them.
+        gap_ms: u16,
+    },
+    /// `tools/call poll`: the server ends the connection after every
+    /// progress event; the client polls with `Last-Event-ID`.
+    Poll {
+        /// Progress events (and connection ends).
+        steps: u8,
+        /// Milliseconds between them.
+        gap_ms: u16,
+    },
+    /// `tools/call ask`: the tool samples the client on the open stream.
+    Ask,
+    /// `tools/call flood`: `n` notifications on the standalone GET stream.
+    Flood {
+        /// Notifications.
+        n: u8,
+    },
+    /// `tools/call slow`, dropped by the application after `after_ms`.
+    Cancel {
+        /// Progress events.
+        steps: u8,
+        /// Milliseconds between them.
+        gap_ms: u16,
+        /// When the application gives up.
+        after_ms: u16,
+    },
+    /// `k` calls of `slow` at once (one cursor per stream, X-23).
+    Concurrent {
+        /// Calls.
+        k: u8,
+        /// Progress events of each.
+        steps: u8,
+    },
+    /// Nothing for a while.
+    Sleep(u16),
+}
+
+/// What one client does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Script {
+    /// When it starts (ms of simulated time).
+    pub start_ms: u16,
+    /// Whether it opens the standalone GET stream.
+    pub standalone: bool,
+    /// Its steps.
+    pub ops: Vec<Op>,
+}
+
+/// Everything a seed decides in the client world.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// The server binds this late.
+    pub server_delay_ms: u16,
+    /// Link latency bounds.
+    pub min_latency_ms: u8,
+    /// See `min_latency_ms`.
+    pub max_latency_ms: u8,
+    /// The `retry` the server sends (ms).
+    pub retry_ms: u16,
+    /// An SSE response is cut with probability `1/cut_one_in` (0: never).
+    pub cut_one_in: u8,
+    /// The clients.
+    pub clients: Vec<Script>,
+    /// Crash the server at `.0` ms and restart it `.1` ms later.
+    pub crash: Option<(u32, u32)>,
+    /// Partition client `.0` from the server at `.1` ms for `.2` ms.
+    pub partition: Option<(usize, u32, u32)>,
+}
+
+impl Scenario {
+    /// The client-world scenario of a seed.
+    pub fn from_seed(seed: u64) -> Scenario {
+        // A different stream of numbers than the wire world's scenario of
+        // the same seed.
+        let mut r = Rng::new(seed ^ 0xC11E_C11E_C11E_C11E);
+        let server_delay_ms = if r.one_in(3) {
+            0
+        } else {
+            r.range(0, 300) as u16
+        };
+        let min_latency_ms = r.range(0, 5) as u8;
+        let max_latency_ms = min_latency_ms + r.range(1, 30) as u8;
+        let retry_ms = r.range(60, 400) as u16;
+        let cut_one_in = if r.one_in(3) { 0 } else { r.range(2, 4) as u8 };
+        let n = r.range(1, 3) as usize;
+        let clients = (0..n)
+            .map(|_| Script {
+                start_ms: if r.one_in(2) {
+                    0
+                } else {
+                    r.range(0, 200) as u16
+                },
+                standalone: r.one_in(2),
+                ops: (0..r.range(1, 5)).map(|_| Self::op(&mut r)).collect(),
+            })
+            .collect();
+        let crash = r
+            .one_in(6)
+            .then(|| (r.range(100, 1500) as u32, r.range(0, 300) as u32));
+        let partition = r.one_in(8).then(|| {
+            (
+                r.range(0, n as u64 - 1) as usize,
+                r.range(100, 1500) as u32,
+                r.range(50, 1000) as u32,
+            )
+        });
+        Scenario {
+            server_delay_ms,
+            min_latency_ms,
+            max_latency_ms,
+            retry_ms,
+            cut_one_in,
+            clients,
+            crash,
+            partition,
+        }
+    }
+
+    fn op(r: &mut Rng) -> Op {
+        match r.range(0, 9) {
+            0 => Op::Echo,
+            1 | 2 => Op::Slow {
+                steps: r.range(2, 4) as u8,
+                gap_ms: r.range(30, 200) as u16,
+            },
+            3 => Op::Poll {
+                steps: r.range(1, 3) as u8,
+                gap_ms: r.range(10, 100) as u16,
+            },
+            4 => Op::Ask,
+            5 => Op::Flood {
+                n: r.range(2, 12) as u8,
+            },
+            6 => Op::Cancel {
+                steps: r.range(3, 5) as u8,
+                gap_ms: r.range(100, 200) as u16,
+                after_ms: r.range(30, 400) as u16,
+            },
+            7 => Op::Concurrent {
+                k: r.range(2, 3) as u8,
+                steps: r.range(2, 3) as u8,
+            },
+            _ => Op::Sleep(r.range(10, 400) as u16),
+        }
+    }
+
+    /// Whether a fault touches client `c` between `from` and `to` (ms).
+    fn disturbed(&self, c: usize, from: u64, to: u64) -> bool {
+        sim::disturbed(self.crash, self.partition, c, from, to)
+    }
+
+    /// How long a message may take from one host to the other, with slack
+    /// for a tick and the hosts' own scheduling (ms).
+    fn hop(&self) -> u64 {
+        u64::from(self.max_latency_ms) + 5
+    }
+}
+
+/// Run the client-world scenario of `seed` (with a client variant, if given).
+pub fn run(seed: u64, bug: Option<Bug>) -> Report {
+    run_scenario(seed, &Scenario::from_seed(seed), bug)
+}
+
+/// Run `scen` with turmoil seeded by `seed`.
+pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
+    let trace = Trace::default();
+    trace.log(
+        "sim",
+        format!(
+            "client world, seed {seed}, variant {:?}",
+            bug.map(Bug::letter)
+        ),
+    );
+    trace.log("sim", format!("{scen:?}"));
+    let scen = Arc::new(scen.clone());
+    let world: Shared = Arc::default();
+    let cuts = Arc::new(Mutex::new((Rng::new(seed ^ 0xC07), BTreeMap::new())));
+    let cuts_made = cuts.clone();
+    let mut b = turmoil::Builder::new();
+    b.rng_seed(seed)
+        .epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .simulation_duration(Duration::from_secs(120))
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_millis(u64::from(scen.min_latency_ms)))
+        .max_message_latency(Duration::from_millis(u64::from(scen.max_latency_ms)));
+    let mut sim = b.build();
+    let boots = Arc::new(AtomicU32::new(0));
+    {
+        let (trace, world, scen) = (trace.clone(), world.clone(), scen.clone());
+        let delay = Duration::from_millis(u64::from(scen.server_delay_ms));
+        sim.host(SERVER, move || {
+            let boot = boots.fetch_add(1, Ordering::SeqCst);
+            server_host(
+                if boot == 0 { delay } else { Duration::ZERO },
+                // Session ids replay with the seed, and differ per boot (a
+                // restarted server must not mint a dead session's id again).
+                seed ^ (u64::from(boot) << 48),
+                scen.clone(),
+                bug,
+                world.clone(),
+                cuts.clone(),
+                trace.clone(),
+            )
+        });
+    }
+    let names: Vec<String> = (0..scen.clients.len()).map(|i| format!("c{i}")).collect();
+    for (i, script) in scen.clients.iter().enumerate() {
+        let app = App {
+            idx: i,
+            name: names[i].clone(),
+            scen: scen.clone(),
+            world: world.clone(),
+            trace: trace.clone(),
+            calls: 0,
+        };
+        let (ops, start) = (
+            script.ops.clone(),
+            Duration::from_millis(u64::from(script.start_ms)),
+        );
+        sim.client(names[i].as_str(), async move {
+            tokio::time::sleep(start).await;
+            app.run(ops)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
+        });
+    }
+    let panics = sim::catch_panics();
+    let mut result = sim::drive(
+        &mut sim,
+        scen.crash,
+        scen.partition,
+        &names,
+        &trace,
+        &panics,
+    );
+    drop(sim);
+    let mut counts = BTreeMap::new();
+    if result.is_ok() {
+        let w = lock(&world);
+        if let Err(e) = check(&scen, &names, &w, &mut counts) {
+            trace.log("oracle", format!("FAILED: {e}"));
+            result = Err(e);
+        }
+        let cuts = cuts_made.lock().expect("cuts").1.values().sum::<u32>();
+        counts.insert("connections cut", u64::from(cuts));
+    }
+    let mut report = sim::report(seed, bug, &trace, &panics, result);
+    report.counts = counts;
+    report
+}
