@@ -983,7 +983,9 @@ impl Client {
         // L-TO-3: no deadline lies past the hard maximum.
         if let Some(max) = self.config.max_request_time {
             for (h, r) in &self.requests {
-                if r.deadline.is_some_and(|d| d > r.started.saturating_add(max)) {
+                if r.deadline
+                    .is_some_and(|d| d > r.started.saturating_add(max))
+                {
                     return Err(format!("{h:?} deadline past its hard maximum"));
                 }
             }
@@ -1528,7 +1530,13 @@ impl Client {
         if let Failure::Http { error: Some(e), .. } = &failure
             && self.wants_header_retry(h, e)
         {
-            return self.start_header_retry(h, Event::Failed { request: h, failure });
+            return self.start_header_retry(
+                h,
+                Event::Failed {
+                    request: h,
+                    failure,
+                },
+            );
         }
         let reissue = self.era == Some(Era::Modern)
             && failure == Failure::StreamLost
