@@ -698,7 +698,7 @@ impl Client {
         reason: Option<&str>,
     ) -> Result<(), ClientError> {
         self.tick(now);
-        if !self.requests.get(&request).is_some_and(|r| !r.hidden) {
+        if self.requests.get(&request).is_none_or(|r| r.hidden) {
             return Err(ClientError::Unknown);
         }
         self.abandon(request, reason);
