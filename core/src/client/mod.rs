@@ -25,6 +25,26 @@
 //! server request queued behind the stream that is waiting for it (INV-S25:
 //! here every message is its own POST, sent the moment it exists).
 //!
+//! ## Timeouts, header refresh, era cache
+//!
+//! - Every request has a deadline ([`ClientConfig::request_timeout`]); on
+//!   expiry it is cancelled and fails with [`Failure::Timeout`] (L-TO-1).
+//!   A `notifications/progress` carrying the `progressToken` a pending
+//!   request sent restarts that request's timer, never past
+//!   [`ClientConfig::max_request_time`] after the request was made (L-TO-3;
+//!   [`ClientConfig::progress_resets_timeout`] turns the restart off).
+//! - 2026-07-28: a `tools/call` refused with `-32020` whose message or data
+//!   names an `Mcp-Param-*` header means the client's copy of the tool's
+//!   `x-mcp-header` declarations is stale (H-HDR-6). The machine lists the
+//!   tools again (a `tools/list` of its own, following `nextCursor` up to
+//!   16 pages while a waiting tool is unseen; no event for it) and sends the
+//!   call once more with a new id and the new headers. Once per call: a
+//!   second mismatch, or a refresh that fails, delivers the mismatch.
+//! - [`EraPreference::Cached`] starts in an era an earlier client detected
+//!   (H-BC-2), without the probe; if the server refuses that era the
+//!   client probes again (once), sends the refused requests again in the
+//!   new era and reports it with a second [`Event::Ready`].
+//!
 //! ## Contracts
 //!
 //! - Time: inputs carry a non-decreasing [`Timestamp`].
