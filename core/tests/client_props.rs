@@ -137,6 +137,8 @@ proptest! {
     ) {
         let mut cfg = config();
         cfg.request_timeout = None;
+        // No hard maximum either: back-offs may add up past 5 minutes.
+        cfg.max_request_time = None;
         cfg.max_reconnect_attempts = 4;
         let mut c = C::new(cfg);
         c.handshake("s", V);

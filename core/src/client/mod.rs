@@ -130,8 +130,9 @@ pub struct ClientConfig {
     pub client_info: RawJson,
     /// The client capabilities.
     pub capabilities: RawJson,
-    /// Deadline of every request, `initialize` and DELETE included; `None`
-    /// waits for ever (not recommended).
+    /// Deadline of every request, `initialize` and DELETE included; `None`:
+    /// no timer but [`ClientConfig::max_request_time`] (with both `None`,
+    /// a request waits for ever: not recommended).
     pub request_timeout: Option<Duration>,
     /// L-TO-3: a `notifications/progress` whose `progressToken` is the one a
     /// pending request sent pushes that request's deadline to

@@ -245,7 +245,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Per-request timeout (default 30 s; `None`: none).
+    /// Per-request timeout (default 30 s; `None`: none, but the hard
+    /// maximum of [`ClientBuilder::max_request_time`] still applies).
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
