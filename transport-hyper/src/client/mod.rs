@@ -207,14 +207,14 @@ pub struct ClientBuilder {
     info: Value,
     capabilities: serde_json::Map<String, Value>,
     timeout: Option<Duration>,
+    progress_resets_timeout: bool,
+    max_request_time: Option<Duration>,
+    era_cache: Option<EraCache>,
     standalone: bool,
     headers: Vec<(String, String)>,
     handlers: BTreeMap<String, DynHandler>,
     backoff_initial: Duration,
     max_reconnects: u32,
-    progress_resets_timeout: bool,
-    max_request_time: Option<Duration>,
-    era_cache: Option<EraCache>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -379,12 +379,18 @@ impl ClientBuilder {
         let (note_tx, note_rx) = mpsc::channel(NOTIFICATION_CAPACITY);
         let (ready_tx, ready_rx) = oneshot::channel();
         let current = Arc::new(std::sync::Mutex::new(None));
-        let sink = ReadySink {
+        let ready_sink = ReadySink {
             first: Some(ready_tx),
             current: current.clone(),
             cache,
         };
-        tokio::spawn(driver::run(config, cmd_rx, note_tx, self.handlers, sink));
+        tokio::spawn(driver::run(
+            config,
+            cmd_rx,
+            note_tx,
+            self.handlers,
+            ready_sink,
+        ));
         let info = ready_rx.await.map_err(|_| Error::Closed)??;
         Ok(Client {
             inner: Arc::new(Inner {
@@ -467,14 +473,14 @@ impl Client {
             info: json!({"name": "streamable-hyper", "version": env!("CARGO_PKG_VERSION")}),
             capabilities: serde_json::Map::new(),
             timeout: Some(Duration::from_secs(30)),
+            progress_resets_timeout: true,
+            max_request_time: Some(Duration::from_secs(300)),
+            era_cache: None,
             standalone: false,
             headers: Vec::new(),
             handlers: BTreeMap::new(),
             backoff_initial: Duration::from_millis(500),
             max_reconnects: 5,
-            progress_resets_timeout: true,
-            max_request_time: Some(Duration::from_secs(300)),
-            era_cache: None,
         }
     }
 
