@@ -672,3 +672,155 @@ fn a_2_configured_headers_on_every_request() {
     assert_eq!(init.header("authorization"), Some("Bearer t"));
     let _: Value = init.json();
 }
+
+fn progress_event(token: Value, progress: u64) -> String {
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+        "params": {"progressToken": token, "progress": progress}});
+    sse_event(None, &note.to_string())
+}
+
+fn timed(timeout_ms: u64, max_ms: Option<u64>) -> C {
+    let mut cfg = config();
+    cfg.request_timeout = Some(std::time::Duration::from_millis(timeout_ms));
+    cfg.max_request_time = max_ms.map(std::time::Duration::from_millis);
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    c
+}
+
+#[test]
+fn l_to_3_progress_every_0_8_timeouts_survives_until_the_hard_maximum() {
+    let mut c = timed(1000, Some(5000));
+    let r =
+        c.c.request(
+            c.t(),
+            "tools/call",
+            Some(raw(
+                json!({"name": "slow", "_meta": {"progressToken": "tok"}}),
+            )),
+        )
+        .unwrap();
+    let post = c.sent_all().remove(0);
+    c.sse_head(post.id, Some("s"));
+    assert_eq!(c.c.poll_timeout().map(|t| t.0), Some(1000));
+    let mut t = 0;
+    let mut n = 0;
+    while t + 800 < 5000 {
+        t += 800;
+        n += 1;
+        c.advance(t);
+        c.body(post.id, &progress_event(json!("tok"), n));
+        // The timer restarts at each progress, capped by start + 5000.
+        assert_eq!(
+            c.c.poll_timeout().map(|t| t.0),
+            Some((t + 1000).min(5000)),
+            "after progress at {t}"
+        );
+        let ev = c.events();
+        assert!(
+            ev.iter().all(|e| !matches!(e, Event::Failed { .. })),
+            "{t}: {ev:?}"
+        );
+    }
+    // Well past the plain timeout (1000), alive; but the hard maximum holds
+    // however much progress keeps coming.
+    assert_eq!(t, 4800);
+    c.advance(4999);
+    c.body(post.id, &progress_event(json!("tok"), 99));
+    assert_eq!(c.c.poll_timeout().map(|t| t.0), Some(5000));
+    c.events();
+    c.advance(5000);
+    assert_eq!(
+        c.events(),
+        vec![Event::Failed {
+            request: r,
+            failure: Failure::Timeout
+        }]
+    );
+    let (sent, aborted) = c.sent_and_aborted();
+    assert_eq!(aborted, vec![post.id]);
+    assert_eq!(
+        sent[0].rpc_method().as_deref(),
+        Some("notifications/cancelled")
+    );
+    assert_eq!(c.c.poll_timeout(), None);
+}
+
+#[test]
+fn l_to_3_progress_for_another_token_or_none_does_not_extend() {
+    let mut c = timed(1000, Some(5000));
+    let with_token = |t: Value| Some(raw(json!({"name": "x", "_meta": {"progressToken": t}})));
+    let a =
+        c.c.request(c.t(), "tools/call", with_token(json!("a")))
+            .unwrap();
+    let b = c.c.request(c.t(), "tools/call", None).unwrap();
+    // Integer 7 and string "7" are different tokens.
+    let n =
+        c.c.request(c.t(), "tools/call", with_token(json!(7)))
+            .unwrap();
+    let sent = c.sent_all();
+    assert_eq!(sent.len(), 3);
+    c.sse_head(sent[0].id, Some("s"));
+    c.advance(800);
+    for token in [json!("b"), json!("A"), json!("7"), json!(null)] {
+        c.body(sent[0].id, &progress_event(token, 1));
+    }
+    // Delivered to the application all the same, but no deadline moved.
+    assert_eq!(c.events().len(), 4);
+    assert_eq!(c.c.poll_timeout().map(|t| t.0), Some(1000));
+    c.advance(1000);
+    let failed: Vec<_> = c
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Failed {
+                request,
+                failure: Failure::Timeout,
+            } => Some(request),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, vec![a, b, n]);
+}
+
+#[test]
+fn l_to_3_integer_token_extends_and_the_option_turns_it_off() {
+    for resets in [true, false] {
+        let mut cfg = config();
+        cfg.request_timeout = Some(std::time::Duration::from_millis(1000));
+        cfg.progress_resets_timeout = resets;
+        let mut c = C::new(cfg);
+        c.handshake("s", V);
+        c.c.request(
+            c.t(),
+            "tools/call",
+            Some(raw(json!({"name": "x", "_meta": {"progressToken": 7}}))),
+        )
+        .unwrap();
+        let post = c.sent_all().remove(0);
+        c.sse_head(post.id, Some("s"));
+        c.advance(600);
+        c.body(post.id, &progress_event(json!(7), 1));
+        // Default hard maximum: 5 minutes, far away.
+        let expected = if resets { 1600 } else { 1000 };
+        assert_eq!(c.c.poll_timeout().map(|t| t.0), Some(expected), "{resets}");
+    }
+}
+
+#[test]
+fn l_to_3_the_hard_maximum_applies_without_a_timeout_and_below_it() {
+    // No per-request timeout: the hard maximum still ends the request.
+    let mut cfg = config();
+    cfg.request_timeout = None;
+    cfg.max_request_time = Some(std::time::Duration::from_millis(3000));
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    c.c.request(c.t(), "tools/list", None).unwrap();
+    c.sent_all();
+    assert_eq!(c.c.poll_timeout().map(|t| t.0), Some(3000));
+    // A hard maximum shorter than the timeout wins from the start.
+    let mut c = timed(1000, Some(400));
+    c.c.request(c.t(), "tools/list", None).unwrap();
+    c.sent_all();
+    assert_eq!(c.c.poll_timeout().map(|t| t.0), Some(400));
+}

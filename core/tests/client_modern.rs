@@ -328,3 +328,415 @@ fn modern_close_sends_no_delete() {
     assert!(c.c.is_closed());
     assert!(c.sent().is_empty());
 }
+
+fn error_body(id: &serde_json::Value, code: i64, message: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
+}
+
+/// A modern client that has learnt `tools` from one `tools/list`.
+fn modern_with_tools(tools: serde_json::Value) -> C {
+    let mut c = modern();
+    c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent().remove(0);
+    c.json(post.id, 200, None, &result_body(&post.rpc_id(), tools));
+    assert!(matches!(&c.events()[..], [Event::Response { .. }]));
+    c
+}
+
+fn deploy_declaring(headers: &[(&str, &str)]) -> serde_json::Value {
+    let mut props = serde_json::Map::new();
+    for (param, header) in ["region", "zone"].iter().zip(["Region", "Zone"]) {
+        let mut p = json!({"type": "string"});
+        if headers.iter().any(|(n, _)| n == param) {
+            p["x-mcp-header"] = json!(header);
+        }
+        props.insert((*param).to_owned(), p);
+    }
+    json!({"tools": [{"name": "deploy", "inputSchema": {"type": "object", "properties": props}}]})
+}
+
+fn call_deploy(c: &mut C) -> streamable_core::client::RequestHandle {
+    c.c.request(
+        c.t(),
+        "tools/call",
+        Some(raw(
+            json!({"name": "deploy", "arguments": {"region": "eu-1", "zone": "z1"}}),
+        )),
+    )
+    .unwrap()
+}
+
+#[test]
+fn h_hdr_6_param_mismatch_refreshes_tools_list_and_retries_with_the_new_header() {
+    let mut c = modern_with_tools(deploy_declaring(&[("region", "Region")]));
+    let r = call_deploy(&mut c);
+    let call = c.sent().remove(0);
+    assert_eq!(call.header("mcp-param-region"), Some("eu-1"));
+    assert_eq!(call.header("mcp-param-zone"), None);
+    // The server has since annotated `zone` too: -32020 (H-HDR-5).
+    c.json(
+        call.id,
+        400,
+        None,
+        &error_body(
+            &call.rpc_id(),
+            -32020,
+            "Header mismatch: the Mcp-Param-Zone header is required",
+        ),
+    );
+    assert!(c.events().is_empty(), "nothing delivered yet");
+    let list = c.sent();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].rpc_method().as_deref(), Some("tools/list"));
+    assert_eq!(list[0].header("mcp-method"), Some("tools/list"));
+    c.json(
+        list[0].id,
+        200,
+        None,
+        &result_body(
+            &list[0].rpc_id(),
+            deploy_declaring(&[("region", "Region"), ("zone", "Zone")]),
+        ),
+    );
+    // The refresh itself is the machine's: no event for it.
+    assert!(c.events().is_empty());
+    let retry = c.sent();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].rpc_method().as_deref(), Some("tools/call"));
+    assert_ne!(retry[0].rpc_id(), call.rpc_id(), "a new id");
+    assert_eq!(retry[0].header("mcp-param-region"), Some("eu-1"));
+    assert_eq!(retry[0].header("mcp-param-zone"), Some("z1"));
+    c.json(
+        retry[0].id,
+        200,
+        None,
+        &result_body(&retry[0].rpc_id(), json!({"content": []})),
+    );
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Response { request, outcome: Ok(_) }] if *request == r
+    ));
+    assert_eq!(c.c.poll_timeout(), None, "nothing left pending");
+}
+
+#[test]
+fn h_hdr_6_one_refresh_per_call_then_the_mismatch_is_delivered() {
+    let mut c = modern_with_tools(deploy_declaring(&[("region", "Region")]));
+    let r = call_deploy(&mut c);
+    let call = c.sent().remove(0);
+    // The first mismatch comes as a JSON-RPC error on a 200 stream.
+    c.sse_head(call.id, None);
+    c.body(
+        call.id,
+        &sse_event(
+            None,
+            &error_body(&call.rpc_id(), -32020, "Mcp-Param-Region does not match"),
+        ),
+    );
+    assert!(c.events().is_empty());
+    let list = c.sent().remove(0);
+    assert_eq!(list.rpc_method().as_deref(), Some("tools/list"));
+    // Nothing changed on the server's side.
+    c.json(
+        list.id,
+        200,
+        None,
+        &result_body(&list.rpc_id(), deploy_declaring(&[("region", "Region")])),
+    );
+    let retry = c.sent().remove(0);
+    assert_ne!(retry.rpc_id(), call.rpc_id());
+    let body = error_body(&retry.rpc_id(), -32020, "Mcp-Param-Region does not match");
+    c.json(retry.id, 400, None, &body);
+    // The second mismatch is the answer: no second refresh, no loop.
+    let ev = c.events();
+    match &ev[..] {
+        [
+            Event::Failed {
+                request,
+                failure:
+                    Failure::Http {
+                        status: 400,
+                        error: Some(e),
+                    },
+            },
+        ] => {
+            assert_eq!(*request, r);
+            assert_eq!(e.code, -32020);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(c.sent().is_empty());
+}
+
+#[test]
+fn h_hdr_6_other_mismatches_are_not_retried_and_a_failed_refresh_gives_the_original_error() {
+    // A -32020 about Mcp-Name (or not about a parameter header) is the answer.
+    let mut c = modern_with_tools(deploy_declaring(&[("region", "Region")]));
+    let r = call_deploy(&mut c);
+    let call = c.sent().remove(0);
+    let body = error_body(&call.rpc_id(), -32020, "Header mismatch: Mcp-Name");
+    c.json(call.id, 400, None, &body);
+    assert!(matches!(&c.events()[..], [Event::Failed { request, .. }] if *request == r));
+    assert!(c.sent().is_empty());
+    // Nor is a -32020 to anything but tools/call.
+    let p =
+        c.c.request(c.t(), "prompts/get", Some(raw(json!({"name": "p"}))))
+            .unwrap();
+    let post = c.sent().remove(0);
+    let body = error_body(&post.rpc_id(), -32020, "Mcp-Param-X mismatch");
+    c.json(post.id, 400, None, &body);
+    assert!(matches!(&c.events()[..], [Event::Failed { request, .. }] if *request == p));
+    assert!(c.sent().is_empty());
+
+    // The refresh fails (500): the call gets its original -32020.
+    let r = call_deploy(&mut c);
+    let call = c.sent().remove(0);
+    let body = error_body(&call.rpc_id(), -32020, "Mcp-Param-Zone is required");
+    c.json(call.id, 400, None, &body);
+    let list = c.sent().remove(0);
+    c.json(list.id, 500, None, "");
+    match &c.events()[..] {
+        [
+            Event::Failed {
+                request,
+                failure:
+                    Failure::Http {
+                        status: 400,
+                        error: Some(e),
+                    },
+            },
+        ] => {
+            assert_eq!(*request, r);
+            assert_eq!(e.message, "Mcp-Param-Zone is required");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(c.sent().is_empty());
+}
+
+#[test]
+fn h_hdr_6_refresh_follows_next_cursor_serves_every_waiting_call_and_respects_the_timeout() {
+    let mut c = modern_with_tools(deploy_declaring(&[("region", "Region")]));
+    let a = call_deploy(&mut c);
+    let b = call_deploy(&mut c);
+    let calls = c.sent();
+    let mismatch = |id: &serde_json::Value| error_body(id, -32020, "Mcp-Param-Zone is required");
+    c.json(calls[0].id, 400, None, &mismatch(&calls[0].rpc_id()));
+    c.json(calls[1].id, 400, None, &mismatch(&calls[1].rpc_id()));
+    // One refresh for both calls.
+    let list = c.sent();
+    assert_eq!(list.len(), 1);
+    c.json(
+        list[0].id,
+        200,
+        None,
+        &result_body(
+            &list[0].rpc_id(),
+            json!({"tools": [{"name": "other", "inputSchema": {"type": "object"}}], "nextCursor": "p2"}),
+        ),
+    );
+    // `deploy` is not on page 1: page 2 is fetched with the cursor.
+    let page2 = c.sent();
+    assert_eq!(page2.len(), 1);
+    assert_eq!(page2[0].json()["params"]["cursor"], "p2");
+    c.json(
+        page2[0].id,
+        200,
+        None,
+        &result_body(
+            &page2[0].rpc_id(),
+            deploy_declaring(&[("region", "Region"), ("zone", "Zone")]),
+        ),
+    );
+    let retries = c.sent();
+    assert_eq!(retries.len(), 2);
+    for s in &retries {
+        assert_eq!(s.header("mcp-param-zone"), Some("z1"));
+    }
+    for s in &retries {
+        c.json(s.id, 200, None, &result_body(&s.rpc_id(), json!({})));
+    }
+    let answered: Vec<_> = c
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Response { request, .. } => Some(request),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, vec![a, b]);
+
+    // A refresh that never answers: the call still times out at its own
+    // deadline (30 s from the call) with Failure::Timeout.
+    let r = call_deploy(&mut c);
+    let call = c.sent().remove(0);
+    c.json(call.id, 400, None, &mismatch(&call.rpc_id()));
+    c.sent();
+    c.advance(30_000);
+    let ev = c.events();
+    assert_eq!(
+        ev,
+        vec![Event::Failed {
+            request: r,
+            failure: Failure::Timeout
+        }]
+    );
+    assert_eq!(c.c.poll_timeout(), None);
+}
+
+fn cached(era: Era) -> C {
+    let mut cfg = config();
+    cfg.era = EraPreference::Cached(era);
+    C::new(cfg)
+}
+
+#[test]
+fn h_bc_2_cached_modern_era_skips_the_probe() {
+    let mut c = cached(Era::Modern);
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Ready {
+            era: Era::Modern,
+            ..
+        }]
+    ));
+    assert!(c.sent().is_empty(), "no server/discover");
+    let r = c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent().remove(0);
+    assert_eq!(post.header("mcp-protocol-version"), Some("2026-07-28"));
+    c.json(
+        post.id,
+        200,
+        None,
+        &result_body(&post.rpc_id(), json!({"tools": []})),
+    );
+    assert!(matches!(&c.events()[..], [Event::Response { request, .. }] if *request == r));
+    // Confirmed: a later non-modern 400 is an ordinary failure, no probe.
+    let r = c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent().remove(0);
+    c.json(post.id, 400, None, "");
+    assert!(matches!(&c.events()[..], [Event::Failed { request, .. }] if *request == r));
+    assert!(c.sent().is_empty());
+    assert_eq!(c.c.era(), Some(Era::Modern));
+}
+
+#[test]
+fn h_bc_2_cached_modern_refused_probes_again_and_resends_in_the_legacy_era() {
+    let mut c = cached(Era::Modern);
+    c.events();
+    let a = c.c.request(c.t(), "tools/list", None).unwrap();
+    let b = c.c.request(c.t(), "prompts/list", None).unwrap();
+    let sent = c.sent();
+    assert_eq!(sent.len(), 2);
+    // The server is legacy now: a session-less request is a 400.
+    let legacy_400 = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Bad Request: No valid session ID provided"}}"#;
+    c.json(sent[0].id, 400, None, legacy_400);
+    assert!(
+        c.events()
+            .iter()
+            .any(|e| matches!(e, Event::Warning(w) if w.contains("cached"))),
+    );
+    let probe = c.sent().remove(0);
+    assert_eq!(probe.rpc_method().as_deref(), Some("server/discover"));
+    // The second request, sent under the same assumption, is refused too
+    // while the probe runs: it waits as well, it is not failed.
+    c.json(sent[1].id, 400, None, legacy_400);
+    assert!(c.events().is_empty());
+    c.json(probe.id, 400, None, legacy_400);
+    let init = c.sent().remove(0);
+    assert_eq!(init.rpc_method().as_deref(), Some("initialize"));
+    c.pushback_sent(vec![init]);
+    c.handshake("s", "2025-11-25");
+    assert_eq!(c.c.era(), Some(Era::Legacy));
+    let again = c.sent_all();
+    let methods: Vec<_> = again.iter().map(|s| s.rpc_method()).collect();
+    assert_eq!(
+        methods,
+        vec![Some("tools/list".into()), Some("prompts/list".into())]
+    );
+    for s in &again {
+        assert_eq!(s.header("mcp-session-id"), Some("s"));
+        assert!(s.json()["params"].get("_meta").is_none());
+        c.json(s.id, 200, None, &result_body(&s.rpc_id(), json!({})));
+    }
+    let answered: Vec<_> = c
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Response { request, .. } => Some(request),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, vec![a, b]);
+}
+
+#[test]
+fn h_bc_2_cached_modern_kept_on_a_recognised_modern_error() {
+    let mut c = cached(Era::Modern);
+    c.events();
+    let r = c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent().remove(0);
+    c.json(
+        post.id,
+        400,
+        None,
+        &error_body(&post.rpc_id(), -32021, "missing capability"),
+    );
+    assert!(matches!(&c.events()[..], [Event::Failed { request, .. }] if *request == r));
+    assert!(
+        c.sent().is_empty(),
+        "no probe: the server speaks 2026-07-28"
+    );
+    // And now it is confirmed: a bare 400 is an ordinary failure.
+    c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent().remove(0);
+    c.json(post.id, 400, None, "");
+    assert!(c.sent().is_empty());
+}
+
+#[test]
+fn h_bc_2_cached_legacy_era_initializes_at_once_and_probes_when_refused() {
+    // The assumption holds: initialize straight away, no probe.
+    let mut c = cached(Era::Legacy);
+    c.handshake("s", "2025-11-25");
+    assert_eq!(c.c.era(), Some(Era::Legacy));
+    // The server became modern-only: initialize refused (H-BC-4).
+    let mut c = cached(Era::Legacy);
+    let init = c.sent().remove(0);
+    assert_eq!(init.rpc_method().as_deref(), Some("initialize"));
+    let body = json!({"jsonrpc":"2.0","id":init.rpc_id(),"error":{"code":-32022,
+        "message":"unsupported","data":{"supported":["2026-07-28"]}}});
+    c.json(init.id, 400, None, &body.to_string());
+    let probe = c.sent().remove(0);
+    assert_eq!(probe.rpc_method().as_deref(), Some("server/discover"));
+    c.json(
+        probe.id,
+        200,
+        None,
+        &result_body(&probe.rpc_id(), json!({})),
+    );
+    let ev = c.events();
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            Event::Ready {
+                era: Era::Modern,
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    assert_eq!(c.c.era(), Some(Era::Modern));
+    // A legacy server refusing the probe and then initialize closes the
+    // client instead of looping.
+    let mut c = cached(Era::Legacy);
+    let init = c.sent().remove(0);
+    c.json(init.id, 500, None, "");
+    let probe = c.sent().remove(0);
+    c.json(probe.id, 404, None, "");
+    let init = c.sent().remove(0);
+    assert_eq!(init.rpc_method().as_deref(), Some("initialize"));
+    c.json(init.id, 500, None, "");
+    assert!(c.c.is_closed());
+    assert!(c.sent().is_empty());
+}

@@ -137,6 +137,8 @@ proptest! {
     ) {
         let mut cfg = config();
         cfg.request_timeout = None;
+        // No hard maximum either: back-offs may add up past 5 minutes.
+        cfg.max_request_time = None;
         cfg.max_reconnect_attempts = 4;
         let mut c = C::new(cfg);
         c.handshake("s", V);
@@ -252,5 +254,72 @@ proptest! {
         } else {
             prop_assert_eq!(responses, 0);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// L-TO-1, L-TO-3: progress at random times (for the request's token or
+    /// another one). The request fails exactly when the model says: the
+    /// first moment with no own progress for `timeout`, or `max` after the
+    /// request, whichever comes first; `poll_timeout` never lies beyond the
+    /// hard maximum.
+    #[test]
+    fn progress_timeout_matches_the_model(
+        timeout in 100u64..2000,
+        max in proptest::option::of(100u64..8000),
+        notes in proptest::collection::vec((1u64..2500, any::<bool>()), 0..20),
+    ) {
+        let mut cfg = config();
+        cfg.request_timeout = Some(std::time::Duration::from_millis(timeout));
+        cfg.max_request_time = max.map(std::time::Duration::from_millis);
+        let mut c = C::new(cfg);
+        c.handshake("s", V);
+        let r = c.c.request(
+            c.t(),
+            "tools/call",
+            Some(raw(json!({"name": "t", "_meta": {"progressToken": "mine"}}))),
+        ).unwrap();
+        let post = c.sent_all().remove(0);
+        c.sse_head(post.id, Some("s"));
+        c.events();
+        // The model.
+        let hard = max.unwrap_or(u64::MAX);
+        let mut expected = timeout.min(hard);
+        let mut t = 0;
+        let mut failed_at = None;
+        for (gap, own) in &notes {
+            t += gap;
+            if t >= expected { break; }
+            if *own { expected = expected.max((t + timeout).min(hard)); }
+        }
+        // The machine, woken as a driver would: at poll_timeout or the next note.
+        let mut t = 0;
+        let mut notes = notes.iter();
+        let mut next = notes.next().map(|(g, own)| (t + g, *own));
+        for _ in 0..100 {
+            let wake = c.c.poll_timeout().map(|w| w.0);
+            if let Some(w) = wake { prop_assert!(w <= hard, "{} past {}", w, hard); }
+            match (wake, next) {
+                (Some(w), Some((at, _))) if w <= at => c.advance(w),
+                (Some(w), None) => c.advance(w),
+                (_, Some((at, own))) => {
+                    c.advance(at);
+                    t = at;
+                    let token = if own { "mine" } else { "theirs" };
+                    let note = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                        "params": {"progressToken": token, "progress": t}});
+                    c.body(post.id, &sse_event(None, &note.to_string()));
+                    next = notes.next().map(|(g, own)| (t + g, *own));
+                }
+                (None, None) => break,
+            }
+            if c.events().iter().any(|e| *e == Event::Failed { request: r, failure: Failure::Timeout }) {
+                failed_at = Some(c.now);
+                break;
+            }
+        }
+        prop_assert_eq!(failed_at, Some(expected));
     }
 }

@@ -1,6 +1,7 @@
 //! Our client (streamable-hyper's `client::Client` over the core machine)
 //! against our server, over real loopback sockets. Every wait is bounded.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use streamable_core::Config;
 use streamable_core::client::{Era, EraPreference};
-use streamable_hyper::client::{Client, Error};
+use streamable_hyper::client::{Client, EraCache, Error};
 use streamable_hyper::{McpServer, McpService, Tool, ToolResult};
 use streamable_tests::{T, TestServer};
 use tokio::net::{TcpListener, TcpStream};
@@ -360,4 +361,225 @@ async fn h_hdr_3_inv_s24_mirrored_headers_accepted_by_our_server() {
     }
     client.close().await;
     task.abort();
+}
+
+fn header_of(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    Some(headers.get(name)?.to_str().ok()?.to_owned())
+}
+
+/// Our server behind a layer that counts `server/discover` probes and,
+/// when `legacy_only`, answers every 2026-07-28 request as a legacy-only
+/// server does (400, `-32000`, no recognised modern error).
+async fn counting_server(
+    legacy_only: bool,
+) -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let probes = Arc::new(AtomicUsize::new(0));
+    let counter = probes.clone();
+    let layer = axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let counter = counter.clone();
+            async move {
+                let method = header_of(req.headers(), "mcp-method");
+                let version = header_of(req.headers(), "mcp-protocol-version");
+                if method.as_deref() == Some("server/discover") {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                if legacy_only && version.as_deref() == Some("2026-07-28") {
+                    let body = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Bad Request: No valid session ID provided"}}"#;
+                    return axum::response::Response::builder()
+                        .status(400)
+                        .header("content-type", "application/json")
+                        .body(axum::body::Body::from(body))
+                        .unwrap();
+                }
+                next.run(req).await
+            }
+        },
+    );
+    let router = axum::Router::new()
+        .route_service("/mcp", McpService::new(streamable_tests::app()))
+        .layer(layer);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (addr, probes, server)
+}
+
+fn auto_with(addr: SocketAddr, cache: &EraCache) -> impl Future<Output = Result<Client, Error>> {
+    Client::builder(&url(addr))
+        .era(EraPreference::Auto)
+        .era_cache(cache.clone())
+        .connect()
+}
+
+/// H-BC-2: `Auto` clients sharing an `EraCache`. The first probes with
+/// `server/discover` and caches the modern era; the second speaks it at
+/// once (no probe reaches the server) and works; a cached legacy era makes
+/// a third client `initialize` straight away, also without a probe.
+#[tokio::test]
+async fn h_bc_2_second_auto_client_skips_the_probe_with_a_shared_era_cache() {
+    let (addr, probes, server) = counting_server(false).await;
+    let cache = EraCache::new();
+    let first = timeout(T, auto_with(addr, &cache)).await.unwrap().unwrap();
+    assert_eq!(first.era(), Era::Modern);
+    assert_eq!(probes.load(Ordering::SeqCst), 1, "the first client probes");
+    assert_eq!(cache.get(&url(addr)), Some(Era::Modern));
+    timeout(T, first.close()).await.unwrap();
+
+    let second = timeout(T, auto_with(addr, &cache)).await.unwrap().unwrap();
+    assert_eq!(second.era(), Era::Modern);
+    let r = timeout(T, second.call_tool("echo", json!({"text": "cached"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text_of(&r), "cached");
+    assert_eq!(probes.load(Ordering::SeqCst), 1, "no probe from the second");
+    timeout(T, second.close()).await.unwrap();
+
+    cache.insert(&url(addr), Era::Legacy);
+    let third = timeout(T, auto_with(addr, &cache)).await.unwrap().unwrap();
+    assert_eq!(third.era(), Era::Legacy);
+    assert_eq!(third.protocol_version().as_str(), "2025-11-25");
+    let r = timeout(T, third.call_tool("echo", json!({"text": "legacy"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text_of(&r), "legacy");
+    assert_eq!(probes.load(Ordering::SeqCst), 1);
+    timeout(T, third.close()).await.unwrap();
+    server.abort();
+}
+
+/// H-BC-2: the cache says 2026-07-28 but the server is legacy-only now.
+/// The first call is refused without a modern error; the client probes
+/// again, falls back to `initialize`, sends the call again in the legacy
+/// era (it succeeds), reports the new era and caches it.
+#[tokio::test]
+async fn h_bc_2_wrong_cached_era_is_detected_again_and_the_call_still_succeeds() {
+    let (addr, probes, server) = counting_server(true).await;
+    let cache = EraCache::new();
+    cache.insert(&url(addr), Era::Modern);
+    let client = timeout(T, auto_with(addr, &cache)).await.unwrap().unwrap();
+    assert_eq!(client.era(), Era::Modern, "assumed from the cache");
+    assert_eq!(probes.load(Ordering::SeqCst), 0);
+    let r = timeout(T, client.call_tool("echo", json!({"text": "again"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text_of(&r), "again");
+    assert_eq!(probes.load(Ordering::SeqCst), 1, "one new probe");
+    assert_eq!(client.era(), Era::Legacy);
+    assert_eq!(client.protocol_version().as_str(), "2025-11-25");
+    assert_eq!(cache.get(&url(addr)), Some(Era::Legacy));
+    timeout(T, client.close()).await.unwrap();
+    server.abort();
+}
+
+/// L-TO-3 over the wire: a 1.5 s countdown reporting progress every 150 ms
+/// outlives a 1 s timeout because progress restarts the timer; without
+/// the reset, or with a 1.2 s hard maximum, it times out. The three run at
+/// once; only the first depends on timing (a gap of over 1 s between two
+/// progress notifications would fail it).
+#[tokio::test]
+async fn l_to_3_progress_keeps_a_long_call_alive_within_the_hard_maximum() {
+    let server = TestServer::start().await;
+    let call = |resets: bool, max: Option<Duration>| {
+        let url = url(server.addr);
+        async move {
+            let client = Client::builder(&url)
+                .timeout(Some(Duration::from_secs(1)))
+                .progress_resets_timeout(resets)
+                .max_request_time(max)
+                .connect()
+                .await
+                .unwrap();
+            let mut seen = 0;
+            let r = client
+                .call_tool_with_progress("countdown", json!({"n": 10, "interval_ms": 150}), |_| {
+                    seen += 1
+                })
+                .await;
+            client.close().await;
+            (r, seen)
+        }
+    };
+    let (kept, no_reset, capped) = timeout(T, async {
+        tokio::join!(
+            call(true, None),
+            call(false, None),
+            call(true, Some(Duration::from_millis(1200)))
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(text_of(&kept.0.unwrap()), "countdown of 10 done");
+    assert_eq!(kept.1, 10);
+    for (r, seen) in [no_reset, capped] {
+        assert_eq!(
+            r.unwrap_err(),
+            Error::Transport(streamable_core::client::Failure::Timeout)
+        );
+        assert!(seen < 10, "{seen}");
+    }
+}
+
+/// H-HDR-6 over the wire: a layer in front of our server refuses the first
+/// `tools/call` with 400 + -32020 about `Mcp-Param-Region` (as a server
+/// whose declarations changed would); the client lists the tools again and
+/// re-sends the call once, with a new id, and the caller just sees the result.
+#[tokio::test]
+async fn h_hdr_6_param_mismatch_refreshed_and_retried_over_the_wire() {
+    let lists = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (l, c) = (lists.clone(), calls.clone());
+    let layer = axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let (lists, calls) = (l.clone(), c.clone());
+            async move {
+                match header_of(req.headers(), "mcp-method").as_deref() {
+                    Some("tools/list") => {
+                        lists.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Some("tools/call") if calls.fetch_add(1, Ordering::SeqCst) == 0 => {
+                        let body = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32020,"message":"Header mismatch: the Mcp-Param-Region header is required"}}"#;
+                        return axum::response::Response::builder()
+                            .status(400)
+                            .header("content-type", "application/json")
+                            .body(axum::body::Body::from(body))
+                            .unwrap();
+                    }
+                    _ => {}
+                }
+                next.run(req).await
+            }
+        },
+    );
+    let router = axum::Router::new()
+        .route_service("/mcp", McpService::new(streamable_tests::app()))
+        .layer(layer);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let client = timeout(
+        T,
+        Client::builder(&url(addr))
+            .era(EraPreference::Modern)
+            .connect(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let r = timeout(T, client.call_tool("echo", json!({"text": "retried"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text_of(&r), "retried");
+    assert_eq!(lists.load(Ordering::SeqCst), 1, "one refresh");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one retry");
+    client.close().await;
+    server.abort();
 }

@@ -25,6 +25,26 @@
 //! server request queued behind the stream that is waiting for it (INV-S25:
 //! here every message is its own POST, sent the moment it exists).
 //!
+//! ## Timeouts, header refresh, era cache
+//!
+//! - Every request has a deadline ([`ClientConfig::request_timeout`]); on
+//!   expiry it is cancelled and fails with [`Failure::Timeout`] (L-TO-1).
+//!   A `notifications/progress` carrying the `progressToken` a pending
+//!   request sent restarts that request's timer, never past
+//!   [`ClientConfig::max_request_time`] after the request was made (L-TO-3;
+//!   [`ClientConfig::progress_resets_timeout`] turns the restart off).
+//! - 2026-07-28: a `tools/call` refused with `-32020` whose message or data
+//!   names an `Mcp-Param-*` header means the client's copy of the tool's
+//!   `x-mcp-header` declarations is stale (H-HDR-6). The machine lists the
+//!   tools again (a `tools/list` of its own, following `nextCursor` up to
+//!   16 pages while a waiting tool is unseen; no event for it) and sends the
+//!   call once more with a new id and the new headers. Once per call: a
+//!   second mismatch, or a refresh that fails, delivers the mismatch.
+//! - [`EraPreference::Cached`] starts in an era an earlier client detected
+//!   (H-BC-2), without the probe; if the server refuses that era the
+//!   client probes again (once), sends the refused requests again in the
+//!   new era and reports it with a second [`Event::Ready`].
+//!
 //! ## Contracts
 //!
 //! - Time: inputs carry a non-decreasing [`Timestamp`].
@@ -62,6 +82,9 @@ const META_INFO: &str = "io.modelcontextprotocol/clientInfo";
 /// Consecutive session losses without one successful response before the
 /// client gives up instead of re-initialising again.
 const MAX_SESSION_LOSSES: u32 = 3;
+/// H-HDR-6: `tools/list` pages one refresh follows (via `nextCursor`)
+/// looking for the tools of the waiting calls.
+const MAX_REFRESH_PAGES: u32 = 16;
 
 /// The protocol era spoken with the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -72,7 +95,7 @@ pub enum Era {
     Modern,
 }
 
-/// Which era to speak (H-BC-1).
+/// Which era to speak (H-BC-1, H-BC-2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EraPreference {
     /// `initialize` at once.
@@ -82,6 +105,16 @@ pub enum EraPreference {
     /// Probe with `server/discover`; fall back to `initialize` when the
     /// answer is a 400/404/405 whose body is not a recognised modern error.
     Auto,
+    /// The era an earlier client detected for this origin (H-BC-2): spoken
+    /// at once, without the probe, until the server proves it wrong. An
+    /// assumed legacy era is wrong when `initialize` is refused; an assumed
+    /// modern era is wrong when a request is refused with 400/404/405 and
+    /// no recognised modern error (the H-BC-1 rule), before any response
+    /// confirmed it. Then the client probes again as [`EraPreference::Auto`]
+    /// does (once: a second failure is an ordinary failure) and requests
+    /// the server refused are sent again in the detected era; they did not
+    /// run, the refusal says so.
+    Cached(Era),
 }
 
 /// Client settings.
@@ -97,9 +130,24 @@ pub struct ClientConfig {
     pub client_info: RawJson,
     /// The client capabilities.
     pub capabilities: RawJson,
-    /// Deadline of every request, `initialize` and DELETE included; `None`
-    /// waits for ever (not recommended).
+    /// Deadline of every request, `initialize` and DELETE included; `None`:
+    /// no timer but [`ClientConfig::max_request_time`] (with both `None`,
+    /// a request waits for ever: not recommended).
     pub request_timeout: Option<Duration>,
+    /// L-TO-3: a `notifications/progress` whose `progressToken` is the one a
+    /// pending request sent pushes that request's deadline to
+    /// `now + request_timeout` (never earlier than it was, never past
+    /// [`ClientConfig::max_request_time`]). On by default: a server that
+    /// reports progress is working, and a long tool call should not need a
+    /// long timeout for every other request.
+    pub progress_resets_timeout: bool,
+    /// L-TO-3: the hard maximum of an application request, counted from
+    /// [`Client::request`] whatever progress arrives (re-sends and
+    /// re-initialisations included); `None`: no maximum beyond
+    /// `request_timeout`. Default 5 minutes: ten default timeouts, room
+    /// for the long jobs that report progress, yet a server streaming
+    /// progress for ever cannot pin a request (and its buffers) for ever.
+    pub max_request_time: Option<Duration>,
     /// Reconnection delays when the server sent no `retry`.
     pub backoff: Backoff,
     /// Reconnections of one stream without receiving any event before the
@@ -122,8 +170,9 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// Defaults for `endpoint`: legacy era at 2025-11-25, 30 s request
-    /// timeout, back-off from 500 ms to 30 s, 5 reconnection attempts, no
-    /// standalone stream, 4 MiB bodies, 1 MiB events, 1024 pending requests.
+    /// timeout extended by progress up to 5 minutes, back-off from 500 ms
+    /// to 30 s, 5 reconnection attempts, no standalone stream, 4 MiB
+    /// bodies, 1 MiB events, 1024 pending requests.
     pub fn new(endpoint: Uri) -> Self {
         ClientConfig {
             endpoint,
@@ -134,6 +183,8 @@ impl ClientConfig {
             })),
             capabilities: RawJson::from_value(&serde_json::json!({})),
             request_timeout: Some(Duration::from_secs(30)),
+            progress_resets_timeout: true,
+            max_request_time: Some(Duration::from_secs(300)),
             backoff: Backoff {
                 initial: Duration::from_millis(500),
                 max: Duration::from_secs(30),
@@ -232,7 +283,9 @@ impl std::error::Error for Failure {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The connection is usable: the `initialize` result (legacy) or the
-    /// `server/discover` result (modern; `{}` when not probed).
+    /// `server/discover` result (modern; `{}` when not probed). Comes again
+    /// when an era taken from [`EraPreference::Cached`] proved wrong and the
+    /// client detected the era anew (H-BC-2): remember the new one.
     Ready {
         /// The era in use.
         era: Era,
@@ -366,6 +419,9 @@ struct Pending {
     waiter: Waiter,
     exchange: HttpId,
     stream: Option<StreamKey>,
+    /// Sent in an era taken from [`EraPreference::Cached`] and not yet
+    /// confirmed by any response (H-BC-2).
+    assumed: bool,
 }
 
 #[derive(Debug)]
@@ -373,8 +429,32 @@ struct AppRequest {
     method: String,
     params: Option<RawJson>,
     wire: Option<Id>,
+    /// When the application asked (the hard maximum counts from here, L-TO-3).
+    started: Timestamp,
     deadline: Option<Timestamp>,
+    /// The JSON text of `params._meta.progressToken`, if any (L-TO-3).
+    progress_token: Option<String>,
     reissues: u8,
+    /// H-HDR-6: a `tools/list` refresh and retry was already spent.
+    header_retried: bool,
+    /// The machine's own `tools/list` refresh (H-HDR-6): never reported to
+    /// the application.
+    hidden: bool,
+}
+
+/// H-HDR-6: the `tools/list` the machine sends after a `-32020` about an
+/// `Mcp-Param-*` header, and the calls waiting for it.
+#[derive(Debug)]
+struct Refresh {
+    /// The hidden request of the current page.
+    request: RequestHandle,
+    /// Each waiting call, its tool, and what it would have delivered had
+    /// there been no refresh (delivered when the refresh fails).
+    waiting: Vec<(RequestHandle, String, Event)>,
+    /// Tools seen in the pages so far.
+    seen: std::collections::BTreeSet<String>,
+    /// Pages fetched so far.
+    pages: u32,
 }
 
 #[derive(Debug)]
@@ -428,6 +508,14 @@ pub struct Client {
     streams: BTreeMap<StreamKey, Stream>,
     server_requests: BTreeMap<ServerRequestKey, (u64, Id)>,
     tools: BTreeMap<String, Vec<ParamHeader>>,
+    /// H-HDR-6: the `tools/list` refresh in flight, if any.
+    refresh: Option<Refresh>,
+    /// H-BC-2: the era came from [`EraPreference::Cached`] and no response
+    /// has confirmed it yet.
+    assumed: bool,
+    /// H-BC-2: the assumed era proved wrong; requests sent under it that
+    /// the server refuses the same way are sent again in the new era.
+    redetected: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     phase_deadline: Option<Timestamp>,
@@ -458,6 +546,9 @@ impl Client {
             streams: BTreeMap::new(),
             server_requests: BTreeMap::new(),
             tools: BTreeMap::new(),
+            refresh: None,
+            assumed: false,
+            redetected: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             phase_deadline: None,
@@ -468,6 +559,18 @@ impl Client {
             EraPreference::Legacy => client.start_initialize(now),
             EraPreference::Auto => client.start_probe(now),
             EraPreference::Modern => {
+                client.become_ready(
+                    Era::Modern,
+                    ProtocolVersion::V2026_07_28,
+                    RawJson::empty_object(),
+                );
+            }
+            EraPreference::Cached(Era::Legacy) => {
+                client.assumed = true;
+                client.start_initialize(now);
+            }
+            EraPreference::Cached(Era::Modern) => {
+                client.assumed = true;
                 client.become_ready(
                     Era::Modern,
                     ProtocolVersion::V2026_07_28,
@@ -551,24 +654,8 @@ impl Client {
         if self.requests.len() >= self.config.max_pending {
             return Err(ClientError::TooManyPending);
         }
-        let handle = RequestHandle(self.next_handle);
-        self.next_handle += 1;
-        let deadline = self.config.request_timeout.map(|t| now.saturating_add(t));
-        self.requests.insert(
-            handle,
-            AppRequest {
-                method: method.to_owned(),
-                params,
-                wire: None,
-                deadline,
-                reissues: 0,
-            },
-        );
-        if self.phase == Phase::Ready {
-            self.send_request(handle);
-        } else {
-            self.queue.push_back(Queued::Request(handle));
-        }
+        let handle = self.add_request(method, params, false);
+        self.requeue(handle);
         Ok(handle)
     }
 
@@ -632,7 +719,7 @@ impl Client {
         reason: Option<&str>,
     ) -> Result<(), ClientError> {
         self.tick(now);
-        if !self.requests.contains_key(&request) {
+        if self.requests.get(&request).is_none_or(|r| r.hidden) {
             return Err(ClientError::Unknown);
         }
         self.abandon(request, reason);
@@ -827,11 +914,12 @@ impl Client {
             .map(|(h, _)| *h)
             .collect();
         for h in expired {
+            // An earlier expiry (a refresh) may have ended this one already.
+            let Some(hidden) = self.requests.get(&h).map(|r| r.hidden) else {
+                continue;
+            };
             self.abandon(h, Some("timeout"));
-            self.events.push_back(Event::Failed {
-                request: h,
-                failure: Failure::Timeout,
-            });
+            self.failed(h, hidden, Failure::Timeout);
         }
         if self.phase_deadline.is_some_and(|d| d <= now) {
             self.phase_deadline = None;
@@ -892,6 +980,37 @@ impl Client {
         if self.session.is_some() && self.era != Some(Era::Legacy) {
             return Err("a session outside the legacy era".into());
         }
+        // H-HDR-6: the only hidden request is the refresh's current page,
+        // and the calls waiting for it are neither sent nor queued.
+        for (h, r) in &self.requests {
+            if r.hidden && self.refresh.as_ref().map(|f| f.request) != Some(*h) {
+                return Err(format!("hidden request {h:?} belongs to no refresh"));
+            }
+        }
+        if let Some(refresh) = &self.refresh {
+            if !self.requests.contains_key(&refresh.request) {
+                return Err("the refresh has no request".into());
+            }
+            for (h, _, _) in &refresh.waiting {
+                let queued = self
+                    .queue
+                    .iter()
+                    .any(|q| matches!(q, Queued::Request(q) if q == h));
+                if self.requests.get(h).is_some_and(|r| r.wire.is_some()) || queued {
+                    return Err(format!("{h:?} waits for the refresh but was sent"));
+                }
+            }
+        }
+        // L-TO-3: no deadline lies past the hard maximum.
+        if let Some(max) = self.config.max_request_time {
+            for (h, r) in &self.requests {
+                if r.deadline
+                    .is_some_and(|d| d > r.started.saturating_add(max))
+                {
+                    return Err(format!("{h:?} deadline past its hard maximum"));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -904,6 +1023,68 @@ impl Client {
     fn alloc_wire(&mut self) -> Id {
         self.next_wire += 1;
         Id::Int(self.next_wire)
+    }
+
+    /// Register a request made now; [`Client::requeue`] sends it.
+    fn add_request(
+        &mut self,
+        method: &str,
+        params: Option<RawJson>,
+        hidden: bool,
+    ) -> RequestHandle {
+        let now = self.now;
+        let handle = RequestHandle(self.next_handle);
+        self.next_handle += 1;
+        let progress_token = params.as_ref().and_then(|p| {
+            let token = p.to_value().get("_meta")?.get("progressToken")?.clone();
+            Some(token.to_string())
+        });
+        self.requests.insert(
+            handle,
+            AppRequest {
+                method: method.to_owned(),
+                params,
+                wire: None,
+                started: now,
+                deadline: deadline(&self.config, now, now),
+                progress_token,
+                reissues: 0,
+                header_retried: false,
+                hidden,
+            },
+        );
+        handle
+    }
+
+    /// Send `h` now when the connection is ready, else after it is.
+    fn requeue(&mut self, h: RequestHandle) {
+        if self.phase == Phase::Ready {
+            self.send_request(h);
+        } else {
+            self.queue.push_back(Queued::Request(h));
+        }
+    }
+
+    /// L-TO-3: progress for the request that sent this `progressToken`
+    /// restarts its timer, within the hard maximum.
+    fn progress(&mut self, now: Timestamp, params: Option<&RawJson>) {
+        if !self.config.progress_resets_timeout {
+            return;
+        }
+        let Some(token) = params
+            .and_then(|p| p.to_value().get("progressToken").cloned())
+            .map(|t| t.to_string())
+        else {
+            return;
+        };
+        // U-PROG-1: tokens are unique among the requester's active requests.
+        if let Some(r) = self
+            .requests
+            .values_mut()
+            .find(|r| r.progress_token.as_deref() == Some(token.as_str()))
+        {
+            r.deadline = r.deadline.max(deadline(&self.config, r.started, now));
+        }
     }
 
     fn session_headers(&self) -> Vec<(HeaderName, String)> {
@@ -1015,6 +1196,7 @@ impl Client {
                     waiter: Waiter::Probe,
                     exchange: x,
                     stream: None,
+                    assumed: false,
                 },
             );
         }
@@ -1050,6 +1232,7 @@ impl Client {
                     waiter: Waiter::Initialize,
                     exchange: x,
                     stream: None,
+                    assumed: false,
                 },
             );
         }
@@ -1171,21 +1354,22 @@ impl Client {
                 if let Some(r) = self.requests.get_mut(&handle) {
                     r.wire = Some(wire.clone());
                 }
+                let assumed = self.assumed && self.era == Some(Era::Modern);
                 self.inflight.insert(
                     wire,
                     Pending {
                         waiter: Waiter::App(handle),
                         exchange: x,
                         stream: None,
+                        assumed,
                     },
                 );
             }
             None => {
-                self.requests.remove(&handle);
-                self.events.push_back(Event::Failed {
-                    request: handle,
-                    failure: Failure::Malformed("request headers not representable".into()),
-                });
+                if let Some(r) = self.requests.remove(&handle) {
+                    let why = Failure::Malformed("request headers not representable".into());
+                    self.failed(handle, r.hidden, why);
+                }
             }
         }
     }
@@ -1236,12 +1420,10 @@ impl Client {
         let inflight = std::mem::take(&mut self.inflight);
         for (_, p) in inflight {
             self.drop_exchange(p.exchange);
-            if let Waiter::App(h) = p.waiter {
-                self.requests.remove(&h);
-                self.events.push_back(Event::Failed {
-                    request: h,
-                    failure: Failure::SessionExpired,
-                });
+            if let Waiter::App(h) = p.waiter
+                && let Some(r) = self.requests.remove(&h)
+            {
+                self.failed(h, r.hidden, Failure::SessionExpired);
             }
         }
         let keys: Vec<StreamKey> = self.streams.keys().copied().collect();
@@ -1294,12 +1476,15 @@ impl Client {
     }
 
     fn fail_all(&mut self, failure: &Failure) {
-        let handles: Vec<RequestHandle> = self.requests.keys().copied().collect();
-        for h in handles {
-            self.events.push_back(Event::Failed {
-                request: h,
-                failure: failure.clone(),
-            });
+        // The waiting calls fail below with everything else.
+        self.refresh = None;
+        for (h, r) in &self.requests {
+            if !r.hidden {
+                self.events.push_back(Event::Failed {
+                    request: *h,
+                    failure: failure.clone(),
+                });
+            }
         }
         self.requests.clear();
         self.queue.clear();
@@ -1363,6 +1548,17 @@ impl Client {
         let Waiter::App(h) = p.waiter else {
             return;
         };
+        if let Failure::Http { error: Some(e), .. } = &failure
+            && self.wants_header_retry(h, e)
+        {
+            return self.start_header_retry(
+                h,
+                Event::Failed {
+                    request: h,
+                    failure,
+                },
+            );
+        }
         let reissue = self.era == Some(Era::Modern)
             && failure == Failure::StreamLost
             && self
@@ -1375,12 +1571,134 @@ impl Client {
                 r.wire = None;
             }
             self.send_request(h);
+        } else if let Some(r) = self.requests.remove(&h) {
+            self.failed(h, r.hidden, failure);
+        }
+    }
+
+    /// Request `h` (already removed from `requests`) ended without a
+    /// response: tell the application, or, when it was the hidden refresh,
+    /// give the waiting calls their original answers (H-HDR-6).
+    fn failed(&mut self, h: RequestHandle, hidden: bool, failure: Failure) {
+        if hidden {
+            self.refresh_failed();
         } else {
-            self.requests.remove(&h);
             self.events.push_back(Event::Failed {
                 request: h,
                 failure,
             });
+        }
+    }
+
+    /// H-HDR-6: a `-32020` about an `Mcp-Param-*` header, to a `tools/call`
+    /// of the 2026-07-28 era that has not had its refresh yet.
+    fn wants_header_retry(&self, h: RequestHandle, e: &ErrorObject) -> bool {
+        let about_param = |text: &str| {
+            text.to_ascii_lowercase()
+                .contains(mirror::PARAM_HEADER_PREFIX)
+        };
+        self.era == Some(Era::Modern)
+            && e.code == code::HEADER_MISMATCH
+            && (about_param(&e.message) || e.data.as_ref().is_some_and(|d| about_param(d.as_str())))
+            && self
+                .requests
+                .get(&h)
+                .is_some_and(|r| r.method == "tools/call" && !r.header_retried && !r.hidden)
+    }
+
+    /// H-HDR-6: park call `h` (its answer, `fallback`, kept for a failed
+    /// refresh) until a `tools/list` refresh has taught the tool's current
+    /// `x-mcp-header` declarations, then send it once more with a new id.
+    /// One refresh serves every call that meets a mismatch meanwhile.
+    fn start_header_retry(&mut self, h: RequestHandle, fallback: Event) {
+        let Some(r) = self.requests.get_mut(&h) else {
+            return;
+        };
+        r.header_retried = true;
+        r.wire = None;
+        let tool = r
+            .params
+            .as_ref()
+            .and_then(|p| p.to_value().get("name")?.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if let Some(refresh) = &mut self.refresh {
+            refresh.waiting.push((h, tool, fallback));
+            return;
+        }
+        let request = self.add_request("tools/list", None, true);
+        self.refresh = Some(Refresh {
+            request,
+            waiting: vec![(h, tool, fallback)],
+            seen: Default::default(),
+            pages: 1,
+        });
+        self.requeue(request);
+    }
+
+    /// H-HDR-6: one page of the refresh arrived (its tools already learnt).
+    /// Follow `nextCursor` while a waiting call's tool is still unseen;
+    /// then send the waiting calls again.
+    fn refresh_answered(&mut self, h: RequestHandle, outcome: Result<RawJson, ErrorObject>) {
+        let Some(refresh) = self.refresh.as_mut().filter(|r| r.request == h) else {
+            return;
+        };
+        let Ok(result) = outcome else {
+            return self.refresh_failed();
+        };
+        let value = result.to_value();
+        for tool in value
+            .get("tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(name) = tool.get("name").and_then(Value::as_str) {
+                refresh.seen.insert(name.to_owned());
+            }
+        }
+        let next = value.get("nextCursor").and_then(Value::as_str);
+        let unseen = refresh
+            .waiting
+            .iter()
+            .any(|(_, tool, _)| !refresh.seen.contains(tool));
+        if let Some(cursor) = next
+            && unseen
+            && refresh.pages < MAX_REFRESH_PAGES
+        {
+            refresh.pages += 1;
+            let params = RawJson::from_value(&serde_json::json!({ "cursor": cursor }));
+            let request = self.add_request("tools/list", Some(params), true);
+            if let Some(refresh) = &mut self.refresh {
+                refresh.request = request;
+            }
+            return self.requeue(request);
+        }
+        let complete = next.is_none();
+        let Some(refresh) = self.refresh.take() else {
+            return;
+        };
+        for (call, tool, _) in refresh.waiting {
+            if complete && !refresh.seen.contains(&tool) {
+                // The full list no longer has the tool: forget what it
+                // declared rather than keep mirroring stale headers.
+                self.tools.remove(&tool);
+            }
+            if self.requests.contains_key(&call) {
+                self.requeue(call);
+            }
+        }
+    }
+
+    /// H-HDR-6: the refresh failed; each waiting call gets the answer it
+    /// had before the refresh.
+    fn refresh_failed(&mut self) {
+        let Some(refresh) = self.refresh.take() else {
+            return;
+        };
+        for (call, _, answer) in refresh.waiting {
+            if self.requests.remove(&call).is_some() {
+                self.events.push_back(answer);
+            }
         }
     }
 
@@ -1417,11 +1735,21 @@ impl Client {
                         error: error_of(&body),
                     }
                 };
-                if let Waiter::App(_) = waiter {
+                if let Waiter::App(h) = waiter {
+                    if let Failure::Http { status, error } = &failure
+                        && self.assumption_failed(now, &wire, h, *status, error.as_ref())
+                    {
+                        return;
+                    }
                     self.request_lost(now, &wire, failure);
                 } else {
                     self.inflight.remove(&wire);
-                    self.close_with(failure);
+                    if !ok && self.assumed {
+                        // H-BC-2: the cached legacy era is refused.
+                        self.redetect(now, Era::Legacy);
+                    } else {
+                        self.close_with(failure);
+                    }
                 }
             }
             Purpose::Notification | Purpose::Reply => {
@@ -1439,15 +1767,7 @@ impl Client {
     /// H-BC-1: the probe got no result. A recognised modern error keeps the
     /// modern era; an unrecognised 400/404/405 means a legacy server.
     fn probe_refused(&mut self, now: Timestamp, status: u16, error: Option<ErrorObject>) {
-        let modern_code = error.as_ref().map(|e| e.code).filter(|c| {
-            matches!(
-                *c,
-                code::HEADER_MISMATCH
-                    | code::MISSING_CAPABILITY
-                    | code::UNSUPPORTED_PROTOCOL_VERSION
-            ) || (status == 404 && *c == code::METHOD_NOT_FOUND)
-        });
-        match modern_code {
+        match modern_code(status, error.as_ref()) {
             Some(code::UNSUPPORTED_PROTOCOL_VERSION) => {
                 // H-VER-4: pick a version from `supported`.
                 let supported: Vec<ProtocolVersion> = error
@@ -1478,6 +1798,56 @@ impl Client {
             }
             None => self.close_with(Failure::Http { status, error }),
         }
+    }
+
+    /// H-BC-2: request `wire` (of application request `h`), sent in an
+    /// assumed modern era, was refused with `status`. A recognised modern
+    /// error confirms the era; a 400/404/405 without one (the H-BC-1 rule)
+    /// disproves it: the era is detected again and the request, which the
+    /// server did not run, waits for the new era. `true` when handled.
+    fn assumption_failed(
+        &mut self,
+        now: Timestamp,
+        wire: &Id,
+        h: RequestHandle,
+        status: u16,
+        error: Option<&ErrorObject>,
+    ) -> bool {
+        if !self.inflight.get(wire).is_some_and(|p| p.assumed) {
+            return false;
+        }
+        if modern_code(status, error).is_some() {
+            self.assumed = false;
+            return false;
+        }
+        if !matches!(status, 400 | 404 | 405) || !(self.assumed || self.redetected) {
+            return false;
+        }
+        if let Some(p) = self.inflight.remove(wire)
+            && let Some(k) = p.stream
+        {
+            self.remove_stream(k);
+        }
+        if let Some(r) = self.requests.get_mut(&h) {
+            r.wire = None;
+        }
+        if self.assumed {
+            self.redetect(now, Era::Modern);
+        }
+        if self.requests.contains_key(&h) {
+            self.requeue(h);
+        }
+        true
+    }
+
+    /// H-BC-2: the `assumed` era proved wrong: probe again, once.
+    fn redetect(&mut self, now: Timestamp, assumed: Era) {
+        self.assumed = false;
+        self.redetected = true;
+        self.events.push_back(Event::Warning(format!(
+            "the cached {assumed:?} era was refused; detecting the era again"
+        )));
+        self.start_probe(now);
     }
 
     /// Every JSON-RPC message in a JSON body.
@@ -1542,6 +1912,9 @@ impl Client {
                 }
             }
             Message::Notification { method, params } => {
+                if method == "notifications/progress" {
+                    self.progress(now, params.as_ref());
+                }
                 if method == "notifications/cancelled"
                     && let Some(rid) = params
                         .as_ref()
@@ -1562,16 +1935,30 @@ impl Client {
     }
 
     fn complete(&mut self, h: RequestHandle, outcome: Result<RawJson, ErrorObject>) {
+        if let Err(e) = &outcome
+            && self.wants_header_retry(h, e)
+        {
+            let answer = Event::Response {
+                request: h,
+                outcome,
+            };
+            return self.start_header_retry(h, answer);
+        }
         let Some(r) = self.requests.remove(&h) else {
             return;
         };
         self.losses = 0;
+        // A response in the assumed era confirms it (H-BC-2).
+        self.assumed = false;
         let outcome = match outcome {
             Ok(result) if r.method == "tools/list" && self.era == Some(Era::Modern) => {
                 Ok(self.learn_tools(result))
             }
             other => other,
         };
+        if r.hidden {
+            return self.refresh_answered(h, outcome);
+        }
         self.events.push_back(Event::Response {
             request: h,
             outcome,
@@ -1618,13 +2005,14 @@ impl Client {
         }
     }
 
-    fn complete_initialize(&mut self, _now: Timestamp, outcome: Result<RawJson, ErrorObject>) {
+    fn complete_initialize(&mut self, now: Timestamp, outcome: Result<RawJson, ErrorObject>) {
         let session = match &mut self.phase {
             Phase::Initializing { session } => session.take(),
             _ => return,
         };
         let result = match outcome {
             Ok(result) => result,
+            Err(_) if self.assumed => return self.redetect(now, Era::Legacy),
             Err(e) => {
                 return self.close_with(Failure::Http {
                     status: 200,
@@ -1632,6 +2020,7 @@ impl Client {
                 });
             }
         };
+        self.assumed = false;
         let version = result
             .to_value()
             .get("protocolVersion")
@@ -1806,6 +2195,28 @@ impl Client {
                 self.stream_ended_unattached(now, key);
             }
         }
+    }
+}
+
+/// The code of a recognised 2026-07-28 error in a refusal (H-BC-1, X-30):
+/// a server that answers with one speaks the modern era.
+fn modern_code(status: u16, error: Option<&ErrorObject>) -> Option<i64> {
+    error.map(|e| e.code).filter(|c| {
+        matches!(
+            *c,
+            code::HEADER_MISMATCH | code::MISSING_CAPABILITY | code::UNSUPPORTED_PROTOCOL_VERSION
+        ) || (status == 404 && *c == code::METHOD_NOT_FOUND)
+    })
+}
+
+/// The deadline of a request made at `started` whose timer (re)starts at
+/// `from`: the sooner of the timeout and the hard maximum (L-TO-1, L-TO-3).
+fn deadline(config: &ClientConfig, started: Timestamp, from: Timestamp) -> Option<Timestamp> {
+    let soft = config.request_timeout.map(|t| from.saturating_add(t));
+    let hard = config.max_request_time.map(|t| started.saturating_add(t));
+    match (soft, hard) {
+        (Some(s), Some(h)) => Some(s.min(h)),
+        (s, h) => s.or(h),
     }
 }
 

@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::{DynHandler, Error, Notification, Progress, ReadyInfo};
+use super::{DynHandler, Error, Notification, Progress, ReadyInfo, ReadySink};
 
 /// What [`Client`](super::Client) handles ask of the driver.
 pub(crate) enum Command {
@@ -110,7 +110,7 @@ struct Driver {
     notes: mpsc::Sender<Notification>,
     handlers: BTreeMap<String, DynHandler>,
     resp_tx: mpsc::UnboundedSender<(ServerRequestKey, Result<RawJson, ErrorObject>)>,
-    ready: Option<oneshot::Sender<Result<ReadyInfo, Error>>>,
+    ready: ReadySink,
     closers: Vec<oneshot::Sender<()>>,
 }
 
@@ -121,7 +121,7 @@ pub(crate) async fn run(
     mut cmd_rx: mpsc::Receiver<Command>,
     notes: mpsc::Sender<Notification>,
     handlers: BTreeMap<String, DynHandler>,
-    ready: oneshot::Sender<Result<ReadyInfo, Error>>,
+    ready: ReadySink,
 ) {
     let origin = Instant::now();
     let (net_tx, mut net_rx) = mpsc::channel(NET_CAPACITY);
@@ -139,7 +139,7 @@ pub(crate) async fn run(
         notes,
         handlers,
         resp_tx,
-        ready: Some(ready),
+        ready,
         closers: Vec::new(),
     };
     let mut commands_open = true;
@@ -332,13 +332,11 @@ impl Driver {
                 result,
             } => {
                 tracing::debug!(?era, %version, "MCP client ready");
-                if let Some(ready) = self.ready.take() {
-                    let _ = ready.send(Ok(ReadyInfo {
-                        era,
-                        version,
-                        result: result.to_value(),
-                    }));
-                }
+                self.ready.ready(ReadyInfo {
+                    era,
+                    version,
+                    result: result.to_value(),
+                });
             }
             Event::Response { request, outcome } => {
                 let result = outcome.map(|r| r.to_value()).map_err(Error::Rpc);
@@ -380,9 +378,8 @@ impl Driver {
             }
             Event::Warning(w) => tracing::warn!(warning = %w, "MCP server misbehaved"),
             Event::Closed { failure } => {
-                if let Some(ready) = self.ready.take() {
-                    let _ = ready.send(Err(failure.map_or(Error::Closed, Error::Transport)));
-                }
+                self.ready
+                    .failed(failure.map_or(Error::Closed, Error::Transport));
                 for (_, w) in std::mem::take(&mut self.waiters) {
                     let _ = w.done.send(Err(Error::Closed));
                 }

@@ -16,6 +16,15 @@
 //! client.close().await;
 //! # Ok(()) }
 //! ```
+//!
+//! Timeouts (L-TO-1, L-TO-3): every request has one (30 s by default);
+//! progress for a request restarts its timer, up to a hard maximum (5 min
+//! by default; [`ClientBuilder::max_request_time`]).
+//!
+//! Era detection (H-BC-1, H-BC-2): with [`EraPreference::Auto`] the client
+//! probes with `server/discover`; give every builder the same [`EraCache`]
+//! and a client to an endpoint whose era an earlier client detected skips
+//! the probe, probing again only if the server refuses the cached era.
 
 mod driver;
 
@@ -91,6 +100,105 @@ type DynHandler = Arc<dyn Fn(Value) -> HandlerFuture + Send + Sync>;
 /// dropped with a warning (the application is not reading them).
 pub const NOTIFICATION_CAPACITY: usize = 1024;
 
+/// Endpoints an [`EraCache`] remembers; eras detected for further
+/// endpoints are not cached (those clients probe as usual).
+pub const ERA_CACHE_CAPACITY: usize = 4096;
+
+/// The era detected for each endpoint (H-BC-2), shared by every client
+/// given it (cheap to clone: clones share the map).
+///
+/// An [`EraPreference::Auto`] client whose endpoint is in the cache speaks
+/// the cached era at once ([`EraPreference::Cached`]): no `server/discover`
+/// probe. If the server refuses it the client probes again and the cache
+/// takes the new era. Entries are keyed by the endpoint URL (scheme, host,
+/// port and path: two endpoints of one origin may speak different eras).
+/// To persist the cache across runs, save [`EraCache::entries`] and
+/// [`EraCache::insert`] them back.
+#[derive(Clone, Debug, Default)]
+pub struct EraCache(Arc<std::sync::Mutex<BTreeMap<String, Era>>>);
+
+impl EraCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        EraCache::default()
+    }
+
+    /// The era cached for `endpoint` (a URL as given to [`Client::builder`]).
+    pub fn get(&self, endpoint: &str) -> Option<Era> {
+        let key = cache_key(endpoint)?;
+        self.0.lock().ok()?.get(&key).copied()
+    }
+
+    /// Remember `era` for `endpoint` (ignored beyond
+    /// [`ERA_CACHE_CAPACITY`] endpoints, or for an invalid URL).
+    pub fn insert(&self, endpoint: &str, era: Era) {
+        let (Some(key), Ok(mut map)) = (cache_key(endpoint), self.0.lock()) else {
+            return;
+        };
+        if map.len() < ERA_CACHE_CAPACITY || map.contains_key(&key) {
+            map.insert(key, era);
+        }
+    }
+
+    /// Forget `endpoint`.
+    pub fn remove(&self, endpoint: &str) {
+        if let (Some(key), Ok(mut map)) = (cache_key(endpoint), self.0.lock()) {
+            map.remove(&key);
+        }
+    }
+
+    /// Every entry, ordered by endpoint (to persist them).
+    pub fn entries(&self) -> Vec<(String, Era)> {
+        self.0
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The cache key of an endpoint: lower-case scheme and host, explicit
+/// port, path (no query: it does not select the server).
+fn cache_key(endpoint: &str) -> Option<String> {
+    let uri: http::Uri = endpoint.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host()?.to_ascii_lowercase();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Some(format!("{scheme}://{host}:{port}{}", uri.path()))
+}
+
+/// What the driver reports each [`Event::Ready`](streamable_core::client::Event::Ready)
+/// to: the first completes `connect`; every one updates the era the
+/// handles report and, for an `Auto` client, the era cache (H-BC-2).
+pub(crate) struct ReadySink {
+    first: Option<oneshot::Sender<Result<ReadyInfo, Error>>>,
+    current: Arc<std::sync::Mutex<Option<(Era, ProtocolVersion)>>>,
+    cache: Option<(EraCache, String)>,
+}
+
+impl ReadySink {
+    /// The connection is (again) ready.
+    pub(crate) fn ready(&mut self, info: ReadyInfo) {
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some((info.era, info.version));
+        }
+        if let Some((cache, endpoint)) = &self.cache {
+            cache.insert(endpoint, info.era);
+        }
+        if let Some(first) = self.first.take() {
+            let _ = first.send(Ok(info));
+        }
+    }
+
+    /// The machine closed; `connect` fails with `error` if it still waits.
+    pub(crate) fn failed(&mut self, error: Error) {
+        if let Some(first) = self.first.take() {
+            let _ = first.send(Err(error));
+        }
+    }
+}
+
 /// Builds a [`Client`].
 pub struct ClientBuilder {
     url: String,
@@ -99,6 +207,9 @@ pub struct ClientBuilder {
     info: Value,
     capabilities: serde_json::Map<String, Value>,
     timeout: Option<Duration>,
+    progress_resets_timeout: bool,
+    max_request_time: Option<Duration>,
+    era_cache: Option<EraCache>,
     standalone: bool,
     headers: Vec<(String, String)>,
     handlers: BTreeMap<String, DynHandler>,
@@ -135,9 +246,33 @@ impl ClientBuilder {
         self
     }
 
-    /// Per-request timeout (default 30 s; `None`: none).
+    /// Per-request timeout (default 30 s; `None`: none, but the hard
+    /// maximum of [`ClientBuilder::max_request_time`] still applies).
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Whether a progress notification for a request restarts its timeout
+    /// (default on; L-TO-3). The hard maximum applies either way.
+    pub fn progress_resets_timeout(mut self, on: bool) -> Self {
+        self.progress_resets_timeout = on;
+        self
+    }
+
+    /// The hard maximum of a request however much progress it reports
+    /// (default 5 minutes; `None`: none beyond the timeout; L-TO-3).
+    pub fn max_request_time(mut self, max: Option<Duration>) -> Self {
+        self.max_request_time = max;
+        self
+    }
+
+    /// Share detected eras with other clients (H-BC-2): with
+    /// [`EraPreference::Auto`], an endpoint found in `cache` is spoken to in
+    /// its cached era without the `server/discover` probe, and every era
+    /// this client detects is stored in `cache`.
+    pub fn era_cache(mut self, cache: EraCache) -> Self {
+        self.era_cache = Some(cache);
         self
     }
 
@@ -267,6 +402,15 @@ impl ClientBuilder {
         config.client_info = RawJson::from_value(&self.info);
         config.capabilities = RawJson::from_value(&Value::Object(self.capabilities));
         config.request_timeout = self.timeout;
+        config.progress_resets_timeout = self.progress_resets_timeout;
+        config.max_request_time = self.max_request_time;
+        let cache = match (&self.era_cache, self.era) {
+            (Some(cache), EraPreference::Auto) => Some((cache.clone(), self.url.clone())),
+            _ => None,
+        };
+        if let Some(era) = cache.as_ref().and_then(|(c, url)| c.get(url)) {
+            config.era = EraPreference::Cached(era);
+        }
         config.standalone_stream = self.standalone;
         config.backoff.initial = self.backoff_initial;
         config.max_reconnect_attempts = self.max_reconnects;
@@ -280,6 +424,12 @@ impl ClientBuilder {
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
         let (note_tx, note_rx) = mpsc::channel(NOTIFICATION_CAPACITY);
         let (ready_tx, ready_rx) = oneshot::channel();
+        let current = Arc::new(std::sync::Mutex::new(None));
+        let ready_sink = ReadySink {
+            first: Some(ready_tx),
+            current: current.clone(),
+            cache,
+        };
         tokio::spawn(driver::run(
             config,
             http,
@@ -287,7 +437,7 @@ impl ClientBuilder {
             cmd_rx,
             note_tx,
             self.handlers,
-            ready_tx,
+            ready_sink,
         ));
         let info = ready_rx.await.map_err(|_| Error::Closed)??;
         Ok(Client {
@@ -297,6 +447,7 @@ impl ClientBuilder {
                 tokens: AtomicU64::new(0),
                 notifications: std::sync::Mutex::new(Some(note_rx)),
                 info,
+                current,
             }),
         })
     }
@@ -315,7 +466,11 @@ struct Inner {
     tickets: AtomicU64,
     tokens: AtomicU64,
     notifications: std::sync::Mutex<Option<mpsc::Receiver<Notification>>>,
+    /// What `connect` saw.
     info: ReadyInfo,
+    /// The era and version now (they change when a cached era proved
+    /// wrong and was detected again, H-BC-2).
+    current: Arc<std::sync::Mutex<Option<(Era, ProtocolVersion)>>>,
 }
 
 /// An MCP client (cheap to clone; the driver stops when the last clone is
@@ -366,6 +521,9 @@ impl Client {
             info: json!({"name": "streamable-hyper", "version": env!("CARGO_PKG_VERSION")}),
             capabilities: serde_json::Map::new(),
             timeout: Some(Duration::from_secs(30)),
+            progress_resets_timeout: true,
+            max_request_time: Some(Duration::from_secs(300)),
+            era_cache: None,
             standalone: false,
             headers: Vec::new(),
             handlers: BTreeMap::new(),
@@ -375,17 +533,29 @@ impl Client {
         }
     }
 
-    /// The era in use.
+    /// The era in use (it changes if a cached era proved wrong, H-BC-2).
     pub fn era(&self) -> Era {
-        self.inner.info.era
+        self.current().0
     }
 
     /// The negotiated protocol version.
     pub fn protocol_version(&self) -> ProtocolVersion {
-        self.inner.info.version
+        self.current().1
     }
 
-    /// The server's `initialize` (or `server/discover`) result.
+    fn current(&self) -> (Era, ProtocolVersion) {
+        let at_connect = (self.inner.info.era, self.inner.info.version);
+        self.inner
+            .current
+            .lock()
+            .ok()
+            .and_then(|c| *c)
+            .unwrap_or(at_connect)
+    }
+
+    /// The server's `initialize` (or `server/discover`) result when
+    /// `connect` returned (`{}` for a 2026-07-28 connection that did not
+    /// probe: [`EraPreference::Modern`], or the era came from an [`EraCache`]).
     pub fn server_info(&self) -> &Value {
         &self.inner.info.result
     }
