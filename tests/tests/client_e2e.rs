@@ -583,3 +583,68 @@ async fn h_hdr_6_param_mismatch_refreshed_and_retried_over_the_wire() {
     client.close().await;
     server.abort();
 }
+
+/// A connector that counts its connections (stands for TLS, a Unix socket
+/// or a simulated network: anything hyper-util can connect with).
+#[derive(Clone)]
+struct Counting {
+    inner: hyper_util::client::legacy::connect::HttpConnector,
+    connects: Arc<AtomicUsize>,
+}
+
+impl tower_service::Service<http::Uri> for Counting {
+    type Response = <hyper_util::client::legacy::connect::HttpConnector as tower_service::Service<
+        http::Uri,
+    >>::Response;
+    type Error = <hyper_util::client::legacy::connect::HttpConnector as tower_service::Service<
+        http::Uri,
+    >>::Error;
+    type Future = <hyper_util::client::legacy::connect::HttpConnector as tower_service::Service<
+        http::Uri,
+    >>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        self.connects.fetch_add(1, Ordering::SeqCst);
+        self.inner.call(uri)
+    }
+}
+
+#[tokio::test]
+async fn connect_with_runs_every_request_over_the_given_connector() {
+    let server = TestServer::start().await;
+    let connects = Arc::new(AtomicUsize::new(0));
+    let connector = Counting {
+        inner: hyper_util::client::legacy::connect::HttpConnector::new(),
+        connects: connects.clone(),
+    };
+    let client = timeout(
+        T,
+        Client::builder(&url(server.addr)).connect_with(connector),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let r = timeout(T, client.call_tool("echo", json!({"text": "via"})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text_of(&r), "via");
+    assert!(
+        connects.load(Ordering::SeqCst) >= 1,
+        "the connector was not used"
+    );
+    timeout(T, client.close()).await.unwrap();
+    // Plain `connect` speaks plain TCP only: an https URL needs a TLS
+    // connector through `connect_with`.
+    let e = Client::connect("https://127.0.0.1:1/mcp")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidUrl(_)), "{e:?}");
+}

@@ -43,6 +43,31 @@ pub(super) struct Seen {
 }
 
 impl Seen {
+    /// One trace line: who, what, which session, which cursor.
+    fn describe(&self) -> String {
+        let methods: Vec<String> = self
+            .messages
+            .iter()
+            .map(|m| match (m["method"].as_str(), m.get("id")) {
+                (Some(method), Some(id)) => format!("{method}#{id}"),
+                (Some(method), None) => method.to_owned(),
+                (None, id) => format!("answer#{}", id.unwrap_or(&Value::Null)),
+            })
+            .collect();
+        let short = |s: &Option<String>| {
+            s.as_deref()
+                .map_or("-".to_owned(), |s| s[..s.len().min(8)].to_owned())
+        };
+        format!(
+            "<- {} {} session {} last-event-id {} {}",
+            self.client,
+            self.method,
+            short(&self.session),
+            self.last_event_id.as_deref().unwrap_or("-"),
+            methods.join(",")
+        )
+    }
+
     pub(super) fn is_initialize(&self) -> bool {
         self.messages
             .iter()
@@ -141,21 +166,23 @@ pub(super) async fn server_host(
     let front: Arc<Mutex<Front>> = Arc::default();
     loop {
         let (io, _) = listener.accept().await?;
-        let (service, world, cuts, front, scen) = (
+        let (service, world, cuts, front, scen, trace) = (
             service.clone(),
             world.clone(),
             cuts.clone(),
             front.clone(),
             scen.clone(),
+            trace.clone(),
         );
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req: Request<IncomingBody>| {
-                let (service, world, cuts, front, scen) = (
+                let (service, world, cuts, front, scen, trace) = (
                     service.clone(),
                     world.clone(),
                     cuts.clone(),
                     front.clone(),
                     scen.clone(),
+                    trace.clone(),
                 );
                 async move {
                     let (mut parts, body) = req.into_parts();
@@ -169,6 +196,7 @@ pub(super) async fn server_host(
                         rewrite_request(bug, &front, &client, &mut parts.headers);
                     }
                     let seen = record_request(&parts, &bytes, &client);
+                    trace.log("server", seen.describe());
                     let idx = {
                         let mut w = lock(&world);
                         w.requests.push(seen.clone());
