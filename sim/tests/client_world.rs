@@ -55,6 +55,7 @@ fn seed_sweep_is_clean_and_every_client_oracle_is_exercised() {
         "resumes after a close with retry",        // INV-S21
         "unfinished streams closed by the server", // INV-L4
         "404s",                                    // INV-S9, INV-L3
+        "modern requests checked",                 // 2026-07-28 clients, INV-S24
     ] {
         assert!(
             counts.get(what).copied().unwrap_or(0) > 0,

@@ -12,6 +12,7 @@ use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use streamable_core::client::EraPreference;
 use streamable_hyper::client::{Client, ClientBuilder};
 
 use super::recorder::{Call, Shared, lock};
@@ -96,6 +97,11 @@ impl App {
             .timeout(Some(REQUEST_TIMEOUT))
             .reconnect(BACKOFF, 5)
             .standalone_stream(self.scen.clients[self.idx].standalone)
+            .era(if self.scen.clients[self.idx].modern {
+                EraPreference::Auto
+            } else {
+                EraPreference::Legacy
+            })
             .header("x-sim-client", &self.name)
             .check_invariants(true)
             .on_sampling(move |_params| {

@@ -131,8 +131,13 @@ pub enum Op {
 pub struct Script {
     /// When it starts (ms of simulated time).
     pub start_ms: u16,
-    /// Whether it opens the standalone GET stream.
+    /// Whether it opens the standalone GET stream (legacy era only).
     pub standalone: bool,
+    /// Whether it speaks 2026-07-28 (`EraPreference::Auto`: it probes with
+    /// `server/discover` and our server answers): no session, mirrored
+    /// headers, closing a stream cancels. It asks no sampling (a stateless
+    /// server sends no requests).
+    pub modern: bool,
     /// Its steps.
     pub ops: Vec<Op>,
 }
@@ -175,14 +180,26 @@ impl Scenario {
         let cut_one_in = if r.one_in(3) { 0 } else { r.range(2, 4) as u8 };
         let n = r.range(1, 3) as usize;
         let clients = (0..n)
-            .map(|_| Script {
-                start_ms: if r.one_in(2) {
+            .map(|_| {
+                let start_ms = if r.one_in(2) {
                     0
                 } else {
                     r.range(0, 200) as u16
-                },
-                standalone: r.one_in(2),
-                ops: (0..r.range(1, 5)).map(|_| Self::op(&mut r)).collect(),
+                };
+                let modern = r.one_in(4);
+                let standalone = !modern && r.one_in(2);
+                let ops = (0..r.range(1, 5))
+                    .map(|_| match Self::op(&mut r) {
+                        Op::Ask if modern => Op::Echo,
+                        op => op,
+                    })
+                    .collect();
+                Script {
+                    start_ms,
+                    standalone,
+                    modern,
+                    ops,
+                }
             })
             .collect();
         let crash = r

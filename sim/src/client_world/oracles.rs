@@ -114,6 +114,25 @@ pub(super) fn check_requests(
     // Request ids each client sent per session, with their methods.
     let mut sent: BTreeMap<(String, String), BTreeMap<String, String>> = BTreeMap::new();
     for (i, r) in w.requests.iter().enumerate() {
+        if scen.clients[idx_of(&r.client)].modern {
+            // 2026-07-28 (INV-S16/S24 from the client's side): no session,
+            // never `initialize`, and headers that always agree with the
+            // body (a disagreement is a 400 with -32020).
+            *n.entry("modern requests checked").or_default() += 1;
+            if r.session.is_some() || r.is_initialize() {
+                return Err(format!(
+                    "{}: a 2026-07-28 client sent a session id or initialize",
+                    r.client
+                ));
+            }
+            if r.status == Some(400) {
+                return Err(format!(
+                    "INV-S24: {}'s 2026-07-28 request at {} ms was refused with 400 (headers and body disagree?)",
+                    r.client, r.at
+                ));
+            }
+            continue;
+        }
         if r.is_initialize() && r.session.is_some() {
             return Err(format!(
                 "INV-S9: {} sent initialize with a session id",
@@ -182,7 +201,8 @@ pub(super) fn check_requests(
     }
     // A cancelled call's cancel reaches the server.
     for c in w.calls.iter().filter(|c| c.cancelled) {
-        if scen.disturbed(c.client, c.start, c.end + 1000) {
+        // 2026-07-28: closing the stream is the cancellation (no message).
+        if scen.clients[c.client].modern || scen.disturbed(c.client, c.start, c.end + 1000) {
             continue;
         }
         let Some(post) = w.requests.iter().find(|r| {
