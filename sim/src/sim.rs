@@ -170,13 +170,7 @@ impl Scenario {
     /// The standard scenario of a seed.
     pub fn from_seed(seed: u64) -> Scenario {
         let mut r = Rng::new(seed);
-        let server_delay_ms = if r.one_in(3) {
-            0
-        } else {
-            r.range(0, 300) as u16
-        };
-        let min_latency_ms = r.range(0, 5) as u8;
-        let max_latency_ms = min_latency_ms + r.range(1, 35) as u8;
+        let (server_delay_ms, min_latency_ms, max_latency_ms) = draw_timing(&mut r, 35);
         let n = r.range(1, 3) as usize;
         let clients = (0..n)
             .map(|_| {
@@ -201,16 +195,7 @@ impl Scenario {
                 Script { start_ms, ops }
             })
             .collect();
-        let crash = r
-            .one_in(8)
-            .then(|| (r.range(100, 1500) as u32, r.range(0, 300) as u32));
-        let partition = r.one_in(8).then(|| {
-            (
-                r.range(0, n as u64 - 1) as usize,
-                r.range(100, 1500) as u32,
-                r.range(50, 1000) as u32,
-            )
-        });
+        let (crash, partition) = draw_faults(&mut r, n, 8);
         Scenario {
             server_delay_ms,
             min_latency_ms,
@@ -265,6 +250,42 @@ impl Scenario {
     }
 }
 
+/// When the server binds (0 one seed in three, else 0-300 ms) and the link
+/// latency bounds (min 0-5 ms, max up to `spread` ms above): drawn the same
+/// way by both worlds.
+pub(crate) fn draw_timing(r: &mut Rng, spread: u64) -> (u16, u8, u8) {
+    let server_delay_ms = if r.one_in(3) {
+        0
+    } else {
+        r.range(0, 300) as u16
+    };
+    let min_latency_ms = r.range(0, 5) as u8;
+    let max_latency_ms = min_latency_ms + r.range(1, spread) as u8;
+    (server_delay_ms, min_latency_ms, max_latency_ms)
+}
+
+/// A server crash (one seed in `crash_one_in`: at 100-1500 ms, down for
+/// 0-300 ms) and a partition of one of `n` clients (one seed in 8: at
+/// 100-1500 ms, for 50-1000 ms).
+#[allow(clippy::type_complexity)]
+pub(crate) fn draw_faults(
+    r: &mut Rng,
+    n: usize,
+    crash_one_in: u64,
+) -> (Option<(u32, u32)>, Option<(usize, u32, u32)>) {
+    let crash = r
+        .one_in(crash_one_in)
+        .then(|| (r.range(100, 1500) as u32, r.range(0, 300) as u32));
+    let partition = r.one_in(8).then(|| {
+        (
+            r.range(0, n as u64 - 1) as usize,
+            r.range(100, 1500) as u32,
+            r.range(50, 1000) as u32,
+        )
+    });
+    (crash, partition)
+}
+
 /// Whether a fault touches client `c` between `from` and `to` (ms): a
 /// partition of that client, or the server being down (plus a second for
 /// the client to notice).
@@ -315,6 +336,17 @@ impl Report {
             s.push('\n');
         }
         s
+    }
+
+    /// The failure, its trace and the replay command, for a test's panic.
+    pub fn explain(&self) -> String {
+        format!(
+            "seed {} failed: {}\n--- trace ---\n{}--- replay ---\n{}",
+            self.seed,
+            self.failure.as_deref().unwrap_or("?"),
+            self.trace_text(),
+            self.replay_command()
+        )
     }
 
     /// The command that replays this run.

@@ -118,6 +118,18 @@ impl Bug {
     }
 }
 
+/// The first of seeds `0..budget` on which `run` with `bug` fails: how the
+/// tests show that a variant is caught (`None`: it was not).
+pub fn first_failure(
+    bug: Bug,
+    budget: u64,
+    run: fn(u64, Option<Bug>) -> crate::sim::Report,
+) -> Option<crate::sim::Report> {
+    (0..budget)
+        .map(|seed| run(seed, Some(bug)))
+        .find(|r| r.failure.is_some())
+}
+
 /// The real core `Server`, optionally broken by one [`Bug`] applied from
 /// outside. Without a bug every call passes straight through.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -11,8 +11,7 @@
 use std::collections::BTreeMap;
 
 use streamable_sim::client_world::{self, Scenario};
-use streamable_sim::sim::Report;
-use streamable_sim::variants::Bug;
+use streamable_sim::variants::{Bug, first_failure};
 
 fn seeds() -> u64 {
     std::env::var("SIM_SEEDS")
@@ -21,22 +20,12 @@ fn seeds() -> u64 {
         .unwrap_or(200)
 }
 
-fn explain(r: &Report) -> String {
-    format!(
-        "seed {} failed: {}\n--- trace ---\n{}--- replay ---\n{}",
-        r.seed,
-        r.failure.as_deref().unwrap_or("?"),
-        r.trace_text(),
-        r.replay_command()
-    )
-}
-
 #[test]
 fn seed_sweep_is_clean_and_every_client_oracle_is_exercised() {
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     for seed in 0..seeds() {
         let r = client_world::run(seed, None);
-        assert!(r.failure.is_none(), "{}", explain(&r));
+        assert!(r.failure.is_none(), "{}", r.explain());
         for (k, v) in r.counts {
             *counts.entry(k).or_default() += v;
         }
@@ -101,25 +90,21 @@ fn same_seed_gives_the_same_trace_byte_for_byte() {
     }
 }
 
-/// Run seeds 0.. with `bug` until one fails; it must within `budget`, on
-/// the oracle named.
+/// Seeds 0.. with `bug` must fail within `budget`, on the oracle named.
 fn caught(bug: Bug, budget: u64, oracle: &str) {
-    for seed in 0..budget {
-        let r = client_world::run(seed, Some(bug));
-        if let Some(f) = &r.failure {
-            println!("variant ({}) caught at seed {seed}: {f}", bug.letter());
-            assert!(
-                f.contains(oracle),
-                "variant ({}) failed, but not on the expected oracle {oracle:?}: {}",
-                bug.letter(),
-                explain(&r)
-            );
-            return;
-        }
-    }
-    panic!(
-        "variant ({}) {bug:?} not caught within {budget} seeds",
-        bug.letter()
+    let Some(r) = first_failure(bug, budget, client_world::run) else {
+        panic!(
+            "variant ({}) {bug:?} not caught within {budget} seeds",
+            bug.letter()
+        );
+    };
+    let f = r.failure.as_deref().unwrap_or_default();
+    println!("variant ({}) caught at seed {}: {f}", bug.letter(), r.seed);
+    assert!(
+        f.contains(oracle),
+        "variant ({}) failed, but not on the expected oracle {oracle:?}: {}",
+        bug.letter(),
+        r.explain()
     );
 }
 

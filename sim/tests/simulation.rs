@@ -11,24 +11,14 @@
 #![cfg(not(loom))]
 
 use proptest::prelude::*;
-use streamable_sim::sim::{self, Op, Report, Scenario, Script};
-use streamable_sim::variants::Bug;
+use streamable_sim::sim::{self, Op, Scenario, Script};
+use streamable_sim::variants::{Bug, first_failure};
 
 fn seeds() -> u64 {
     std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(300)
-}
-
-fn explain(r: &Report) -> String {
-    format!(
-        "seed {} failed: {}\n--- trace ---\n{}--- replay ---\n{}",
-        r.seed,
-        r.failure.as_deref().unwrap_or("?"),
-        r.trace_text(),
-        r.replay_command()
-    )
 }
 
 #[test]
@@ -41,7 +31,7 @@ fn seed_sweep_of_the_standard_scenario_is_clean() {
     let start = std::time::Instant::now();
     for seed in from..from + n {
         let r = sim::run(seed, None);
-        assert!(r.failure.is_none(), "{}", explain(&r));
+        assert!(r.failure.is_none(), "{}", r.explain());
     }
     println!("{n} seeds clean in {:.1} s", start.elapsed().as_secs_f64());
 }
@@ -59,7 +49,7 @@ fn same_seed_gives_the_same_trace_byte_for_byte() {
     for seed in picked {
         let a = sim::run(seed, None);
         let b = sim::run(seed, None);
-        assert!(a.failure.is_none(), "{}", explain(&a));
+        assert!(a.failure.is_none(), "{}", a.explain());
         assert!(a.trace.len() > 5, "trace of seed {seed} too short");
         assert_eq!(
             a.trace_text(),
@@ -69,24 +59,21 @@ fn same_seed_gives_the_same_trace_byte_for_byte() {
     }
 }
 
-/// Run seeds 0.. with `bug` until one fails; it must within `budget`.
+/// Seeds 0.. with `bug` must fail within `budget`, on the oracle named.
 fn caught(bug: Bug, budget: u64, oracle: &str) {
-    for seed in 0..budget {
-        let r = sim::run(seed, Some(bug));
-        if let Some(f) = &r.failure {
-            println!("variant ({}) caught at seed {seed}: {f}", bug.letter());
-            assert!(
-                f.contains(oracle),
-                "variant ({}) failed, but not on the expected oracle {oracle:?}: {}",
-                bug.letter(),
-                explain(&r)
-            );
-            return;
-        }
-    }
-    panic!(
-        "variant ({}) {bug:?} not caught within {budget} seeds",
-        bug.letter()
+    let Some(r) = first_failure(bug, budget, sim::run) else {
+        panic!(
+            "variant ({}) {bug:?} not caught within {budget} seeds",
+            bug.letter()
+        );
+    };
+    let f = r.failure.as_deref().unwrap_or_default();
+    println!("variant ({}) caught at seed {}: {f}", bug.letter(), r.seed);
+    assert!(
+        f.contains(oracle),
+        "variant ({}) failed, but not on the expected oracle {oracle:?}: {}",
+        bug.letter(),
+        r.explain()
     );
 }
 
@@ -156,6 +143,6 @@ proptest! {
     #[test]
     fn generated_scenarios_are_clean(scen in arb_scenario(), seed in any::<u64>()) {
         let r = sim::run_scenario(seed, &scen, None);
-        prop_assert!(r.failure.is_none(), "{}", explain(&r));
+        prop_assert!(r.failure.is_none(), "{}", r.explain());
     }
 }

@@ -169,13 +169,7 @@ impl Scenario {
         // A different stream of numbers than the wire world's scenario of
         // the same seed.
         let mut r = Rng::new(seed ^ 0xC11E_C11E_C11E_C11E);
-        let server_delay_ms = if r.one_in(3) {
-            0
-        } else {
-            r.range(0, 300) as u16
-        };
-        let min_latency_ms = r.range(0, 5) as u8;
-        let max_latency_ms = min_latency_ms + r.range(1, 30) as u8;
+        let (server_delay_ms, min_latency_ms, max_latency_ms) = sim::draw_timing(&mut r, 30);
         let retry_ms = r.range(60, 400) as u16;
         let cut_one_in = if r.one_in(3) { 0 } else { r.range(2, 4) as u8 };
         let n = r.range(1, 3) as usize;
@@ -202,16 +196,7 @@ impl Scenario {
                 }
             })
             .collect();
-        let crash = r
-            .one_in(6)
-            .then(|| (r.range(100, 1500) as u32, r.range(0, 300) as u32));
-        let partition = r.one_in(8).then(|| {
-            (
-                r.range(0, n as u64 - 1) as usize,
-                r.range(100, 1500) as u32,
-                r.range(50, 1000) as u32,
-            )
-        });
+        let (crash, partition) = sim::draw_faults(&mut r, n, 6);
         Scenario {
             server_delay_ms,
             min_latency_ms,
