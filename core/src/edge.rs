@@ -252,7 +252,7 @@ fn accepts(headers: &HeaderMap, need_json: bool, need_sse: bool, absent_ok: bool
         let Ok(text) = value.to_str() else { continue };
         for item in text.split(',') {
             let mut parts = item.split(';');
-            let range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let range = parts.next().unwrap_or("").trim();
             let refused = parts.any(|p| {
                 let p = p.trim();
                 p.strip_prefix("q=")
@@ -261,14 +261,16 @@ fn accepts(headers: &HeaderMap, need_json: bool, need_sse: bool, absent_ok: bool
             if refused {
                 continue;
             }
-            match range.as_str() {
-                "*/*" => {
-                    json = true;
-                    sse = true;
-                }
-                "application/*" | "application/json" => json = true,
-                "text/*" | "text/event-stream" => sse = true,
-                _ => {}
+            // Media types are case-insensitive; compared without a
+            // lower-cased copy (this runs on every POST).
+            let is = |t: &str| range.eq_ignore_ascii_case(t);
+            if range == "*/*" {
+                json = true;
+                sse = true;
+            } else if is("application/json") || is("application/*") {
+                json = true;
+            } else if is("text/event-stream") || is("text/*") {
+                sse = true;
             }
         }
     }
@@ -300,15 +302,15 @@ fn is_loopback_name(host: &str) -> bool {
 
 fn check_host(config: &Config, req: &Request<Bytes>) -> Result<(), Refusal> {
     let authority = match req.headers().get(header::HOST) {
-        Some(v) => Some(v.to_str().unwrap_or("\u{0}").to_owned()),
-        None => req.uri().authority().map(|a| a.as_str().to_owned()),
+        Some(v) => Some(v.to_str().unwrap_or("\u{0}")),
+        None => req.uri().authority().map(|a| a.as_str()),
     };
     // A request without any authority cannot be the product of DNS
     // rebinding (browsers always send Host), so it passes.
     let Some(authority) = authority else {
         return Ok(());
     };
-    let host = host_name(&authority);
+    let host = host_name(authority);
     let ok = match &config.hosts {
         HostPolicy::Any => true,
         HostPolicy::Loopback => is_loopback_name(host),

@@ -370,7 +370,11 @@ pub struct RequestContext {
     pub(crate) version: ProtocolVersion,
     pub(crate) request: RequestKey,
     pub(crate) id: Id,
-    pub(crate) progress_token: Option<Value>,
+    /// The request's params, for `_meta.progressToken`, read on first use:
+    /// most requests never report progress, and parsing the params for it
+    /// on the driver task costs every request a scan of its params.
+    pub(crate) params: Option<RawJson>,
+    pub(crate) progress_token: std::sync::OnceLock<Option<Value>>,
     pub(crate) cancelled: watch::Receiver<bool>,
 }
 
@@ -411,7 +415,9 @@ impl RequestContext {
 
     /// `params._meta.progressToken`, if the client asked for progress.
     pub fn progress_token(&self) -> Option<&Value> {
-        self.progress_token.as_ref()
+        self.progress_token
+            .get_or_init(|| self.params.as_ref().and_then(progress_token))
+            .as_ref()
     }
 
     /// Whether the client cancelled this request (`notifications/cancelled`,
@@ -439,7 +445,7 @@ impl RequestContext {
         total: Option<f64>,
         message: Option<&str>,
     ) -> Result<bool, ContextError> {
-        let Some(token) = &self.progress_token else {
+        let Some(token) = self.progress_token() else {
             return Ok(false);
         };
         let mut p = json!({"progressToken": token, "progress": number(progress)});
@@ -529,6 +535,24 @@ impl RequestContext {
     pub async fn list_roots(&self) -> Result<RawJson, ContextError> {
         self.request("roots/list", None).await
     }
+}
+
+/// `params._meta.progressToken`, if any (a string or an integer, U-PROG-1).
+fn progress_token(params: &RawJson) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(rename = "progressToken")]
+        progress_token: Option<Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct P {
+        #[serde(rename = "_meta")]
+        meta: Option<Meta>,
+    }
+    let p: P = params.deserialize().ok()?;
+    p.meta?
+        .progress_token
+        .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
 }
 
 /// Whole numbers as JSON integers (`1`, not `1.0`).

@@ -521,13 +521,13 @@ impl Driver {
                 };
                 let (cancel, cancelled) = watch::channel(false);
                 self.running.insert(request, Running { session, cancel });
-                let progress_token = params.as_ref().and_then(progress_token);
                 let ctx = RequestContext {
                     session: sess,
                     version,
                     request,
                     id,
-                    progress_token,
+                    params: params.clone(),
+                    progress_token: std::sync::OnceLock::new(),
                     cancelled,
                 };
                 // DEBUG like the other per-message spans: an enabled span
@@ -639,24 +639,6 @@ impl Drop for AbandonGuard {
             let _ = c.send(Control::Abandon(self.request));
         }
     }
-}
-
-/// `params._meta.progressToken`, if any (a string or an integer, U-PROG-1).
-fn progress_token(params: &RawJson) -> Option<serde_json::Value> {
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        #[serde(rename = "progressToken")]
-        progress_token: Option<serde_json::Value>,
-    }
-    #[derive(serde::Deserialize)]
-    struct P {
-        #[serde(rename = "_meta")]
-        meta: Option<Meta>,
-    }
-    let p: P = params.deserialize().ok()?;
-    p.meta?
-        .progress_token
-        .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

@@ -1150,7 +1150,12 @@ impl<I: IdSource> Server<I> {
             // must still get a body.
             Some(false) if req.cancelled || abandoned => Ok(()),
             Some(_) => {
-                let mut msg = BytesMut::with_capacity(64);
+                // Room for the envelope, the id and the result: one write.
+                let len = match &outcome {
+                    Ok(r) => r.as_bytes().len(),
+                    Err(e) => e.message.len() + e.data.as_ref().map_or(0, |d| d.as_bytes().len()),
+                };
+                let mut msg = BytesMut::with_capacity(64 + len);
                 jsonrpc::write_outcome(&mut msg, &req.id, &outcome);
                 self.send(sk, req.stream, msg.freeze(), true)
             }
