@@ -9,7 +9,7 @@
 //! JSON-RPC shape (400, -32600).
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, Method, Request, StatusCode, header};
 
 use crate::config::{Config, HostPolicy, OriginPolicy};
 use crate::jsonrpc::{self, Body, ErrorObject, code};
@@ -23,6 +23,14 @@ pub const SESSION_HEADER: &str = "mcp-session-id";
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
 /// The resume header (T-RES-4).
 pub const LAST_EVENT_ID: &str = "last-event-id";
+
+// The same names, ready for `HeaderMap` lookups: a `&str` name is parsed
+// and validated again on every lookup (~200 instructions each).
+const SESSION_NAME: HeaderName = HeaderName::from_static(SESSION_HEADER);
+const VERSION_NAME: HeaderName = HeaderName::from_static(VERSION_HEADER);
+const LAST_EVENT_ID_NAME: HeaderName = HeaderName::from_static(LAST_EVENT_ID);
+const METHOD_NAME: HeaderName = HeaderName::from_static(mirror::METHOD_HEADER);
+const NAME_NAME: HeaderName = HeaderName::from_static(mirror::NAME_HEADER);
 
 /// The `MCP-Protocol-Version` header as received. Its validity depends on
 /// what the request is (never checked on `initialize`, X-2/X-3), so the edge
@@ -87,11 +95,11 @@ impl Mirrored {
     fn read(headers: &HeaderMap) -> Mirrored {
         let mut m = Mirrored::default();
         let text = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
-        for (name, header) in [
-            (mirror::METHOD_HEADER, &mut m.method),
-            (mirror::NAME_HEADER, &mut m.name),
+        for (name, key, header) in [
+            (mirror::METHOD_HEADER, &METHOD_NAME, &mut m.method),
+            (mirror::NAME_HEADER, &NAME_NAME, &mut m.name),
         ] {
-            let mut values = headers.get_all(name).iter();
+            let mut values = headers.get_all(key).iter();
             *header = values.next().map(text);
             if values.next().is_some() {
                 m.repeated = Some(name);
@@ -148,8 +156,8 @@ pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Ref
     check_host(config, req)?;
     check_origin(config, headers)?;
     let session =
-        single(headers, SESSION_HEADER)?.map(|v| v.to_str().map(str::to_owned).unwrap_or_default());
-    let version = match single(headers, VERSION_HEADER)? {
+        single(headers, &SESSION_NAME)?.map(|v| v.to_str().map(str::to_owned).unwrap_or_default());
+    let version = match single(headers, &VERSION_NAME)? {
         None => VersionHeader::Absent,
         Some(v) => {
             let text = v.to_str().unwrap_or("").trim();
@@ -167,7 +175,7 @@ pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Ref
                 "Not Acceptable: GET requires Accept: text/event-stream",
             ));
         }
-        let last_event_id = single(headers, LAST_EVENT_ID)?
+        let last_event_id = single(headers, &LAST_EVENT_ID_NAME)?
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
         return Ok(Classified::Get {
             session,
@@ -228,7 +236,7 @@ pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Ref
 /// At most one value of `name` (X-20: a repeated session header is an error).
 fn single<'a>(
     headers: &'a HeaderMap,
-    name: &'static str,
+    name: &HeaderName,
 ) -> Result<Option<&'a http::HeaderValue>, Refusal> {
     let mut values = headers.get_all(name).iter();
     let first = values.next();
@@ -250,26 +258,31 @@ fn accepts(headers: &HeaderMap, need_json: bool, need_sse: bool, absent_ok: bool
     for value in headers.get_all(header::ACCEPT) {
         any = true;
         let Ok(text) = value.to_str() else { continue };
-        for item in text.split(',') {
-            let mut parts = item.split(';');
-            let range = parts.next().unwrap_or("").trim();
+        // Byte splits: these lists are short, and `str::split` sets up a
+        // memchr search per item (this runs on every POST).
+        for item in text.as_bytes().split(|&b| b == b',') {
+            let mut parts = item.split(|&b| b == b';');
+            let range = parts.next().unwrap_or_default().trim_ascii();
             let refused = parts.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=")
-                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+                p.trim_ascii().strip_prefix(b"q=").is_some_and(|q| {
+                    std::str::from_utf8(q)
+                        .ok()
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                        == Some(0.0)
+                })
             });
             if refused {
                 continue;
             }
             // Media types are case-insensitive; compared without a
-            // lower-cased copy (this runs on every POST).
-            let is = |t: &str| range.eq_ignore_ascii_case(t);
-            if range == "*/*" {
+            // lower-cased copy.
+            let is = |t: &[u8]| range.eq_ignore_ascii_case(t);
+            if range == b"*/*" {
                 json = true;
                 sse = true;
-            } else if is("application/json") || is("application/*") {
+            } else if is(b"application/json") || is(b"application/*") {
                 json = true;
-            } else if is("text/event-stream") || is("text/*") {
+            } else if is(b"text/event-stream") || is(b"text/*") {
                 sse = true;
             }
         }

@@ -3,15 +3,15 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use streamable_core::{
     ErrorObject, Id, OutgoingKey, ProtocolVersion, RawJson, RequestKey, SendError, SessionKey,
     Target,
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::driver::{Command, Control};
 
@@ -251,6 +251,44 @@ impl SessionData {
     }
 }
 
+/// A request's cancellation signal, shared by the driver (through
+/// [`CancelSender`]) and the request's context. One allocation and no
+/// channel: a `watch` channel per request cost a `BigNotify` (eight
+/// `Notify`s, each locked when the sender went) on every tools/call.
+#[derive(Debug, Default)]
+pub(crate) struct CancelState {
+    /// The client cancelled, or the session ended.
+    cancelled: AtomicBool,
+    /// The driver forgot the request (answered, abandoned) or stopped.
+    closed: AtomicBool,
+    notify: Notify,
+}
+
+/// The driver's end of a [`CancelState`]; dropping it closes the signal
+/// (so a context outliving its request, or a stopped driver, reads as
+/// cancelled to [`RequestContext::cancelled`], as a dropped channel did).
+#[derive(Debug)]
+pub(crate) struct CancelSender(Arc<CancelState>);
+
+impl CancelSender {
+    pub(crate) fn new() -> (CancelSender, Arc<CancelState>) {
+        let state = Arc::new(CancelState::default());
+        (CancelSender(state.clone()), state)
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+}
+
+impl Drop for CancelSender {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+}
+
 /// A handle on one session: its key, its state, and its GET stream.
 ///
 /// A stateless 2026-07-28 request has no session; its context still carries
@@ -262,7 +300,7 @@ impl SessionData {
 #[derive(Clone, Debug)]
 pub struct Session {
     pub(crate) key: Option<SessionKey>,
-    pub(crate) data: std::sync::Arc<SessionData>,
+    pub(crate) data: Arc<SessionData>,
     pub(crate) link: Link,
 }
 
@@ -375,7 +413,7 @@ pub struct RequestContext {
     /// on the driver task costs every request a scan of its params.
     pub(crate) params: Option<RawJson>,
     pub(crate) progress_token: std::sync::OnceLock<Option<Value>>,
-    pub(crate) cancelled: watch::Receiver<bool>,
+    pub(crate) cancelled: Arc<CancelState>,
 }
 
 impl RequestContext {
@@ -424,16 +462,25 @@ impl RequestContext {
     /// or for a 2026-07-28 request by closing its stream), or its session
     /// ended.
     pub fn is_cancelled(&self) -> bool {
-        *self.cancelled.borrow()
+        self.cancelled.cancelled.load(Ordering::SeqCst)
     }
 
     /// Resolves when the client cancels this request
     /// (`notifications/cancelled`; for a 2026-07-28 request, closing its
     /// response stream) or its session ends. Never resolves otherwise.
     pub async fn cancelled(&self) {
-        let mut rx = self.cancelled.clone();
-        if rx.wait_for(|c| *c).await.is_err() {
-            // The driver stopped: treat as cancelled.
+        let state = &self.cancelled;
+        loop {
+            // Registered before the check, so a signal sent after it wakes us.
+            let notified = state.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // `closed`: the driver forgot the request or stopped; treat as
+            // cancelled.
+            if state.cancelled.load(Ordering::SeqCst) || state.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
         }
     }
 

@@ -278,22 +278,36 @@ where
     B: Body,
 {
     let mut body = std::pin::pin!(body);
+    // A body that arrives in one frame (the usual small JSON-RPC message) is
+    // kept as that frame's bytes, not copied; more frames are gathered.
+    let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
-    while buf.len() < limit {
+    let mut len = 0;
+    while len < limit {
         let Some(frame) = body.frame().await else {
             break;
         };
         let Ok(frame) = frame else { return Err(()) };
         if let Ok(mut data) = frame.into_data() {
-            while buf.len() < limit && data.has_remaining() {
-                let chunk = data.chunk();
-                let n = chunk.len().min(limit - buf.len());
-                buf.extend_from_slice(&chunk[..n]);
-                data.advance(n);
+            let n = data.remaining().min(limit - len);
+            if n == 0 {
+                continue;
+            }
+            // Zero-copy for `Bytes` (hyper's frames).
+            let chunk = data.copy_to_bytes(n);
+            len += n;
+            match first.take() {
+                None if buf.is_empty() => first = Some(chunk),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        buf.extend_from_slice(&earlier);
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
             }
         }
     }
-    Ok(buf.freeze())
+    Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
 fn with_head(head: &ResponseHead, body: McpBody) -> Response<McpBody> {
