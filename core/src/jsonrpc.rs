@@ -293,12 +293,17 @@ impl ParseError {
     }
 }
 
+/// The members of a message, borrowed from the body. `I` is how the id is
+/// read: as raw text (checked afterwards, with a precise error), or on the
+/// one-pass fast path as an [`Id`] directly ([`WireId`], which refuses
+/// anything that is not one, sending the body down the careful path).
 #[derive(Deserialize)]
-struct Envelope<'a> {
+#[serde(bound(deserialize = "I: Deserialize<'de>"))]
+struct Envelope<'a, I> {
     #[serde(default, borrow)]
     jsonrpc: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    id: Option<&'a RawValue>,
+    #[serde(default, deserialize_with = "present")]
+    id: Option<I>,
     #[serde(default, borrow)]
     method: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "present")]
@@ -311,8 +316,57 @@ struct Envelope<'a> {
 
 /// Keeps an explicit `null` distinct from an absent field: `"id": null` is
 /// an invalid request (B-MSG-2), not a notification.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&'de RawValue>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// An envelope's id, read one way or the other.
+trait EnvelopeId {
+    /// The id, or `None` if the value is not a valid id.
+    fn into_id(self) -> Option<Id>;
+}
+
+impl EnvelopeId for &RawValue {
+    fn into_id(self) -> Option<Id> {
+        Id::from_raw(self.get())
+    }
+}
+
+/// A JSON-RPC id read straight from the parser: an integer that fits
+/// `i64` or a string; anything else (null, fractions, out-of-range
+/// numbers, other types) is a deserialisation error.
+struct WireId(Id);
+
+impl EnvelopeId for WireId {
+    fn into_id(self) -> Option<Id> {
+        Some(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for WireId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = WireId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an integer")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<WireId, E> {
+                Ok(WireId(Id::Int(n)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<WireId, E> {
+                i64::try_from(n)
+                    .map(|n| WireId(Id::Int(n)))
+                    .map_err(|_| E::custom("id out of range"))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<WireId, E> {
+                Ok(WireId(Id::Str(s.into())))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -347,7 +401,7 @@ pub fn parse_body(body: &Bytes) -> Result<Body, ParseError> {
             // which tells bad JSON (-32700) from a bad message (-32600)
             // exactly as for a batch item.
             if let Ok(text) = std::str::from_utf8(body)
-                && let Ok(env) = serde_json::from_str::<Envelope<'_>>(text)
+                && let Ok(env) = serde_json::from_str::<Envelope<'_, WireId>>(text)
             {
                 return message(body, env).map(Body::Single);
             }
@@ -385,20 +439,20 @@ fn slice(body: &Bytes, raw: &RawValue) -> RawJson {
 }
 
 fn parse_one(body: &Bytes, raw: &RawValue) -> Result<Message, ParseError> {
-    let env: Envelope<'_> = serde_json::from_str(raw.get())
+    let env: Envelope<'_, &RawValue> = serde_json::from_str(raw.get())
         .map_err(|e| ParseError::Invalid(format!("not a JSON-RPC object: {e}")))?;
     message(body, env)
 }
 
 /// The message an envelope (borrowed from `body`) describes.
-fn message(body: &Bytes, env: Envelope<'_>) -> Result<Message, ParseError> {
+fn message<I: EnvelopeId>(body: &Bytes, env: Envelope<'_, I>) -> Result<Message, ParseError> {
     if env.jsonrpc.as_deref() != Some("2.0") {
         return Err(ParseError::Invalid("\"jsonrpc\" must be \"2.0\"".into()));
     }
     let id =
         match env.id {
             None => None,
-            Some(raw_id) => Some(Id::from_raw(raw_id.get()).ok_or_else(|| {
+            Some(raw_id) => Some(raw_id.into_id().ok_or_else(|| {
                 ParseError::Invalid("\"id\" must be a string or an integer".into())
             })?),
         };
@@ -552,6 +606,18 @@ mod tests {
         br#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
         br#"{"id":1,"method":"x"}"#,
         br#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#,
+        // Ids at the edges: read by the fast path or sent down the careful one.
+        br#"{"jsonrpc":"2.0","id":-0,"method":"x"}"#,
+        br#"{"jsonrpc":"2.0","id":1e3,"method":"x"}"#,
+        br#"{"jsonrpc":"2.0","id":1.0,"method":"x"}"#,
+        br#"{"jsonrpc":"2.0","id":-9223372036854775808,"method":"x"}"#,
+        br#"{"jsonrpc":"2.0","id":9223372036854775807,"method":"x"}"#,
+        br#"{"jsonrpc":"2.0","id":9223372036854775808,"method":"x"}"#,
+        br#"{"jsonrpc":"2.0","id":18446744073709551616,"method":"x"}"#,
+        br#"{"jsonrpc":"2.0","id":"a
+bA","method":"x"}"#,
+        br#"{"jsonrpc":"2.0","id":true,"method":"x"}"#,
+        br#"{"jsonrpc":"2.0","id":[1],"method":"x"}"#,
         br#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#,
         br#"{"jsonrpc":"2.0","id":1,"method":"x","result":1}"#,
         br#"{"jsonrpc":"2.0","id":1}"#,

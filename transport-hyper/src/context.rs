@@ -264,6 +264,27 @@ pub(crate) struct CancelState {
     notify: Notify,
 }
 
+impl CancelState {
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once cancelled or closed (the driver forgot the request or
+    /// stopped: treated as cancelled).
+    async fn wait(&self) {
+        loop {
+            // Registered before the check, so a signal sent after it wakes us.
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.cancelled.load(Ordering::SeqCst) || self.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// The driver's end of a [`CancelState`]; dropping it closes the signal
 /// (so a context outliving its request, or a stopped driver, reads as
 /// cancelled to [`RequestContext::cancelled`], as a dropped channel did).
@@ -462,26 +483,14 @@ impl RequestContext {
     /// or for a 2026-07-28 request by closing its stream), or its session
     /// ended.
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.cancelled.load(Ordering::SeqCst)
+        self.cancelled.is_cancelled()
     }
 
     /// Resolves when the client cancels this request
     /// (`notifications/cancelled`; for a 2026-07-28 request, closing its
     /// response stream) or its session ends. Never resolves otherwise.
     pub async fn cancelled(&self) {
-        let state = &self.cancelled;
-        loop {
-            // Registered before the check, so a signal sent after it wakes us.
-            let notified = state.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // `closed`: the driver forgot the request or stopped; treat as
-            // cancelled.
-            if state.cancelled.load(Ordering::SeqCst) || state.closed.load(Ordering::SeqCst) {
-                return;
-            }
-            notified.await;
-        }
+        self.cancelled.wait().await;
     }
 
     /// Send `notifications/progress` (U-PROG-*) if the client gave a progress
@@ -608,5 +617,51 @@ fn number(x: f64) -> Value {
         json!(x as i64)
     } else {
         json!(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn pending_after(state: &CancelState) -> bool {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(20), state.wait())
+                .await
+                .is_err()
+        })
+    }
+
+    #[test]
+    fn cancel_wakes_a_waiter_and_reads_as_cancelled() {
+        let (tx, state) = CancelSender::new();
+        assert!(!state.is_cancelled());
+        assert!(pending_after(&state), "nothing signalled yet");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let waiter = state.clone();
+        rt.block_on(async move {
+            let wait = tokio::spawn(async move { waiter.wait().await });
+            tokio::task::yield_now().await;
+            tx.cancel();
+            wait.await.expect("woken");
+            // The sender is still alive: this was a cancellation.
+            drop(tx);
+        });
+        assert!(state.is_cancelled());
+    }
+
+    #[test]
+    fn a_dropped_sender_ends_the_wait_without_reading_as_cancelled() {
+        let (tx, state) = CancelSender::new();
+        drop(tx);
+        assert!(!pending_after(&state), "closed: the wait ends");
+        assert!(!state.is_cancelled(), "like a dropped watch sender");
     }
 }

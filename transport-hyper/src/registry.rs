@@ -134,6 +134,8 @@ impl Serialize for ToolResult {
 pub struct Tool {
     meta: Value,
     schema: Value,
+    /// `schema` compiled for the per-call check.
+    checks: Arc<Schema>,
     run: Arc<ToolFn>,
 }
 
@@ -152,6 +154,7 @@ impl Tool {
     {
         Tool {
             meta: json!({"name": name, "description": description, "inputSchema": input_schema}),
+            checks: Arc::new(Schema::compile(&input_schema)),
             schema: input_schema,
             run: Arc::new(move |ctx, args| Box::pin(run(ctx, args))),
         }
@@ -652,7 +655,7 @@ impl McpServer {
             .tools
             .get(&*name)
             .ok_or_else(|| invalid(&format!("Unknown tool: {name}")))?;
-        if let Err(e) = validate(&tool.schema, &args, Path::Root("arguments")) {
+        if let Err(e) = tool.checks.validate(&args, Path::Root("arguments")) {
             return tool_outcome(&ToolResult::error(format!("Invalid arguments: {e}")));
         }
         let r = (tool.run)(ctx, args).await?;
@@ -805,79 +808,129 @@ impl fmt::Display for Path<'_> {
     }
 }
 
-/// Check `v` against a practical subset of JSON Schema.
-fn validate(schema: &Value, v: &Value, path: Path<'_>) -> Result<(), String> {
-    let Some(s) = schema.as_object() else {
-        return Ok(());
-    };
-    if let Some(t) = s.get("type") {
-        let ok = match t {
-            Value::String(one) => type_matches(one, v),
-            Value::Array(many) => {
-                let mut names = many.iter().filter_map(Value::as_str).peekable();
-                names.peek().is_none() || names.any(|t| type_matches(t, v))
-            }
-            _ => true,
+/// A JSON Schema compiled once, when the tool is registered, into what the
+/// checks need: a call then reads fields instead of looking keywords up in
+/// JSON maps at every level of its arguments. The practical subset:
+/// `type`, `enum`, `minimum`, `maximum`, `properties`, `required`,
+/// `additionalProperties: false`, `items`; a schema that is not an object
+/// accepts everything.
+#[derive(Debug, Default)]
+struct Schema {
+    /// `None`: not an object schema, nothing to check.
+    checks: Option<Box<Checks>>,
+}
+
+#[derive(Debug)]
+struct Checks {
+    /// The string entries of `type` (none: no type check).
+    types: Vec<String>,
+    /// `enum`, when it is an array.
+    options: Option<Vec<Value>>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    /// `properties`, when it is an object.
+    properties: Option<BTreeMap<String, Schema>>,
+    /// The string entries of `required`.
+    required: Vec<String>,
+    /// `additionalProperties: false`.
+    closed: bool,
+    items: Option<Schema>,
+}
+
+impl Schema {
+    fn compile(schema: &Value) -> Schema {
+        let Some(s) = schema.as_object() else {
+            return Schema::default();
         };
-        if !ok {
-            let types: Vec<&str> = match t {
-                Value::String(one) => vec![one.as_str()],
-                Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
-                _ => vec![],
-            };
-            return Err(format!("{path} must be {}", types.join(" or ")));
+        let strings = |v: Option<&Value>| -> Vec<String> {
+            match v {
+                Some(Value::String(one)) => vec![one.clone()],
+                Some(Value::Array(many)) => many
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        Schema {
+            checks: Some(Box::new(Checks {
+                types: strings(s.get("type")),
+                options: s.get("enum").and_then(Value::as_array).cloned(),
+                minimum: s.get("minimum").and_then(Value::as_f64),
+                maximum: s.get("maximum").and_then(Value::as_f64),
+                properties: s.get("properties").and_then(Value::as_object).map(|p| {
+                    p.iter()
+                        .map(|(k, v)| (k.clone(), Schema::compile(v)))
+                        .collect()
+                }),
+                // `required` must be an array; a lone string is ignored.
+                required: match s.get("required") {
+                    Some(r @ Value::Array(_)) => strings(Some(r)),
+                    _ => Vec::new(),
+                },
+                closed: s.get("additionalProperties") == Some(&Value::Bool(false)),
+                items: s.get("items").map(Schema::compile),
+            })),
         }
     }
-    if let Some(Value::Array(options)) = s.get("enum")
-        && !options.contains(v)
-    {
-        return Err(format!(
-            "{path} must be one of {}",
-            Value::Array(options.clone())
-        ));
-    }
-    if let Some(n) = v.as_f64() {
-        if let Some(min) = s.get("minimum").and_then(Value::as_f64)
-            && n < min
-        {
-            return Err(format!("{path} must be >= {min}"));
+
+    /// Check `v`; the error names where it failed.
+    fn validate(&self, v: &Value, path: Path<'_>) -> Result<(), String> {
+        let Some(c) = &self.checks else {
+            return Ok(());
+        };
+        if !c.types.is_empty() && !c.types.iter().any(|t| type_matches(t, v)) {
+            return Err(format!("{path} must be {}", c.types.join(" or ")));
         }
-        if let Some(max) = s.get("maximum").and_then(Value::as_f64)
-            && n > max
+        if let Some(options) = &c.options
+            && !options.contains(v)
         {
-            return Err(format!("{path} must be <= {max}"));
+            return Err(format!(
+                "{path} must be one of {}",
+                Value::Array(options.clone())
+            ));
         }
-    }
-    if let Some(obj) = v.as_object() {
-        let props = s.get("properties").and_then(Value::as_object);
-        for r in s
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(r) = r.as_str()
-                && !obj.contains_key(r)
+        if let Some(n) = v.as_f64() {
+            if let Some(min) = c.minimum
+                && n < min
             {
-                return Err(format!("{path}.{r} is required"));
+                return Err(format!("{path} must be >= {min}"));
+            }
+            if let Some(max) = c.maximum
+                && n > max
+            {
+                return Err(format!("{path} must be <= {max}"));
             }
         }
-        for (k, val) in obj {
-            match props.and_then(|p| p.get(k)) {
-                Some(ps) => validate(ps, val, Path::Key(&path, k))?,
-                None if s.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                    return Err(format!("{path}.{k} is not allowed"));
+        if let Some(obj) = v.as_object() {
+            for r in &c.required {
+                if !obj.contains_key(r) {
+                    return Err(format!("{path}.{r} is required"));
                 }
-                None => {}
+            }
+            for (k, val) in obj {
+                match c.properties.as_ref().and_then(|p| p.get(k)) {
+                    Some(ps) => ps.validate(val, Path::Key(&path, k))?,
+                    None if c.closed => return Err(format!("{path}.{k} is not allowed")),
+                    None => {}
+                }
             }
         }
-    }
-    if let (Some(items), Some(arr)) = (s.get("items"), v.as_array()) {
-        for (n, item) in arr.iter().enumerate() {
-            validate(items, item, Path::Index(&path, n))?;
+        if let (Some(items), Some(arr)) = (&c.items, v.as_array()) {
+            for (n, item) in arr.iter().enumerate() {
+                items.validate(item, Path::Index(&path, n))?;
+            }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Check `v` against `schema` (compiled on the spot; tools compile theirs
+/// once).
+#[cfg(test)]
+fn validate(schema: &Value, v: &Value, path: Path<'_>) -> Result<(), String> {
+    Schema::compile(schema).validate(v, path)
 }
 
 fn type_matches(t: &str, v: &Value) -> bool {

@@ -40,6 +40,34 @@ pub use self::stateless::{
     Filter, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SUBSCRIPTION_ID,
 };
 
+/// The messages of one POST body: a single message without a `Vec`
+/// allocation (the common case, on every request), or a batch.
+enum Messages {
+    One([Message; 1]),
+    Many(Vec<Message>),
+}
+
+impl Messages {
+    fn as_slice(&self) -> &[Message] {
+        match self {
+            Messages::One(m) => m,
+            Messages::Many(ms) => ms,
+        }
+    }
+}
+
+impl IntoIterator for Messages {
+    type Item = Message;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Message>, std::vec::IntoIter<Message>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        match self {
+            Messages::One([m]) => Some(m).into_iter().chain(Vec::new()),
+            Messages::Many(ms) => None.into_iter().chain(ms),
+        }
+    }
+}
+
 /// Entropy for session ids, supplied by the caller so the core stays
 /// deterministic (the adapter draws from the OS CSPRNG; tests use a seed).
 pub trait IdSource {
@@ -495,7 +523,7 @@ impl<I: IdSource> Server<I> {
         }
         let negotiated = self.sessions[&sk].version;
         let messages = match body {
-            Body::Single(m) => vec![m],
+            Body::Single(m) => Messages::One([m]),
             Body::Batch(ms) => {
                 if !negotiated.allows_batches() {
                     return self.refuse(
@@ -509,18 +537,23 @@ impl<I: IdSource> Server<I> {
                         ),
                     );
                 }
-                ms
+                Messages::Many(ms)
             }
         };
-        let batch = messages.len() > 1;
-        if let Err(r) = self.check_messages(sk, &messages) {
+        let batch = messages.as_slice().len() > 1;
+        if let Err(r) = self.check_messages(sk, messages.as_slice()) {
             return self.refuse(ex, r);
         }
         let session = self.sessions.get_mut(&sk).expect("looked up above");
         session.last_activity = self.now;
-        let requests = messages.iter().filter(|m| m.is_request()).count();
+        let requests = messages
+            .as_slice()
+            .iter()
+            .filter(|m| m.is_request())
+            .count();
         if requests > 0
             || messages
+                .as_slice()
                 .iter()
                 .any(|m| m.method() == Some("notifications/initialized"))
         {
