@@ -92,7 +92,7 @@ pub struct Mirrored {
 }
 
 impl Mirrored {
-    fn read(headers: &HeaderMap) -> Mirrored {
+    pub(crate) fn read(headers: &HeaderMap) -> Mirrored {
         let mut m = Mirrored::default();
         let text = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
         for (name, key, header) in [
@@ -148,6 +148,18 @@ impl Refusal {
 
 /// Classify and validate `req` against `config`.
 pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Refusal> {
+    classify_with(config, req, true)
+}
+
+/// [`classify`]; with `read_mirrored: false` a POST's
+/// [`Classified::Post::mirrored`] is left empty, for a caller that reads the
+/// 2026-07-28 metadata headers (with [`Mirrored::read`]) only for requests
+/// of that era: legacy requests, most of them, skip the lookups.
+pub(crate) fn classify_with(
+    config: &Config,
+    req: &Request<Bytes>,
+    read_mirrored: bool,
+) -> Result<Classified, Refusal> {
     let headers = req.headers();
     let method = req.method();
     if method != Method::POST && method != Method::GET && method != Method::DELETE {
@@ -229,7 +241,11 @@ pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Ref
         session,
         version,
         body,
-        mirrored: Mirrored::read(headers),
+        mirrored: if read_mirrored {
+            Mirrored::read(headers)
+        } else {
+            Mirrored::default()
+        },
     })
 }
 

@@ -146,12 +146,17 @@ impl RawJson {
 
     /// Parse into a `serde_json::Value`.
     pub fn to_value(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.0).unwrap_or(serde_json::Value::Null)
+        self.deserialize().unwrap_or(serde_json::Value::Null)
     }
 
     /// Deserialize into `T`.
     pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(&self.0)
+        // From the text (UTF-8 checked once, here) rather than the bytes,
+        // which re-checks every string it reads.
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(&self.0),
+        }
     }
 
     /// Internal: wrap bytes known to be one JSON value (a slice of a parsed body).

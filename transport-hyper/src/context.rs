@@ -13,7 +13,7 @@ use streamable_core::{
 };
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::driver::{Command, Control};
+use crate::driver::{Command, Control, send_command};
 
 /// The channels to the driver.
 #[derive(Clone, Debug)]
@@ -27,7 +27,9 @@ pub(crate) struct Link {
 impl Link {
     pub(crate) async fn send(&self, cmd: Command) -> Result<(), ContextError> {
         let tx = self.mailbox.upgrade().ok_or(ContextError::Stopped)?;
-        tx.send(cmd).await.map_err(|_| ContextError::Stopped)
+        send_command(&tx, cmd)
+            .await
+            .map_err(|()| ContextError::Stopped)
     }
 
     async fn notify(

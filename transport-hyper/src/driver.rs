@@ -120,6 +120,18 @@ pub(crate) enum Command {
     Shutdown,
 }
 
+/// Put a command in the driver's mailbox: at once when there is room (the
+/// usual case), else wait for room. The waiting send is boxed so that the
+/// futures awaiting this stay small when it is not needed: a handler task
+/// is moved whole when it is spawned and when it completes (callgrind).
+pub(crate) async fn send_command(tx: &mpsc::Sender<Command>, cmd: Command) -> Result<(), ()> {
+    match tx.try_send(cmd) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(cmd)) => Box::pin(tx.send(cmd)).await.map_err(|_| ()),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+    }
+}
+
 /// Signals sent from `Drop` (unbounded, so a destructor never waits; at most
 /// one per exchange, request or outgoing request, so bounded in practice).
 #[derive(Debug)]

@@ -17,7 +17,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::body::McpBody;
-use crate::driver::{Clock, Command, Control, Driver, DriverSettings, ExchangeGuard, Reply};
+use crate::driver::{
+    Clock, Command, Control, Driver, DriverSettings, ExchangeGuard, Reply, send_command,
+};
 use crate::handler::{DynHandler, Handler};
 use crate::sync::{TakeOnce, Tickets};
 
@@ -193,8 +195,12 @@ impl McpService {
     /// Outside a tokio runtime (like `tokio::spawn`).
     pub fn start(&self) -> Option<JoinHandle<()>> {
         let fut = self.shared.driver.take()?;
+        // DEBUG like the per-request spans: the driver logs nothing at INFO
+        // or above, and an enabled span is entered and left on every poll
+        // (~575 instructions per tools/call under the fmt subscriber,
+        // callgrind, docs/benchmarks.md).
         Some(tokio::spawn(
-            fut.instrument(tracing::info_span!("mcp.driver")),
+            fut.instrument(tracing::debug_span!("mcp.driver")),
         ))
     }
 
@@ -248,9 +254,7 @@ impl McpService {
         // From here on, if this future is dropped (the client went away),
         // the guard tells the driver.
         let mut guard = ExchangeGuard::new(ticket, shared.control.clone());
-        if shared
-            .mailbox
-            .send(Command::Request { ticket, req, reply })
+        if send_command(&shared.mailbox, Command::Request { ticket, req, reply })
             .await
             .is_err()
         {

@@ -188,15 +188,16 @@ impl<I: IdSource> Server<I> {
     pub fn handle_request(&mut self, now: Timestamp, req: Request<Bytes>) -> ExchangeId {
         self.tick(now);
         let ex = self.router.new_exchange();
-        match edge::classify(&self.config, &req) {
+        match edge::classify_with(&self.config, &req, false) {
             Err(refusal) => self.refuse(ex, refusal),
             Ok(Classified::Post {
                 session,
                 version,
                 body,
-                mirrored,
+                mirrored: _,
             }) => {
                 if stateless::is_modern(session.as_deref(), &version, &body) {
+                    let mirrored = edge::Mirrored::read(req.headers());
                     self.modern_post(ex, version, mirrored, body)
                 } else {
                     self.post(ex, session, version, body)
