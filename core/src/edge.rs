@@ -9,7 +9,7 @@
 //! JSON-RPC shape (400, -32600).
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, Method, Request, StatusCode, header};
 
 use crate::config::{Config, HostPolicy, OriginPolicy};
 use crate::jsonrpc::{self, Body, ErrorObject, code};
@@ -23,6 +23,14 @@ pub const SESSION_HEADER: &str = "mcp-session-id";
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
 /// The resume header (T-RES-4).
 pub const LAST_EVENT_ID: &str = "last-event-id";
+
+// The same names, ready for `HeaderMap` lookups: a `&str` name is parsed
+// and validated again on every lookup (~200 instructions each).
+const SESSION_NAME: HeaderName = HeaderName::from_static(SESSION_HEADER);
+const VERSION_NAME: HeaderName = HeaderName::from_static(VERSION_HEADER);
+const LAST_EVENT_ID_NAME: HeaderName = HeaderName::from_static(LAST_EVENT_ID);
+const METHOD_NAME: HeaderName = HeaderName::from_static(mirror::METHOD_HEADER);
+const NAME_NAME: HeaderName = HeaderName::from_static(mirror::NAME_HEADER);
 
 /// The `MCP-Protocol-Version` header as received. Its validity depends on
 /// what the request is (never checked on `initialize`, X-2/X-3), so the edge
@@ -84,14 +92,14 @@ pub struct Mirrored {
 }
 
 impl Mirrored {
-    fn read(headers: &HeaderMap) -> Mirrored {
+    pub(crate) fn read(headers: &HeaderMap) -> Mirrored {
         let mut m = Mirrored::default();
         let text = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
-        for (name, header) in [
-            (mirror::METHOD_HEADER, &mut m.method),
-            (mirror::NAME_HEADER, &mut m.name),
+        for (name, key, header) in [
+            (mirror::METHOD_HEADER, &METHOD_NAME, &mut m.method),
+            (mirror::NAME_HEADER, &NAME_NAME, &mut m.name),
         ] {
-            let mut values = headers.get_all(name).iter();
+            let mut values = headers.get_all(key).iter();
             *header = values.next().map(text);
             if values.next().is_some() {
                 m.repeated = Some(name);
@@ -140,6 +148,18 @@ impl Refusal {
 
 /// Classify and validate `req` against `config`.
 pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Refusal> {
+    classify_with(config, req, true)
+}
+
+/// [`classify`]; with `read_mirrored: false` a POST's
+/// [`Classified::Post::mirrored`] is left empty, for a caller that reads the
+/// 2026-07-28 metadata headers (with [`Mirrored::read`]) only for requests
+/// of that era: legacy requests, most of them, skip the lookups.
+pub(crate) fn classify_with(
+    config: &Config,
+    req: &Request<Bytes>,
+    read_mirrored: bool,
+) -> Result<Classified, Refusal> {
     let headers = req.headers();
     let method = req.method();
     if method != Method::POST && method != Method::GET && method != Method::DELETE {
@@ -148,8 +168,8 @@ pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Ref
     check_host(config, req)?;
     check_origin(config, headers)?;
     let session =
-        single(headers, SESSION_HEADER)?.map(|v| v.to_str().map(str::to_owned).unwrap_or_default());
-    let version = match single(headers, VERSION_HEADER)? {
+        single(headers, &SESSION_NAME)?.map(|v| v.to_str().map(str::to_owned).unwrap_or_default());
+    let version = match single(headers, &VERSION_NAME)? {
         None => VersionHeader::Absent,
         Some(v) => {
             let text = v.to_str().unwrap_or("").trim();
@@ -167,7 +187,7 @@ pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Ref
                 "Not Acceptable: GET requires Accept: text/event-stream",
             ));
         }
-        let last_event_id = single(headers, LAST_EVENT_ID)?
+        let last_event_id = single(headers, &LAST_EVENT_ID_NAME)?
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
         return Ok(Classified::Get {
             session,
@@ -221,14 +241,18 @@ pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Ref
         session,
         version,
         body,
-        mirrored: Mirrored::read(headers),
+        mirrored: if read_mirrored {
+            Mirrored::read(headers)
+        } else {
+            Mirrored::default()
+        },
     })
 }
 
 /// At most one value of `name` (X-20: a repeated session header is an error).
 fn single<'a>(
     headers: &'a HeaderMap,
-    name: &'static str,
+    name: &HeaderName,
 ) -> Result<Option<&'a http::HeaderValue>, Refusal> {
     let mut values = headers.get_all(name).iter();
     let first = values.next();
@@ -250,25 +274,32 @@ fn accepts(headers: &HeaderMap, need_json: bool, need_sse: bool, absent_ok: bool
     for value in headers.get_all(header::ACCEPT) {
         any = true;
         let Ok(text) = value.to_str() else { continue };
-        for item in text.split(',') {
-            let mut parts = item.split(';');
-            let range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        // Byte splits: these lists are short, and `str::split` sets up a
+        // memchr search per item (this runs on every POST).
+        for item in text.as_bytes().split(|&b| b == b',') {
+            let mut parts = item.split(|&b| b == b';');
+            let range = parts.next().unwrap_or_default().trim_ascii();
             let refused = parts.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=")
-                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+                p.trim_ascii().strip_prefix(b"q=").is_some_and(|q| {
+                    std::str::from_utf8(q)
+                        .ok()
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                        == Some(0.0)
+                })
             });
             if refused {
                 continue;
             }
-            match range.as_str() {
-                "*/*" => {
-                    json = true;
-                    sse = true;
-                }
-                "application/*" | "application/json" => json = true,
-                "text/*" | "text/event-stream" => sse = true,
-                _ => {}
+            // Media types are case-insensitive; compared without a
+            // lower-cased copy.
+            let is = |t: &[u8]| range.eq_ignore_ascii_case(t);
+            if range == b"*/*" {
+                json = true;
+                sse = true;
+            } else if is(b"application/json") || is(b"application/*") {
+                json = true;
+            } else if is(b"text/event-stream") || is(b"text/*") {
+                sse = true;
             }
         }
     }
@@ -300,15 +331,15 @@ fn is_loopback_name(host: &str) -> bool {
 
 fn check_host(config: &Config, req: &Request<Bytes>) -> Result<(), Refusal> {
     let authority = match req.headers().get(header::HOST) {
-        Some(v) => Some(v.to_str().unwrap_or("\u{0}").to_owned()),
-        None => req.uri().authority().map(|a| a.as_str().to_owned()),
+        Some(v) => Some(v.to_str().unwrap_or("\u{0}")),
+        None => req.uri().authority().map(|a| a.as_str()),
     };
     // A request without any authority cannot be the product of DNS
     // rebinding (browsers always send Host), so it passes.
     let Some(authority) = authority else {
         return Ok(());
     };
-    let host = host_name(&authority);
+    let host = host_name(authority);
     let ok = match &config.hosts {
         HostPolicy::Any => true,
         HostPolicy::Loopback => is_loopback_name(host),

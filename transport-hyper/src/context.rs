@@ -3,17 +3,17 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use streamable_core::{
     ErrorObject, Id, OutgoingKey, ProtocolVersion, RawJson, RequestKey, SendError, SessionKey,
     Target,
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::driver::{Command, Control};
+use crate::driver::{Command, Control, send_command};
 
 /// The channels to the driver.
 #[derive(Clone, Debug)]
@@ -27,7 +27,9 @@ pub(crate) struct Link {
 impl Link {
     pub(crate) async fn send(&self, cmd: Command) -> Result<(), ContextError> {
         let tx = self.mailbox.upgrade().ok_or(ContextError::Stopped)?;
-        tx.send(cmd).await.map_err(|_| ContextError::Stopped)
+        send_command(&tx, cmd)
+            .await
+            .map_err(|()| ContextError::Stopped)
     }
 
     async fn notify(
@@ -251,6 +253,65 @@ impl SessionData {
     }
 }
 
+/// A request's cancellation signal, shared by the driver (through
+/// [`CancelSender`]) and the request's context. One allocation and no
+/// channel: a `watch` channel per request cost a `BigNotify` (eight
+/// `Notify`s, each locked when the sender went) on every tools/call.
+#[derive(Debug, Default)]
+pub(crate) struct CancelState {
+    /// The client cancelled, or the session ended.
+    cancelled: AtomicBool,
+    /// The driver forgot the request (answered, abandoned) or stopped.
+    closed: AtomicBool,
+    notify: Notify,
+}
+
+impl CancelState {
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once cancelled or closed (the driver forgot the request or
+    /// stopped: treated as cancelled).
+    async fn wait(&self) {
+        loop {
+            // Registered before the check, so a signal sent after it wakes us.
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.cancelled.load(Ordering::SeqCst) || self.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The driver's end of a [`CancelState`]; dropping it closes the signal
+/// (so a context outliving its request, or a stopped driver, reads as
+/// cancelled to [`RequestContext::cancelled`], as a dropped channel did).
+#[derive(Debug)]
+pub(crate) struct CancelSender(Arc<CancelState>);
+
+impl CancelSender {
+    pub(crate) fn new() -> (CancelSender, Arc<CancelState>) {
+        let state = Arc::new(CancelState::default());
+        (CancelSender(state.clone()), state)
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+}
+
+impl Drop for CancelSender {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+}
+
 /// A handle on one session: its key, its state, and its GET stream.
 ///
 /// A stateless 2026-07-28 request has no session; its context still carries
@@ -262,7 +323,7 @@ impl SessionData {
 #[derive(Clone, Debug)]
 pub struct Session {
     pub(crate) key: Option<SessionKey>,
-    pub(crate) data: std::sync::Arc<SessionData>,
+    pub(crate) data: Arc<SessionData>,
     pub(crate) link: Link,
 }
 
@@ -370,8 +431,12 @@ pub struct RequestContext {
     pub(crate) version: ProtocolVersion,
     pub(crate) request: RequestKey,
     pub(crate) id: Id,
-    pub(crate) progress_token: Option<Value>,
-    pub(crate) cancelled: watch::Receiver<bool>,
+    /// The request's params, for `_meta.progressToken`, read on first use:
+    /// most requests never report progress, and parsing the params for it
+    /// on the driver task costs every request a scan of its params.
+    pub(crate) params: Option<RawJson>,
+    pub(crate) progress_token: std::sync::OnceLock<Option<Value>>,
+    pub(crate) cancelled: Arc<CancelState>,
 }
 
 impl RequestContext {
@@ -411,24 +476,23 @@ impl RequestContext {
 
     /// `params._meta.progressToken`, if the client asked for progress.
     pub fn progress_token(&self) -> Option<&Value> {
-        self.progress_token.as_ref()
+        self.progress_token
+            .get_or_init(|| self.params.as_ref().and_then(progress_token))
+            .as_ref()
     }
 
     /// Whether the client cancelled this request (`notifications/cancelled`,
     /// or for a 2026-07-28 request by closing its stream), or its session
     /// ended.
     pub fn is_cancelled(&self) -> bool {
-        *self.cancelled.borrow()
+        self.cancelled.is_cancelled()
     }
 
     /// Resolves when the client cancels this request
     /// (`notifications/cancelled`; for a 2026-07-28 request, closing its
     /// response stream) or its session ends. Never resolves otherwise.
     pub async fn cancelled(&self) {
-        let mut rx = self.cancelled.clone();
-        if rx.wait_for(|c| *c).await.is_err() {
-            // The driver stopped: treat as cancelled.
-        }
+        self.cancelled.wait().await;
     }
 
     /// Send `notifications/progress` (U-PROG-*) if the client gave a progress
@@ -439,7 +503,7 @@ impl RequestContext {
         total: Option<f64>,
         message: Option<&str>,
     ) -> Result<bool, ContextError> {
-        let Some(token) = &self.progress_token else {
+        let Some(token) = self.progress_token() else {
             return Ok(false);
         };
         let mut p = json!({"progressToken": token, "progress": number(progress)});
@@ -531,11 +595,75 @@ impl RequestContext {
     }
 }
 
+/// `params._meta.progressToken`, if any (a string or an integer, U-PROG-1).
+fn progress_token(params: &RawJson) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(rename = "progressToken")]
+        progress_token: Option<Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct P {
+        #[serde(rename = "_meta")]
+        meta: Option<Meta>,
+    }
+    let p: P = params.deserialize().ok()?;
+    p.meta?
+        .progress_token
+        .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
+}
+
 /// Whole numbers as JSON integers (`1`, not `1.0`).
 fn number(x: f64) -> Value {
     if x.fract() == 0.0 && x.abs() < 9.0e15 {
         json!(x as i64)
     } else {
         json!(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn pending_after(state: &CancelState) -> bool {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(20), state.wait())
+                .await
+                .is_err()
+        })
+    }
+
+    #[test]
+    fn cancel_wakes_a_waiter_and_reads_as_cancelled() {
+        let (tx, state) = CancelSender::new();
+        assert!(!state.is_cancelled());
+        assert!(pending_after(&state), "nothing signalled yet");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let waiter = state.clone();
+        rt.block_on(async move {
+            let wait = tokio::spawn(async move { waiter.wait().await });
+            tokio::task::yield_now().await;
+            tx.cancel();
+            wait.await.expect("woken");
+            // The sender is still alive: this was a cancellation.
+            drop(tx);
+        });
+        assert!(state.is_cancelled());
+    }
+
+    #[test]
+    fn a_dropped_sender_ends_the_wait_without_reading_as_cancelled() {
+        let (tx, state) = CancelSender::new();
+        drop(tx);
+        assert!(!pending_after(&state), "closed: the wait ends");
+        assert!(!state.is_cancelled(), "like a dropped watch sender");
     }
 }

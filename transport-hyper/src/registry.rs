@@ -3,11 +3,14 @@
 //! `initialize` capabilities derived from what is registered, plus
 //! `logging/setLevel` and resource subscriptions.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 use streamable_core::mirror::{ParamHeader, param_headers};
 use streamable_core::{CloseReason, ErrorObject, RawJson, SessionKey, jsonrpc::code};
@@ -92,7 +95,8 @@ impl ToolResult {
         }
     }
 
-    /// The wire form.
+    /// The wire form as a `Value` (the handler path serialises a result
+    /// directly, see its `Serialize` impl).
     pub fn to_value(&self) -> Value {
         let mut v = json!({"content": self.content});
         if let Some(s) = &self.structured {
@@ -105,6 +109,22 @@ impl ToolResult {
     }
 }
 
+/// The wire form, written without building a `Value` first: members in
+/// the order of [`ToolResult::to_value`] (sorted, as a `Value` prints them).
+impl Serialize for ToolResult {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("content", &self.content)?;
+        if self.is_error {
+            m.serialize_entry("isError", &true)?;
+        }
+        if let Some(s) = &self.structured {
+            m.serialize_entry("structuredContent", s)?;
+        }
+        m.end()
+    }
+}
+
 /// A tool: name, description, JSON Schema of its arguments, and an async
 /// function. Arguments are checked against the schema (a practical subset:
 /// `type`, `properties`, `required`, `enum`, `items`, `minimum`, `maximum`,
@@ -114,6 +134,8 @@ impl ToolResult {
 pub struct Tool {
     meta: Value,
     schema: Value,
+    /// `schema` compiled for the per-call check.
+    checks: Arc<Schema>,
     run: Arc<ToolFn>,
 }
 
@@ -132,6 +154,7 @@ impl Tool {
     {
         Tool {
             meta: json!({"name": name, "description": description, "inputSchema": input_schema}),
+            checks: Arc::new(Schema::compile(&input_schema)),
             schema: input_schema,
             run: Arc::new(move |ctx, args| Box::pin(run(ctx, args))),
         }
@@ -538,22 +561,6 @@ impl McpServer {
                 let tools: Vec<&Value> = i.tools.values().map(|t| &t.meta).collect();
                 ok(json!({"tools": tools}))
             }
-            "tools/call" if !i.tools.is_empty() => {
-                let name = params["name"].as_str().unwrap_or("");
-                let tool = i
-                    .tools
-                    .get(name)
-                    .ok_or_else(|| invalid(&format!("Unknown tool: {name}")))?;
-                let args = match params.get("arguments") {
-                    None | Some(Value::Null) => json!({}),
-                    Some(a) => a.clone(),
-                };
-                if let Err(e) = validate(&tool.schema, &args, "arguments") {
-                    return ok(ToolResult::error(format!("Invalid arguments: {e}")).to_value());
-                }
-                let r = (tool.run)(ctx, args).await?;
-                ok(r.to_value())
-            }
             "resources/list" if !i.resources.is_empty() || !i.templates.is_empty() => {
                 let list: Vec<&Value> = i.resources.values().map(|r| &r.meta).collect();
                 ok(json!({"resources": list}))
@@ -636,6 +643,66 @@ impl McpServer {
     }
 }
 
+impl McpServer {
+    /// `tools/call`, the hot path: the tool's arguments are parsed once,
+    /// straight from the params the core sliced out of the body (no `Value`
+    /// of the whole params, no copy of the arguments), and the result is
+    /// serialised once, straight to the text the core writes.
+    async fn call_tool(&self, ctx: RequestContext, params: Option<&RawJson>) -> Outcome {
+        let (name, args) = call_params(params);
+        let tool = self
+            .inner
+            .tools
+            .get(&*name)
+            .ok_or_else(|| invalid(&format!("Unknown tool: {name}")))?;
+        if let Err(e) = tool.checks.validate(&args, Path::Root("arguments")) {
+            return tool_outcome(&ToolResult::error(format!("Invalid arguments: {e}")));
+        }
+        let r = (tool.run)(ctx, args).await?;
+        tool_outcome(&r)
+    }
+}
+
+/// The `name` and `arguments` of `tools/call` params (`{}` when absent or
+/// null).
+fn call_params(params: Option<&RawJson>) -> (Cow<'_, str>, Value) {
+    #[derive(serde::Deserialize)]
+    struct Call<'a> {
+        #[serde(borrow)]
+        name: Cow<'a, str>,
+        #[serde(default)]
+        arguments: Option<Value>,
+    }
+    if let Some(p) = params
+        && p.as_bytes().first() == Some(&b'{')
+        && let Ok(c) = p.deserialize::<Call<'_>>()
+    {
+        return (
+            c.name,
+            c.arguments.unwrap_or_else(|| Value::Object(Map::new())),
+        );
+    }
+    // Anything unusual (no params, an array, a name that is not a string, a
+    // repeated member) is read as a `Value`, like every other method's
+    // params, so it gets the same answer as before: an unknown tool `""`.
+    let v = params.map_or(Value::Null, RawJson::to_value);
+    let name = v["name"].as_str().unwrap_or("").to_owned();
+    let args = match v.get("arguments") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(a) => a.clone(),
+    };
+    (Cow::Owned(name), args)
+}
+
+fn tool_outcome(r: &ToolResult) -> Outcome {
+    RawJson::from_serialize(r).map_err(|e| {
+        ErrorObject::new(
+            code::INTERNAL_ERROR,
+            format!("Internal error: the tool result is not JSON: {e}"),
+        )
+    })
+}
+
 fn unreachable_method(method: &str) -> Outcome {
     Err(ErrorObject::new(
         code::METHOD_NOT_FOUND,
@@ -654,6 +721,9 @@ impl Handler for McpServer {
         method: String,
         params: Option<RawJson>,
     ) -> Outcome {
+        if method == "tools/call" && !self.inner.tools.is_empty() {
+            return self.call_tool(ctx, params.as_ref()).await;
+        }
         let params = params.map(|p| p.to_value()).unwrap_or(Value::Null);
         self.dispatch(ctx, &method, params).await
     }
@@ -718,71 +788,149 @@ fn match_template(template: &str, uri: &str) -> Option<BTreeMap<String, String>>
     }
 }
 
-/// Check `v` against a practical subset of JSON Schema.
-fn validate(schema: &Value, v: &Value, path: &str) -> Result<(), String> {
-    let Some(s) = schema.as_object() else {
-        return Ok(());
-    };
-    if let Some(t) = s.get("type") {
-        let types: Vec<&str> = match t {
-            Value::String(one) => vec![one.as_str()],
-            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
+/// Where a value sits in the arguments, for error messages. Built on the
+/// stack as validation descends and printed only when a check fails, so a
+/// valid call allocates nothing here.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root(name) => f.write_str(name),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, n) => write!(f, "{parent}[{n}]"),
+        }
+    }
+}
+
+/// A JSON Schema compiled once, when the tool is registered, into what the
+/// checks need: a call then reads fields instead of looking keywords up in
+/// JSON maps at every level of its arguments. The practical subset:
+/// `type`, `enum`, `minimum`, `maximum`, `properties`, `required`,
+/// `additionalProperties: false`, `items`; a schema that is not an object
+/// accepts everything.
+#[derive(Debug, Default)]
+struct Schema {
+    /// `None`: not an object schema, nothing to check.
+    checks: Option<Box<Checks>>,
+}
+
+#[derive(Debug)]
+struct Checks {
+    /// The string entries of `type` (none: no type check).
+    types: Vec<String>,
+    /// `enum`, when it is an array.
+    options: Option<Vec<Value>>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    /// `properties`, when it is an object.
+    properties: Option<BTreeMap<String, Schema>>,
+    /// The string entries of `required`.
+    required: Vec<String>,
+    /// `additionalProperties: false`.
+    closed: bool,
+    items: Option<Schema>,
+}
+
+impl Schema {
+    fn compile(schema: &Value) -> Schema {
+        let Some(s) = schema.as_object() else {
+            return Schema::default();
         };
-        if !types.is_empty() && !types.iter().any(|t| type_matches(t, v)) {
-            return Err(format!("{path} must be {}", types.join(" or ")));
+        let strings = |v: Option<&Value>| -> Vec<String> {
+            match v {
+                Some(Value::String(one)) => vec![one.clone()],
+                Some(Value::Array(many)) => many
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        Schema {
+            checks: Some(Box::new(Checks {
+                types: strings(s.get("type")),
+                options: s.get("enum").and_then(Value::as_array).cloned(),
+                minimum: s.get("minimum").and_then(Value::as_f64),
+                maximum: s.get("maximum").and_then(Value::as_f64),
+                properties: s.get("properties").and_then(Value::as_object).map(|p| {
+                    p.iter()
+                        .map(|(k, v)| (k.clone(), Schema::compile(v)))
+                        .collect()
+                }),
+                // `required` must be an array; a lone string is ignored.
+                required: match s.get("required") {
+                    Some(r @ Value::Array(_)) => strings(Some(r)),
+                    _ => Vec::new(),
+                },
+                closed: s.get("additionalProperties") == Some(&Value::Bool(false)),
+                items: s.get("items").map(Schema::compile),
+            })),
         }
     }
-    if let Some(Value::Array(options)) = s.get("enum")
-        && !options.contains(v)
-    {
-        return Err(format!(
-            "{path} must be one of {}",
-            Value::Array(options.clone())
-        ));
-    }
-    if let Some(n) = v.as_f64() {
-        if let Some(min) = s.get("minimum").and_then(Value::as_f64)
-            && n < min
-        {
-            return Err(format!("{path} must be >= {min}"));
+
+    /// Check `v`; the error names where it failed.
+    fn validate(&self, v: &Value, path: Path<'_>) -> Result<(), String> {
+        let Some(c) = &self.checks else {
+            return Ok(());
+        };
+        if !c.types.is_empty() && !c.types.iter().any(|t| type_matches(t, v)) {
+            return Err(format!("{path} must be {}", c.types.join(" or ")));
         }
-        if let Some(max) = s.get("maximum").and_then(Value::as_f64)
-            && n > max
+        if let Some(options) = &c.options
+            && !options.contains(v)
         {
-            return Err(format!("{path} must be <= {max}"));
+            return Err(format!(
+                "{path} must be one of {}",
+                Value::Array(options.clone())
+            ));
         }
-    }
-    if let Some(obj) = v.as_object() {
-        let props = s.get("properties").and_then(Value::as_object);
-        for r in s
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(r) = r.as_str()
-                && !obj.contains_key(r)
+        if let Some(n) = v.as_f64() {
+            if let Some(min) = c.minimum
+                && n < min
             {
-                return Err(format!("{path}.{r} is required"));
+                return Err(format!("{path} must be >= {min}"));
+            }
+            if let Some(max) = c.maximum
+                && n > max
+            {
+                return Err(format!("{path} must be <= {max}"));
             }
         }
-        for (k, val) in obj {
-            match props.and_then(|p| p.get(k)) {
-                Some(ps) => validate(ps, val, &format!("{path}.{k}"))?,
-                None if s.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                    return Err(format!("{path}.{k} is not allowed"));
+        if let Some(obj) = v.as_object() {
+            for r in &c.required {
+                if !obj.contains_key(r) {
+                    return Err(format!("{path}.{r} is required"));
                 }
-                None => {}
+            }
+            for (k, val) in obj {
+                match c.properties.as_ref().and_then(|p| p.get(k)) {
+                    Some(ps) => ps.validate(val, Path::Key(&path, k))?,
+                    None if c.closed => return Err(format!("{path}.{k} is not allowed")),
+                    None => {}
+                }
             }
         }
-    }
-    if let (Some(items), Some(arr)) = (s.get("items"), v.as_array()) {
-        for (n, item) in arr.iter().enumerate() {
-            validate(items, item, &format!("{path}[{n}]"))?;
+        if let (Some(items), Some(arr)) = (&c.items, v.as_array()) {
+            for (n, item) in arr.iter().enumerate() {
+                items.validate(item, Path::Index(&path, n))?;
+            }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Check `v` against `schema` (compiled on the spot; tools compile theirs
+/// once).
+#[cfg(test)]
+fn validate(schema: &Value, v: &Value, path: Path<'_>) -> Result<(), String> {
+    Schema::compile(schema).validate(v, path)
 }
 
 fn type_matches(t: &str, v: &Value) -> bool {
@@ -815,10 +963,76 @@ mod tests {
     #[test]
     fn schema_subset() {
         let s = json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}, "required": ["n"]});
-        assert!(validate(&s, &json!({"n": 3}), "a").is_ok());
-        assert!(validate(&s, &json!({}), "a").is_err());
-        assert!(validate(&s, &json!({"n": 0}), "a").is_err());
-        assert!(validate(&s, &json!({"n": "x"}), "a").is_err());
-        assert!(validate(&s, &json!([1]), "a").is_err());
+        assert!(validate(&s, &json!({"n": 3}), Path::Root("a")).is_ok());
+        assert!(validate(&s, &json!({}), Path::Root("a")).is_err());
+        assert!(validate(&s, &json!({"n": 0}), Path::Root("a")).is_err());
+        assert!(validate(&s, &json!({"n": "x"}), Path::Root("a")).is_err());
+        assert!(validate(&s, &json!([1]), Path::Root("a")).is_err());
+    }
+
+    #[test]
+    fn schema_errors_name_the_path() {
+        let s = json!({"type": "object", "properties": {
+            "n": {"type": "integer", "minimum": 1},
+            "list": {"type": "array", "items": {"type": ["string", "null"]}},
+            "inner": {"type": "object", "additionalProperties": false, "properties": {}}
+        }});
+        let err = |v| validate(&s, &v, Path::Root("arguments")).unwrap_err();
+        assert_eq!(err(json!({"n": 0})), "arguments.n must be >= 1");
+        assert_eq!(
+            err(json!({"list": ["a", 2]})),
+            "arguments.list[1] must be string or null"
+        );
+        assert_eq!(
+            err(json!({"inner": {"x": 1}})),
+            "arguments.inner.x is not allowed"
+        );
+        assert!(validate(&s, &json!({"list": ["a", null]}), Path::Root("arguments")).is_ok());
+    }
+
+    /// The one-pass reading of `tools/call` params gives what reading them
+    /// as a `Value` gives, for odd params too.
+    #[test]
+    fn call_params_agree_with_a_value_reading() {
+        let reference = |p: Option<&RawJson>| {
+            let v = p.map_or(Value::Null, RawJson::to_value);
+            let name = v["name"].as_str().unwrap_or("").to_owned();
+            let args = match v.get("arguments") {
+                None | Some(Value::Null) => json!({}),
+                Some(a) => a.clone(),
+            };
+            (name, args)
+        };
+        let cases = [
+            r#"{"name":"echo","arguments":{"text":"hi"}}"#,
+            r#"{"name":"echo"}"#,
+            r#"{"name":"echo","arguments":null}"#,
+            r#"{"name":"echo","arguments":"text"}"#,
+            r#"{"name":"e\u0063ho","arguments":{},"_meta":{"progressToken":1}}"#,
+            r#"{"name":7,"arguments":{}}"#,
+            r#"{"arguments":{}}"#,
+            r#"{"name":"a","name":"b"}"#,
+            r#"["echo",{"text":"hi"}]"#,
+            r#"{}"#,
+        ];
+        for case in cases {
+            let raw = RawJson::parse(case.as_bytes().to_vec()).unwrap();
+            let (name, args) = call_params(Some(&raw));
+            assert_eq!((name.into_owned(), args), reference(Some(&raw)), "{case}");
+        }
+        let (name, args) = call_params(None);
+        assert_eq!((name.into_owned(), args), reference(None));
+    }
+
+    #[test]
+    fn tool_results_serialise_like_their_value() {
+        for r in [
+            ToolResult::text("hi"),
+            ToolResult::error("no"),
+            ToolResult::json(json!({"a": [1, 2]})),
+        ] {
+            let direct = RawJson::from_serialize(&r).unwrap();
+            assert_eq!(direct.as_str(), RawJson::from_value(&r.to_value()).as_str());
+        }
     }
 }

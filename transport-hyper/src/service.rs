@@ -17,7 +17,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::body::McpBody;
-use crate::driver::{Clock, Command, Control, Driver, DriverSettings, ExchangeGuard, Reply};
+use crate::driver::{
+    Clock, Command, Control, Driver, DriverSettings, ExchangeGuard, Reply, send_command,
+};
 use crate::handler::{DynHandler, Handler};
 use crate::sync::{TakeOnce, Tickets};
 
@@ -205,8 +207,12 @@ impl McpService {
     /// Outside a tokio runtime (like `tokio::spawn`).
     pub fn start(&self) -> Option<JoinHandle<()>> {
         let fut = self.shared.driver.take()?;
+        // DEBUG like the per-request spans: the driver logs nothing at INFO
+        // or above, and an enabled span is entered and left on every poll
+        // (~575 instructions per tools/call under the fmt subscriber,
+        // callgrind, docs/benchmarks.md).
         Some(tokio::spawn(
-            fut.instrument(tracing::info_span!("mcp.driver")),
+            fut.instrument(tracing::debug_span!("mcp.driver")),
         ))
     }
 
@@ -260,9 +266,7 @@ impl McpService {
         // From here on, if this future is dropped (the client went away),
         // the guard tells the driver.
         let mut guard = ExchangeGuard::new(ticket, shared.control.clone());
-        if shared
-            .mailbox
-            .send(Command::Request { ticket, req, reply })
+        if send_command(&shared.mailbox, Command::Request { ticket, req, reply })
             .await
             .is_err()
         {
@@ -290,22 +294,36 @@ where
     B: Body,
 {
     let mut body = std::pin::pin!(body);
+    // A body that arrives in one frame (the usual small JSON-RPC message) is
+    // kept as that frame's bytes, not copied; more frames are gathered.
+    let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
-    while buf.len() < limit {
+    let mut len = 0;
+    while len < limit {
         let Some(frame) = body.frame().await else {
             break;
         };
         let Ok(frame) = frame else { return Err(()) };
         if let Ok(mut data) = frame.into_data() {
-            while buf.len() < limit && data.has_remaining() {
-                let chunk = data.chunk();
-                let n = chunk.len().min(limit - buf.len());
-                buf.extend_from_slice(&chunk[..n]);
-                data.advance(n);
+            let n = data.remaining().min(limit - len);
+            if n == 0 {
+                continue;
+            }
+            // Zero-copy for `Bytes` (hyper's frames).
+            let chunk = data.copy_to_bytes(n);
+            len += n;
+            match first.take() {
+                None if buf.is_empty() => first = Some(chunk),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        buf.extend_from_slice(&earlier);
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
             }
         }
     }
-    Ok(buf.freeze())
+    Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
 fn with_head(head: &ResponseHead, body: McpBody) -> Response<McpBody> {

@@ -40,6 +40,34 @@ pub use self::stateless::{
     Filter, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SUBSCRIPTION_ID,
 };
 
+/// The messages of one POST body: a single message without a `Vec`
+/// allocation (the common case, on every request), or a batch.
+enum Messages {
+    One([Message; 1]),
+    Many(Vec<Message>),
+}
+
+impl Messages {
+    fn as_slice(&self) -> &[Message] {
+        match self {
+            Messages::One(m) => m,
+            Messages::Many(ms) => ms,
+        }
+    }
+}
+
+impl IntoIterator for Messages {
+    type Item = Message;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Message>, std::vec::IntoIter<Message>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        match self {
+            Messages::One([m]) => Some(m).into_iter().chain(Vec::new()),
+            Messages::Many(ms) => None.into_iter().chain(ms),
+        }
+    }
+}
+
 /// Entropy for session ids, supplied by the caller so the core stays
 /// deterministic (the adapter draws from the OS CSPRNG; tests use a seed).
 pub trait IdSource {
@@ -160,15 +188,16 @@ impl<I: IdSource> Server<I> {
     pub fn handle_request(&mut self, now: Timestamp, req: Request<Bytes>) -> ExchangeId {
         self.tick(now);
         let ex = self.router.new_exchange();
-        match edge::classify(&self.config, &req) {
+        match edge::classify_with(&self.config, &req, false) {
             Err(refusal) => self.refuse(ex, refusal),
             Ok(Classified::Post {
                 session,
                 version,
                 body,
-                mirrored,
+                mirrored: _,
             }) => {
                 if stateless::is_modern(session.as_deref(), &version, &body) {
+                    let mirrored = edge::Mirrored::read(req.headers());
                     self.modern_post(ex, version, mirrored, body)
                 } else {
                     self.post(ex, session, version, body)
@@ -495,7 +524,7 @@ impl<I: IdSource> Server<I> {
         }
         let negotiated = self.sessions[&sk].version;
         let messages = match body {
-            Body::Single(m) => vec![m],
+            Body::Single(m) => Messages::One([m]),
             Body::Batch(ms) => {
                 if !negotiated.allows_batches() {
                     return self.refuse(
@@ -509,18 +538,23 @@ impl<I: IdSource> Server<I> {
                         ),
                     );
                 }
-                ms
+                Messages::Many(ms)
             }
         };
-        let batch = messages.len() > 1;
-        if let Err(r) = self.check_messages(sk, &messages) {
+        let batch = messages.as_slice().len() > 1;
+        if let Err(r) = self.check_messages(sk, messages.as_slice()) {
             return self.refuse(ex, r);
         }
         let session = self.sessions.get_mut(&sk).expect("looked up above");
         session.last_activity = self.now;
-        let requests = messages.iter().filter(|m| m.is_request()).count();
+        let requests = messages
+            .as_slice()
+            .iter()
+            .filter(|m| m.is_request())
+            .count();
         if requests > 0
             || messages
+                .as_slice()
                 .iter()
                 .any(|m| m.method() == Some("notifications/initialized"))
         {
@@ -1150,7 +1184,12 @@ impl<I: IdSource> Server<I> {
             // must still get a body.
             Some(false) if req.cancelled || abandoned => Ok(()),
             Some(_) => {
-                let mut msg = BytesMut::with_capacity(64);
+                // Room for the envelope, the id and the result: one write.
+                let len = match &outcome {
+                    Ok(r) => r.as_bytes().len(),
+                    Err(e) => e.message.len() + e.data.as_ref().map_or(0, |d| d.as_bytes().len()),
+                };
+                let mut msg = BytesMut::with_capacity(64 + len);
                 jsonrpc::write_outcome(&mut msg, &req.id, &outcome);
                 self.send(sk, req.stream, msg.freeze(), true)
             }
