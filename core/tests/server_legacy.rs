@@ -717,6 +717,16 @@ fn b_batch_1_batches_accepted_at_2025_03_26_and_answered_with_an_array() {
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v.as_array().map(Vec::len), Some(2), "T-POST-10: {body}");
+    // T-POST-10: a batch of one is still a batch: its answer is an array.
+    let one = h.post(Some(&wire), r#"[{"jsonrpc":"2.0","id":3,"method":"ping"}]"#);
+    let (status, _, body) = reply(&h.take(), one);
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v.as_array().map(Vec::len),
+        Some(1),
+        "T-POST-10, batch of one: {body}"
+    );
     // T-POST-5: a batch of notifications only gets 202.
     let n = h.post(Some(&wire), r#"[{"jsonrpc":"2.0","method":"notifications/a"},{"jsonrpc":"2.0","method":"notifications/b"}]"#);
     assert_eq!(reply(&h.take(), n).0, 202);

@@ -541,7 +541,9 @@ impl<I: IdSource> Server<I> {
                 Messages::Many(ms)
             }
         };
-        let batch = messages.as_slice().len() > 1;
+        // T-POST-10: the form of the body decides, not its length (a batch
+        // of one is answered with an array of one).
+        let batch = matches!(messages, Messages::Many(_));
         if let Err(r) = self.check_messages(sk, messages.as_slice()) {
             return self.refuse(ex, r);
         }
