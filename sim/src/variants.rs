@@ -130,6 +130,31 @@ pub fn first_failure(
         .find(|r| r.failure.is_some())
 }
 
+/// Panic unless seeds `0..budget` of `run` with `bug` fail, and fail on
+/// the oracle whose name `oracle` is part of the failure (the tests'
+/// proof that each checker can fail).
+pub fn assert_caught(
+    bug: Bug,
+    budget: u64,
+    oracle: &str,
+    run: fn(u64, Option<Bug>) -> crate::sim::Report,
+) {
+    let Some(r) = first_failure(bug, budget, run) else {
+        panic!(
+            "variant ({}) {bug:?} not caught within {budget} seeds",
+            bug.letter()
+        );
+    };
+    let f = r.failure.as_deref().unwrap_or_default();
+    println!("variant ({}) caught at seed {}: {f}", bug.letter(), r.seed);
+    assert!(
+        f.contains(oracle),
+        "variant ({}) failed, but not on the expected oracle {oracle:?}: {}",
+        bug.letter(),
+        r.explain()
+    );
+}
+
 /// The real core `Server`, optionally broken by one [`Bug`] applied from
 /// outside. Without a bug every call passes straight through.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

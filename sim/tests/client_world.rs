@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use streamable_sim::client_world::{self, Scenario};
-use streamable_sim::variants::{Bug, first_failure};
+use streamable_sim::variants::{Bug, assert_caught};
 
 fn seeds() -> u64 {
     std::env::var("SIM_SEEDS")
@@ -92,20 +92,7 @@ fn same_seed_gives_the_same_trace_byte_for_byte() {
 
 /// Seeds 0.. with `bug` must fail within `budget`, on the oracle named.
 fn caught(bug: Bug, budget: u64, oracle: &str) {
-    let Some(r) = first_failure(bug, budget, client_world::run) else {
-        panic!(
-            "variant ({}) {bug:?} not caught within {budget} seeds",
-            bug.letter()
-        );
-    };
-    let f = r.failure.as_deref().unwrap_or_default();
-    println!("variant ({}) caught at seed {}: {f}", bug.letter(), r.seed);
-    assert!(
-        f.contains(oracle),
-        "variant ({}) failed, but not on the expected oracle {oracle:?}: {}",
-        bug.letter(),
-        r.explain()
-    );
+    assert_caught(bug, budget, oracle, client_world::run);
 }
 
 #[test]

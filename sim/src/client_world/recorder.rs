@@ -147,6 +147,17 @@ pub(super) struct Front {
     pub(super) dead: BTreeMap<String, String>,
 }
 
+/// What every connection and request of the server host shares.
+#[derive(Clone)]
+struct Layers {
+    service: streamable_hyper::McpService,
+    world: Shared,
+    cuts: Cuts,
+    front: Arc<Mutex<Front>>,
+    scen: Arc<Scenario>,
+    trace: Trace,
+}
+
 /// The server host: the real service behind the recorder (and the front,
 /// for the client variants).
 pub(super) async fn server_host(
@@ -163,27 +174,27 @@ pub(super) async fn server_host(
     trace.log("server", "listening");
     let service = sim::service_with(u64::from(scen.retry_ms), Some(ids));
     service.start();
-    let front: Arc<Mutex<Front>> = Arc::default();
+    let layers = Layers {
+        service,
+        world,
+        cuts,
+        front: Arc::default(),
+        scen,
+        trace,
+    };
     loop {
         let (io, _) = listener.accept().await?;
-        let (service, world, cuts, front, scen, trace) = (
-            service.clone(),
-            world.clone(),
-            cuts.clone(),
-            front.clone(),
-            scen.clone(),
-            trace.clone(),
-        );
+        let layers = layers.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req: Request<IncomingBody>| {
-                let (service, world, cuts, front, scen, trace) = (
-                    service.clone(),
-                    world.clone(),
-                    cuts.clone(),
-                    front.clone(),
-                    scen.clone(),
-                    trace.clone(),
-                );
+                let Layers {
+                    service,
+                    world,
+                    cuts,
+                    front,
+                    scen,
+                    trace,
+                } = layers.clone();
                 async move {
                     let (mut parts, body) = req.into_parts();
                     let bytes = body
