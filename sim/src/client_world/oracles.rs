@@ -78,9 +78,8 @@ pub(super) fn check(
             })
             .count()
             .max(1);
-        let restarts = c.progress.windows(2).filter(|p| p[0] > p[1]).count();
-        let repeats = c.progress.windows(2).any(|p| p[0] == p[1]);
-        if repeats || restarts >= attempts || (restarts > 0 && !scen.clients[c.client].modern) {
+        let restarts = c.progress.windows(2).filter(|p| p[0] >= p[1]).count();
+        if restarts >= attempts || (restarts > 0 && !scen.clients[c.client].modern) {
             return Err(format!(
                 "INV-S2: progress of {} repeated or out of order: {:?} ({attempts} attempt(s))",
                 c.tag, c.progress
@@ -90,7 +89,7 @@ pub(super) fn check(
         let last_run = c
             .progress
             .windows(2)
-            .rposition(|p| p[0] > p[1])
+            .rposition(|p| p[0] >= p[1])
             .map_or(&c.progress[..], |i| &c.progress[i + 1..]);
         *n.entry("calls").or_default() += 1;
         if c.cancelled {
