@@ -1855,7 +1855,19 @@ impl Client {
         if body.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        match jsonrpc::parse_body(body) {
+        self.deliver_messages(now, body, related, "body");
+    }
+
+    /// Every JSON-RPC message in `text` (a JSON body or one SSE event's
+    /// data); an unparsable one becomes a warning naming `source`.
+    fn deliver_messages(
+        &mut self,
+        now: Timestamp,
+        text: &Bytes,
+        related: Option<RequestHandle>,
+        source: &str,
+    ) {
+        match jsonrpc::parse_body(text) {
             Ok(jsonrpc::Body::Single(m)) => self.deliver(now, m, related),
             Ok(jsonrpc::Body::Batch(ms)) => {
                 for m in ms {
@@ -1864,7 +1876,7 @@ impl Client {
             }
             Err(e) => self
                 .events
-                .push_back(Event::Warning(format!("unparsable body: {e:?}"))),
+                .push_back(Event::Warning(format!("unparsable {source}: {e:?}"))),
         }
     }
 
@@ -2058,17 +2070,7 @@ impl Client {
             if ev.data.is_empty() || ev.event != "message" {
                 continue;
             }
-            match jsonrpc::parse_body(&Bytes::from(ev.data)) {
-                Ok(jsonrpc::Body::Single(m)) => self.deliver(now, m, related),
-                Ok(jsonrpc::Body::Batch(ms)) => {
-                    for m in ms {
-                        self.deliver(now, m, related);
-                    }
-                }
-                Err(e) => self
-                    .events
-                    .push_back(Event::Warning(format!("unparsable SSE event: {e:?}"))),
-            }
+            self.deliver_messages(now, &Bytes::from(ev.data), related, "SSE event");
         }
         if let Err(e) = fed {
             self.events.push_back(Event::Warning(e.to_string()));
