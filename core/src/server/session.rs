@@ -1,4 +1,6 @@
-//! The legacy session state machine (T-SES-*, L-INIT-*).
+//! The session state machine of the legacy era (T-SES-*, L-INIT-*): the
+//! phases of one session and every transition between them, and the
+//! server's table of sessions (creation, deadlines, termination).
 //!
 //! ```text
 //!            initialize POST                result sent               initialized / any request
@@ -8,21 +10,32 @@
 //!                               (removed)       init timeout / DELETE / close      idle timeout / DELETE / close
 //! ```
 //!
+//! | transition | where |
+//! |---|---|
+//! | (none) -> Initializing | [`Server::create_session`] (503 when no id can be minted, SBP-2) |
+//! | Initializing -> AwaitingInitialized | [`Session::result_sent`] |
+//! | AwaitingInitialized -> Ready | [`Session::client_ready`] |
+//! | any -> (removed) | [`Server::terminate`]: failed initialize, timeout ([`Server::expire_sessions`]), DELETE, application |
+//!
 //! A terminated session is removed outright: every later request naming its
 //! id finds nothing and gets 404 (T-SES-7, INV-S8).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use http::StatusCode;
+
+use super::log::{Form, Stream, StreamId};
+use super::{IdSource, Server};
 use crate::config::Config;
-use crate::jsonrpc::Id;
-use crate::output::RequestKey;
-use crate::server::log::{Stream, StreamId};
+use crate::edge::Refusal;
+use crate::jsonrpc::{Id, RawJson, code};
+use crate::output::{CloseReason, Delivery, Output, RequestKey, SessionKey};
 use crate::time::Timestamp;
 use crate::version::ProtocolVersion;
 
 /// Where a session is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Phase {
+enum Phase {
     /// `initialize` delivered, its result not yet sent.
     Initializing,
     /// Result sent; requests are accepted from now on (X-4).
@@ -35,7 +48,7 @@ pub(crate) enum Phase {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Session {
     pub(crate) wire_id: Box<str>,
-    pub(crate) phase: Phase,
+    phase: Phase,
     /// The version proposed in `initialize` until the result fixes it.
     pub(crate) version: ProtocolVersion,
     pub(crate) created: Timestamp,
@@ -72,6 +85,49 @@ impl Session {
         }
     }
 
+    /// `Initializing -> AwaitingInitialized`: the application's initialize
+    /// `result` goes out and fixes the negotiated version (L-VER-2, see
+    /// [`negotiate`]); requests are accepted from now on (X-4). Returns the
+    /// result to send.
+    pub(crate) fn result_sent(&mut self, result: &RawJson) -> RawJson {
+        let (result, negotiated) = negotiate(result, self.version);
+        self.version = negotiated;
+        if self.phase == Phase::Initializing {
+            self.phase = Phase::AwaitingInitialized;
+        }
+        result
+    }
+
+    /// `AwaitingInitialized -> Ready`: `notifications/initialized` or any
+    /// request arrived (a client that skips the notification is still
+    /// served). Before the initialize result is sent nothing moves.
+    pub(crate) fn client_ready(&mut self) {
+        if self.phase == Phase::AwaitingInitialized {
+            self.phase = Phase::Ready;
+        }
+    }
+
+    /// Whether the server may send the client a request `method` now
+    /// (L-INIT-6: nothing but ping before the client said it is initialized).
+    pub(crate) fn may_request(&self, method: &str) -> bool {
+        self.phase == Phase::Ready || method == "ping"
+    }
+
+    /// Why the session ends when its deadline passes: a ready session idled
+    /// out, any other never finished initializing.
+    pub(crate) fn expiry_reason(&self) -> CloseReason {
+        if self.phase == Phase::Ready {
+            CloseReason::IdleTimeout
+        } else {
+            CloseReason::InitTimeout
+        }
+    }
+
+    /// Something happened in the session (its idle clock restarts).
+    pub(crate) fn touch(&mut self, now: Timestamp) {
+        self.last_activity = now;
+    }
+
     /// Busy sessions never idle out: a request in flight or a connection open
     /// counts as activity.
     pub(crate) fn busy(&self) -> bool {
@@ -93,5 +149,155 @@ impl Session {
     /// Whether the initialize result has been sent.
     pub(crate) fn initialized(&self) -> bool {
         self.phase != Phase::Initializing
+    }
+}
+
+/// 404 for an unknown or terminated session (T-SES-7, X-16).
+pub(super) fn unknown_session() -> Refusal {
+    Refusal::new(
+        StatusCode::NOT_FOUND,
+        code::SERVER_ERROR,
+        "Not Found: session does not exist or has ended",
+    )
+}
+
+/// The server's session table: creation, deadlines and termination.
+impl<I: IdSource> Server<I> {
+    /// `(none) -> Initializing`: mint a wire id and enter the session.
+    /// Refused with 503 when the session limit is reached or no fresh id
+    /// can be had.
+    pub(super) fn create_session(
+        &mut self,
+        proposed: ProtocolVersion,
+    ) -> Result<SessionKey, Refusal> {
+        if self.sessions.len() >= self.config.max_sessions {
+            return Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::SERVER_ERROR,
+                "Service Unavailable: too many sessions",
+            ));
+        }
+        // 128 bits from the caller's entropy, as 32 hex digits: visible ASCII
+        // (T-SES-3). A collision with a live id is redrawn.
+        let mut wire = None;
+        for _ in 0..8 {
+            let candidate: Box<str> = format!("{:032x}", self.ids.session_id()).into();
+            if !self.by_wire_id.contains_key(&candidate) {
+                wire = Some(candidate);
+                break;
+            }
+        }
+        let Some(wire) = wire else {
+            return Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::SERVER_ERROR,
+                "Service Unavailable: could not mint a session id",
+            ));
+        };
+        self.next_session += 1;
+        let sk = SessionKey(self.next_session);
+        self.by_wire_id.insert(wire.clone(), sk);
+        self.sessions
+            .insert(sk, Session::new(wire, proposed, self.now));
+        Ok(sk)
+    }
+
+    /// End the sessions whose idle or init deadline has passed.
+    pub(super) fn expire_sessions(&mut self) {
+        while let Some(&(at, sk)) = self.timers.first() {
+            if at > self.now {
+                break;
+            }
+            self.timers.remove(&(at, sk));
+            let Some(session) = self.sessions.get_mut(&sk) else {
+                continue;
+            };
+            session.armed = None;
+            match session.deadline(&self.config) {
+                Some(d) if d <= self.now => {
+                    let reason = session.expiry_reason();
+                    self.terminate(sk, reason);
+                }
+                _ => self.rearm(sk),
+            }
+        }
+    }
+
+    /// End a session: close its connections, answer its waiting heads with
+    /// 404, forget its requests, tell the application (INV-S8).
+    pub(super) fn terminate(&mut self, sk: SessionKey, reason: CloseReason) {
+        let Some(session) = self.sessions.remove(&sk) else {
+            return;
+        };
+        self.by_wire_id.remove(&session.wire_id);
+        if let Some(at) = session.armed {
+            self.timers.remove(&(at, sk));
+        }
+        for (_, stream) in session.streams {
+            let Some(ex) = stream.conn else { continue };
+            self.router.exchanges.remove(&ex);
+            match stream.form {
+                Form::Sse => self.outputs.push_back(Output::Close { exchange: ex }),
+                Form::Pending { .. } => {
+                    // A failed initialize has already been answered.
+                    let refusal = unknown_session();
+                    self.refuse(ex, refusal);
+                }
+            }
+        }
+        for rk in session.in_flight.values() {
+            self.router.requests.remove(rk);
+        }
+        self.outputs
+            .push_back(Output::Deliver(Delivery::SessionClosed {
+                session: sk,
+                reason,
+            }));
+    }
+
+    /// Keep the timer set in step with the session's deadline. Entries are
+    /// only moved earlier here; a late-firing check re-arms (cheap per input).
+    pub(super) fn rearm(&mut self, sk: SessionKey) {
+        let Some(session) = self.sessions.get_mut(&sk) else {
+            return;
+        };
+        let Some(deadline) = session.deadline(&self.config) else {
+            return;
+        };
+        match session.armed {
+            Some(at) if at <= deadline => {}
+            Some(at) => {
+                self.timers.remove(&(at, sk));
+                self.timers.insert((deadline, sk));
+                session.armed = Some(deadline);
+            }
+            None => {
+                self.timers.insert((deadline, sk));
+                session.armed = Some(deadline);
+            }
+        }
+    }
+}
+
+/// L-VER-2: keep the application's `protocolVersion` if it is one we
+/// support, otherwise put in ours (the client's proposal if supported, else
+/// the newest). Returns the result to send and the negotiated version.
+fn negotiate(result: &RawJson, proposed: ProtocolVersion) -> (RawJson, ProtocolVersion) {
+    let mut value = result.to_value();
+    let chosen = value
+        .get("protocolVersion")
+        .and_then(|v| v.as_str())
+        .and_then(ProtocolVersion::parse)
+        .filter(|v| v.is_legacy());
+    match chosen {
+        Some(v) => (result.clone(), v),
+        None => {
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("protocolVersion".into(), proposed.as_str().into());
+                (RawJson::from_value(&value), proposed)
+            } else {
+                (result.clone(), proposed)
+            }
+        }
     }
 }

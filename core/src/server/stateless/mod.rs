@@ -20,8 +20,14 @@
 //! listeners whose filter asks for them, each tagged with the subscription id
 //! (H-SUB-1..4), and [`Server::end_subscriptions`] sends each listener its
 //! completion result before closing (H-SUB-5, X-29).
+//!
+//! `validate.rs` holds the checks of a modern request, `listen.rs` the
+//! subscription streams; this file the tables and the exchanges.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod listen;
+mod validate;
+
+use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
@@ -31,10 +37,12 @@ use super::{IdSource, Server};
 use crate::config::ResponseMode;
 use crate::edge::{Mirrored, Refusal, VersionHeader};
 use crate::jsonrpc::{self, Body, ErrorObject, Id, Message, RawJson, code};
-use crate::mirror::{self, ParamHeader};
+use crate::mirror::ParamHeader;
 use crate::output::{Content, Delivery, ExchangeId, Output, RequestKey, ResponseHead, SendError};
 use crate::sse;
 use crate::version::ProtocolVersion;
+
+pub use self::listen::Filter;
 
 /// The `_meta` key of the request's protocol version (H-META-1).
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
@@ -42,55 +50,6 @@ pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 /// The `_meta` key tagging every message of a listen stream (H-SUB-3).
 pub const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
-
-/// The change notifications a listener may ask for (the `notifications`
-/// filter of `subscriptions/listen`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Filter {
-    /// `notifications/tools/list_changed`.
-    pub tools_list_changed: bool,
-    /// `notifications/prompts/list_changed`.
-    pub prompts_list_changed: bool,
-    /// `notifications/resources/list_changed`.
-    pub resources_list_changed: bool,
-    /// `notifications/resources/updated` for these URIs.
-    pub resource_subscriptions: BTreeSet<String>,
-}
-
-impl Filter {
-    /// Whether a notification `method` about `uri` passes this filter.
-    pub fn admits(&self, method: &str, uri: Option<&str>) -> bool {
-        match method {
-            "notifications/tools/list_changed" => self.tools_list_changed,
-            "notifications/prompts/list_changed" => self.prompts_list_changed,
-            "notifications/resources/list_changed" => self.resources_list_changed,
-            "notifications/resources/updated" => {
-                uri.is_some_and(|u| self.resource_subscriptions.contains(u))
-            }
-            _ => false,
-        }
-    }
-
-    fn to_value(&self) -> Value {
-        let mut m = serde_json::Map::new();
-        if self.tools_list_changed {
-            m.insert("toolsListChanged".into(), true.into());
-        }
-        if self.prompts_list_changed {
-            m.insert("promptsListChanged".into(), true.into());
-        }
-        if self.resources_list_changed {
-            m.insert("resourcesListChanged".into(), true.into());
-        }
-        if !self.resource_subscriptions.is_empty() {
-            m.insert(
-                "resourceSubscriptions".into(),
-                self.resource_subscriptions.iter().cloned().collect(),
-            );
-        }
-        Value::Object(m)
-    }
-}
 
 /// What a modern exchange is for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -157,13 +116,6 @@ pub(crate) fn supported_versions() -> Value {
     let mut all = vec![ProtocolVersion::V2026_07_28.as_str()];
     all.extend(ProtocolVersion::LEGACY.iter().rev().map(|v| v.as_str()));
     Value::from(all)
-}
-
-fn mismatch(message: impl Into<String>) -> ErrorObject {
-    ErrorObject::new(
-        code::HEADER_MISMATCH,
-        format!("Header mismatch: {}", message.into()),
-    )
 }
 
 /// Add `"resultType": "complete"` to a result object that has none (H-RES-1).
@@ -283,237 +235,9 @@ impl<I: IdSource> Server<I> {
         }));
     }
 
-    /// The checks of the modern era, in order: version header present,
-    /// `_meta` fields present (-32602), header equals `_meta` (-32020),
-    /// version supported (-32022), `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`
-    /// (-32020). All answered with 400.
-    fn validate_modern(
-        &self,
-        is_request: bool,
-        version: &VersionHeader,
-        mirrored: &Mirrored,
-        method: &str,
-        params: Option<&Value>,
-    ) -> Result<(), (StatusCode, ErrorObject)> {
-        let bad = StatusCode::BAD_REQUEST;
-        if let Some(name) = mirrored.repeated {
-            return Err((bad, mismatch(format!("repeated {name} header"))));
-        }
-        let header_version = match version {
-            VersionHeader::Absent => {
-                return Err((bad, mismatch("the MCP-Protocol-Version header is required")));
-            }
-            VersionHeader::Known(v) => v.as_str(),
-            VersionHeader::Unknown(s) => s.as_str(),
-        };
-        let meta = params
-            .and_then(|p| p.get("_meta"))
-            .and_then(Value::as_object);
-        let meta_version = meta
-            .and_then(|m| m.get(META_PROTOCOL_VERSION))
-            .and_then(Value::as_str);
-        if is_request {
-            let caps = meta
-                .and_then(|m| m.get(META_CLIENT_CAPABILITIES))
-                .is_some_and(Value::is_object);
-            let mut missing = Vec::new();
-            if meta_version.is_none() {
-                missing.push(META_PROTOCOL_VERSION);
-            }
-            if !caps {
-                missing.push(META_CLIENT_CAPABILITIES);
-            }
-            if !missing.is_empty() {
-                return Err((
-                    bad,
-                    ErrorObject::new(
-                        code::INVALID_PARAMS,
-                        format!("Invalid params: _meta must carry {}", missing.join(" and ")),
-                    ),
-                ));
-            }
-        }
-        if let Some(mv) = meta_version
-            && mv != header_version
-        {
-            return Err((
-                bad,
-                mismatch(format!(
-                    "MCP-Protocol-Version header value '{header_version}' does not match body value '{mv}'"
-                )),
-            ));
-        }
-        if !matches!(version, VersionHeader::Known(v) if !v.is_legacy()) {
-            let data = serde_json::json!({
-                "supported": supported_versions(),
-                "requested": header_version,
-            });
-            return Err((
-                bad,
-                ErrorObject::new(
-                    code::UNSUPPORTED_PROTOCOL_VERSION,
-                    "Unsupported protocol version",
-                )
-                .with_data(RawJson::from_value(&data)),
-            ));
-        }
-        match &mirrored.method {
-            None if is_request => {
-                return Err((bad, mismatch("the Mcp-Method header is required")));
-            }
-            Some(h) if h != method => {
-                return Err((
-                    bad,
-                    mismatch(format!(
-                        "Mcp-Method header value '{h}' does not match body value '{method}'"
-                    )),
-                ));
-            }
-            _ => {}
-        }
-        if let Some(field) = mirror::name_field(method) {
-            let body_name = params.and_then(|p| p.get(field)).and_then(Value::as_str);
-            let Some(raw) = &mirrored.name else {
-                return Err((
-                    bad,
-                    mismatch(format!("the Mcp-Name header is required for {method}")),
-                ));
-            };
-            let decoded =
-                mirror::decode_value(raw).map_err(|e| (bad, mismatch(format!("Mcp-Name: {e}"))))?;
-            if body_name != Some(decoded.as_str()) {
-                return Err((
-                    bad,
-                    mismatch(format!(
-                        "Mcp-Name header value '{decoded}' does not match body value '{}'",
-                        body_name.unwrap_or("")
-                    )),
-                ));
-            }
-            if method == "tools/call" {
-                self.check_params(&decoded, params, mirrored)
-                    .map_err(|m| (bad, mismatch(m)))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// `Mcp-Param-*` of a `tools/call` against the tool's declared
-    /// annotations (H-HDR-5): present iff the value is, equal after decoding.
-    fn check_params(
-        &self,
-        tool: &str,
-        params: Option<&Value>,
-        mirrored: &Mirrored,
-    ) -> Result<(), String> {
-        let Some(declared) = self.stateless.tool_params.get(tool) else {
-            return Ok(());
-        };
-        let null = Value::Null;
-        let arguments = params.and_then(|p| p.get("arguments")).unwrap_or(&null);
-        for p in declared {
-            let name = p.header_name();
-            let header = mirrored
-                .params
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v);
-            match (p.value_in(arguments), header) {
-                (None, None) => {}
-                (Some(_), None) => {
-                    return Err(format!("the Mcp-Param-{} header is required", p.name));
-                }
-                (None, Some(_)) => {
-                    return Err(format!(
-                        "Mcp-Param-{} is sent but the argument is absent",
-                        p.name
-                    ));
-                }
-                (Some(value), Some(raw)) => {
-                    let decoded = mirror::decode_value(raw)
-                        .map_err(|e| format!("Mcp-Param-{}: {e}", p.name))?;
-                    if !p.matches(&decoded, value) {
-                        return Err(format!(
-                            "Mcp-Param-{} header value '{decoded}' does not match body value '{value}'",
-                            p.name
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// `subscriptions/listen`: acknowledge at once with the honoured subset
-    /// (H-SUB-2), then keep the stream for [`Server::publish`].
-    fn listen(&mut self, ex: ExchangeId, id: Id, params: Option<&Value>) {
-        let max_uris = self.config.max_resource_subscriptions;
-        let requested = params.and_then(|p| p.get("notifications"));
-        let flag = |k: &str| {
-            requested
-                .and_then(|r| r.get(k))
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-        };
-        let uris: BTreeSet<String> = requested
-            .and_then(|r| r.get("resourceSubscriptions"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if uris.len() > max_uris {
-            return self.refuse_with_id(
-                ex,
-                StatusCode::BAD_REQUEST,
-                Some(&id),
-                ErrorObject::new(
-                    code::INVALID_PARAMS,
-                    format!("Invalid params: at most {max_uris} resource subscriptions per listen"),
-                ),
-            );
-        }
-        if self.stateless.listeners >= self.config.max_listeners {
-            return self.too_many(ex, &id, "subscriptions");
-        }
-        let support = &self.config.subscriptions;
-        let filter = Filter {
-            tools_list_changed: support.tools_list_changed && flag("toolsListChanged"),
-            prompts_list_changed: support.prompts_list_changed && flag("promptsListChanged"),
-            resources_list_changed: support.resources_list_changed && flag("resourcesListChanged"),
-            resource_subscriptions: if support.resource_updates {
-                uris
-            } else {
-                BTreeSet::new()
-            },
-        };
-        let mut ack = serde_json::Map::new();
-        ack.insert("notifications".into(), filter.to_value());
-        let ack = tagged(Value::Object(ack), &id);
-        self.outputs.push_back(Output::StreamHead {
-            exchange: ex,
-            head: ResponseHead::new(StatusCode::OK, Content::EventStream),
-        });
-        self.emit(ex, |out| {
-            jsonrpc::write_notification(out, "notifications/subscriptions/acknowledged", Some(&ack))
-        });
-        self.stateless.listeners += 1;
-        self.stateless.calls.insert(
-            ex,
-            Call {
-                id,
-                purpose: Purpose::Listen { filter },
-                streaming: true,
-            },
-        );
-    }
-
     /// One SSE event without an id (modern streams are not resumable,
     /// H-SSE-6).
-    fn emit(&mut self, ex: ExchangeId, write: impl FnOnce(&mut BytesMut)) {
+    pub(super) fn emit(&mut self, ex: ExchangeId, write: impl FnOnce(&mut BytesMut)) {
         let mut msg = BytesMut::with_capacity(128);
         write(&mut msg);
         let mut frame = BytesMut::with_capacity(msg.len() + 16);
@@ -525,7 +249,7 @@ impl<I: IdSource> Server<I> {
     }
 
     /// 429 for a server-wide limit, with a JSON-RPC error naming it.
-    fn too_many(&mut self, ex: ExchangeId, id: &Id, what: &str) {
+    pub(super) fn too_many(&mut self, ex: ExchangeId, id: &Id, what: &str) {
         self.refuse_with_id(
             ex,
             StatusCode::TOO_MANY_REQUESTS,
@@ -655,56 +379,6 @@ impl<I: IdSource> Server<I> {
         true
     }
 
-    /// Notify every listener whose filter asks for `method` (H-SUB-1),
-    /// tagged with its subscription id (H-SUB-3). Returns how many
-    /// listeners it reached.
-    pub(super) fn stateless_publish(&mut self, method: &str, params: Option<&RawJson>) -> usize {
-        let value = params
-            .map(RawJson::to_value)
-            .unwrap_or(Value::Object(Default::default()));
-        let uri = value.get("uri").and_then(Value::as_str).map(str::to_owned);
-        let targets: Vec<(ExchangeId, Id)> = self
-            .stateless
-            .calls
-            .iter()
-            .filter_map(|(ex, call)| match &call.purpose {
-                Purpose::Listen { filter } if filter.admits(method, uri.as_deref()) => {
-                    Some((*ex, call.id.clone()))
-                }
-                _ => None,
-            })
-            .collect();
-        for (ex, id) in &targets {
-            let tagged = tagged(value.clone(), id);
-            self.emit(*ex, |out| {
-                jsonrpc::write_notification(out, method, Some(&tagged))
-            });
-        }
-        targets.len()
-    }
-
-    /// End every subscription gracefully: the completion result, then close
-    /// (H-SUB-5). Returns how many ended.
-    pub(super) fn stateless_end_subscriptions(&mut self) -> usize {
-        let listeners: Vec<(ExchangeId, Id)> = self
-            .stateless
-            .calls
-            .iter()
-            .filter(|(_, c)| matches!(c.purpose, Purpose::Listen { .. }))
-            .map(|(ex, c)| (*ex, c.id.clone()))
-            .collect();
-        for (ex, id) in &listeners {
-            self.stateless.calls.remove(ex);
-            let mut result = serde_json::Map::new();
-            result.insert("resultType".into(), "complete".into());
-            let result = tagged(Value::Object(result), id);
-            self.emit(*ex, |out| jsonrpc::write_result(out, id, &result));
-            self.outputs.push_back(Output::Close { exchange: *ex });
-        }
-        self.stateless.listeners -= listeners.len();
-        listeners.len()
-    }
-
     /// The modern part of [`Server::check_invariants`].
     pub(super) fn check_stateless(&self) {
         let s = &self.stateless;
@@ -743,25 +417,6 @@ impl<I: IdSource> Server<I> {
         assert_eq!(calls, s.requests.len(), "dangling modern requests");
         assert_eq!(listeners, s.listeners, "listener count");
     }
-}
-
-/// `value` (an object, or made one) with `_meta.subscriptionId` = `id`.
-fn tagged(mut value: Value, id: &Id) -> RawJson {
-    if !value.is_object() {
-        value = Value::Object(Default::default());
-    }
-    if let Some(obj) = value.as_object_mut() {
-        let meta = obj
-            .entry("_meta")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if !meta.is_object() {
-            *meta = Value::Object(Default::default());
-        }
-        if let Some(meta) = meta.as_object_mut() {
-            meta.insert(META_SUBSCRIPTION_ID.into(), id.to_value());
-        }
-    }
-    RawJson::from_value(&value)
 }
 
 /// `server/discover`: the transport knows which versions it speaks, so it

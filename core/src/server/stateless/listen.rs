@@ -1,0 +1,205 @@
+//! `subscriptions/listen`, owned by the core: the acknowledgement with the
+//! honoured filter first (H-SUB-2), then every published change the filter
+//! admits, tagged with the subscription id (H-SUB-1, H-SUB-3), and at the end
+//! the completion result (H-SUB-5, X-29).
+
+use std::collections::BTreeSet;
+
+use http::StatusCode;
+use serde_json::Value;
+
+use super::{Call, META_SUBSCRIPTION_ID, Purpose};
+use crate::jsonrpc::{self, ErrorObject, Id, RawJson, code};
+use crate::output::{Content, ExchangeId, Output, ResponseHead};
+use crate::server::{IdSource, Server};
+
+/// The change notifications a listener may ask for (the `notifications`
+/// filter of `subscriptions/listen`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Filter {
+    /// `notifications/tools/list_changed`.
+    pub tools_list_changed: bool,
+    /// `notifications/prompts/list_changed`.
+    pub prompts_list_changed: bool,
+    /// `notifications/resources/list_changed`.
+    pub resources_list_changed: bool,
+    /// `notifications/resources/updated` for these URIs.
+    pub resource_subscriptions: BTreeSet<String>,
+}
+
+impl Filter {
+    /// Whether a notification `method` about `uri` passes this filter.
+    pub fn admits(&self, method: &str, uri: Option<&str>) -> bool {
+        match method {
+            "notifications/tools/list_changed" => self.tools_list_changed,
+            "notifications/prompts/list_changed" => self.prompts_list_changed,
+            "notifications/resources/list_changed" => self.resources_list_changed,
+            "notifications/resources/updated" => {
+                uri.is_some_and(|u| self.resource_subscriptions.contains(u))
+            }
+            _ => false,
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        if self.tools_list_changed {
+            m.insert("toolsListChanged".into(), true.into());
+        }
+        if self.prompts_list_changed {
+            m.insert("promptsListChanged".into(), true.into());
+        }
+        if self.resources_list_changed {
+            m.insert("resourcesListChanged".into(), true.into());
+        }
+        if !self.resource_subscriptions.is_empty() {
+            m.insert(
+                "resourceSubscriptions".into(),
+                self.resource_subscriptions.iter().cloned().collect(),
+            );
+        }
+        Value::Object(m)
+    }
+}
+
+impl<I: IdSource> Server<I> {
+    /// `subscriptions/listen`: acknowledge at once with the honoured subset
+    /// (H-SUB-2), then keep the stream for [`Server::publish`].
+    pub(super) fn listen(&mut self, ex: ExchangeId, id: Id, params: Option<&Value>) {
+        let max_uris = self.config.max_resource_subscriptions;
+        let requested = params.and_then(|p| p.get("notifications"));
+        let flag = |k: &str| {
+            requested
+                .and_then(|r| r.get(k))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        let uris: BTreeSet<String> = requested
+            .and_then(|r| r.get("resourceSubscriptions"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if uris.len() > max_uris {
+            return self.refuse_with_id(
+                ex,
+                StatusCode::BAD_REQUEST,
+                Some(&id),
+                ErrorObject::new(
+                    code::INVALID_PARAMS,
+                    format!("Invalid params: at most {max_uris} resource subscriptions per listen"),
+                ),
+            );
+        }
+        if self.stateless.listeners >= self.config.max_listeners {
+            return self.too_many(ex, &id, "subscriptions");
+        }
+        let support = &self.config.subscriptions;
+        let filter = Filter {
+            tools_list_changed: support.tools_list_changed && flag("toolsListChanged"),
+            prompts_list_changed: support.prompts_list_changed && flag("promptsListChanged"),
+            resources_list_changed: support.resources_list_changed && flag("resourcesListChanged"),
+            resource_subscriptions: if support.resource_updates {
+                uris
+            } else {
+                BTreeSet::new()
+            },
+        };
+        let mut ack = serde_json::Map::new();
+        ack.insert("notifications".into(), filter.to_value());
+        let ack = tagged(Value::Object(ack), &id);
+        self.outputs.push_back(Output::StreamHead {
+            exchange: ex,
+            head: ResponseHead::new(StatusCode::OK, Content::EventStream),
+        });
+        self.emit(ex, |out| {
+            jsonrpc::write_notification(out, "notifications/subscriptions/acknowledged", Some(&ack))
+        });
+        self.stateless.listeners += 1;
+        self.stateless.calls.insert(
+            ex,
+            Call {
+                id,
+                purpose: Purpose::Listen { filter },
+                streaming: true,
+            },
+        );
+    }
+
+    /// Notify every listener whose filter asks for `method` (H-SUB-1),
+    /// tagged with its subscription id (H-SUB-3). Returns how many
+    /// listeners it reached.
+    pub(in crate::server) fn stateless_publish(
+        &mut self,
+        method: &str,
+        params: Option<&RawJson>,
+    ) -> usize {
+        let value = params
+            .map(RawJson::to_value)
+            .unwrap_or(Value::Object(Default::default()));
+        let uri = value.get("uri").and_then(Value::as_str).map(str::to_owned);
+        let targets: Vec<(ExchangeId, Id)> = self
+            .stateless
+            .calls
+            .iter()
+            .filter_map(|(ex, call)| match &call.purpose {
+                Purpose::Listen { filter } if filter.admits(method, uri.as_deref()) => {
+                    Some((*ex, call.id.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (ex, id) in &targets {
+            let tagged = tagged(value.clone(), id);
+            self.emit(*ex, |out| {
+                jsonrpc::write_notification(out, method, Some(&tagged))
+            });
+        }
+        targets.len()
+    }
+
+    /// End every subscription gracefully: the completion result, then close
+    /// (H-SUB-5). Returns how many ended.
+    pub(in crate::server) fn stateless_end_subscriptions(&mut self) -> usize {
+        let listeners: Vec<(ExchangeId, Id)> = self
+            .stateless
+            .calls
+            .iter()
+            .filter(|(_, c)| matches!(c.purpose, Purpose::Listen { .. }))
+            .map(|(ex, c)| (*ex, c.id.clone()))
+            .collect();
+        for (ex, id) in &listeners {
+            self.stateless.calls.remove(ex);
+            let mut result = serde_json::Map::new();
+            result.insert("resultType".into(), "complete".into());
+            let result = tagged(Value::Object(result), id);
+            self.emit(*ex, |out| jsonrpc::write_result(out, id, &result));
+            self.outputs.push_back(Output::Close { exchange: *ex });
+        }
+        self.stateless.listeners -= listeners.len();
+        listeners.len()
+    }
+}
+
+/// `value` (an object, or made one) with `_meta.subscriptionId` = `id`.
+fn tagged(mut value: Value, id: &Id) -> RawJson {
+    if !value.is_object() {
+        value = Value::Object(Default::default());
+    }
+    if let Some(obj) = value.as_object_mut() {
+        let meta = obj
+            .entry("_meta")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !meta.is_object() {
+            *meta = Value::Object(Default::default());
+        }
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(META_SUBSCRIPTION_ID.into(), id.to_value());
+        }
+    }
+    RawJson::from_value(&value)
+}
