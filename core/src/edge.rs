@@ -4,12 +4,13 @@
 //! Every refusal decided here carries its status and, where the spec allows
 //! one, an id-less JSON-RPC error body (T-POST-7, X-19). Checks run in a fixed
 //! order so that one request has exactly one answer: method (405), `Host`
+//! missing from an HTTP/1.1 request (400, R-HOST-1), `Host` not allowed
 //! (403), `Origin` (403, T-SEC-2), repeated headers (400, X-20), `Accept`
 //! (406, X-15), `Content-Type` (415), body size (413), JSON (400, -32700),
 //! JSON-RPC shape (400, -32600).
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, Method, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, Method, Request, StatusCode, Version, header};
 
 use crate::config::{Config, HostPolicy, OriginPolicy};
 use crate::jsonrpc::{self, Body, ErrorObject, code};
@@ -332,6 +333,17 @@ fn is_loopback_name(host: &str) -> bool {
 fn check_host(config: &Config, req: &Request<Bytes>) -> Result<(), Refusal> {
     let authority = match req.headers().get(header::HOST) {
         Some(v) => Some(v.to_str().unwrap_or("\u{0}")),
+        // R-HOST-1 (RFC 9112 §3.2): HTTP/1.1 requires Host, even with an
+        // absolute-form target. HTTP/1.0 has no such rule, and HTTP/2 carries
+        // the authority in `:authority`, which the adapter's hyper puts in
+        // the URI.
+        None if req.version() == Version::HTTP_11 => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                code::SERVER_ERROR,
+                "Bad Request: an HTTP/1.1 request must carry a Host header",
+            ));
+        }
         None => req.uri().authority().map(|a| a.as_str()),
     };
     // A request without any authority cannot be the product of DNS

@@ -24,6 +24,7 @@
 //! let mut server = Server::new(Config::default(), SeededIds(7));
 //! let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"doc","version":"1"}}}"#;
 //! let req = http::Request::post("/mcp")
+//!     .header("host", "localhost")
 //!     .header("content-type", "application/json")
 //!     .header("accept", "application/json, text/event-stream")
 //!     .body(Bytes::from(body))

@@ -298,6 +298,7 @@ impl World {
 
     fn post(&mut self, c: usize, body: String, kind: ExKind) {
         let mut b = http::Request::post("/mcp")
+            .header("host", "localhost")
             .header("content-type", "application/json")
             .header("accept", ACCEPT);
         if let Some(w) = &self.clients[c].wire {
@@ -666,6 +667,7 @@ impl World {
         }
         let body = serde_json::json!({"jsonrpc":"2.0","id":id,"method":method,"params":params});
         let mut b = http::Request::post("/mcp")
+            .header("host", "localhost")
             .header("content-type", "application/json")
             .header("accept", ACCEPT)
             .header("mcp-protocol-version", "2026-07-28")
@@ -865,7 +867,9 @@ impl World {
             }
             Op::Get { c } => {
                 let c = c as usize;
-                let mut b = http::Request::get("/mcp").header("accept", "text/event-stream");
+                let mut b = http::Request::get("/mcp")
+                    .header("host", "localhost")
+                    .header("accept", "text/event-stream");
                 if let Some(w) = &self.clients[c].wire {
                     b = b.header("mcp-session-id", w.as_str());
                 }
@@ -900,7 +904,7 @@ impl World {
             }
             Op::Delete { c } => {
                 let c = c as usize;
-                let mut b = http::Request::delete("/mcp");
+                let mut b = http::Request::delete("/mcp").header("host", "localhost");
                 if let Some(w) = &self.clients[c].wire {
                     b = b.header("mcp-session-id", w.as_str());
                 }
@@ -1029,6 +1033,7 @@ impl World {
     fn resume(&mut self, c: usize, sid: u64, seq: u64) {
         let w = self.clients[c].wire.clone().unwrap();
         let req = http::Request::get("/mcp")
+            .header("host", "localhost")
             .header("accept", "text/event-stream")
             .header("mcp-session-id", w)
             .header("last-event-id", format!("{sid}-{seq}"))

@@ -693,6 +693,7 @@ trait GetWithVersion {
 impl GetWithVersion for H {
     fn get_with_version(&mut self, wire: &str, v: &str) -> streamable_core::ExchangeId {
         let req = http::Request::get("/mcp")
+            .header("host", "localhost")
             .header("accept", "text/event-stream")
             .header("mcp-session-id", wire)
             .header("mcp-protocol-version", v)
@@ -971,6 +972,7 @@ fn init_timeout_ends_sessions_that_never_become_ready() {
 fn poll_timeout_reports_now_while_outputs_are_queued() {
     let mut s = streamable_core::Server::new(Config::default(), streamable_core::SeededIds(3));
     let req = http::Request::post("/mcp")
+        .header("host", "localhost")
         .header("accept", ACCEPT_BOTH)
         .body(bytes::Bytes::from(init_body("2025-06-18")))
         .unwrap();
@@ -978,4 +980,101 @@ fn poll_timeout_reports_now_while_outputs_are_queued() {
     assert_eq!(s.poll_timeout(), Some(Timestamp(42)));
     while s.poll_output().is_some() {}
     assert_eq!(s.poll_timeout(), Some(Timestamp(60_042)));
+}
+
+/// A request as the adapter passes it on: `version` and the URI as hyper
+/// gave them, with or without a `Host` header.
+fn request_as(
+    version: http::Version,
+    uri: &str,
+    host: Option<&str>,
+) -> http::Request<bytes::Bytes> {
+    let mut b = http::Request::post(uri)
+        .version(version)
+        .header("content-type", "application/json")
+        .header("accept", ACCEPT_BOTH);
+    if let Some(host) = host {
+        b = b.header("host", host);
+    }
+    b.body(bytes::Bytes::from(init_body("2025-06-18"))).unwrap()
+}
+
+#[test]
+fn r_host_1_http11_without_host_is_400() {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered with 400,
+    // whatever its method, before anything else about it is looked at.
+    let mut h = H::new(Config::default());
+    let ex = h.request(request_as(http::Version::HTTP_11, "/mcp", None));
+    let (status, session, body) = reply(&h.take(), ex);
+    assert_eq!(status, 400);
+    assert!(session.is_none());
+    assert!(body.contains("Host"), "{body}");
+    assert!(!body.contains(r#""id""#), "X-19: id-less error body");
+    assert_eq!(h.s.session_count(), 0);
+    let get = http::Request::get("/mcp")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", "x")
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let ex = h.request(get);
+    assert_eq!(reply(&h.take(), ex).0, 400);
+    // The absolute form carries an authority, but HTTP/1.1 still needs Host.
+    let ex = h.request(request_as(
+        http::Version::HTTP_11,
+        "http://localhost/mcp",
+        None,
+    ));
+    assert_eq!(reply(&h.take(), ex).0, 400);
+    // HTTP/1.0 has no Host requirement, and HTTP/2 carries :authority in the
+    // URI (hyper puts it there): both are served.
+    for (version, uri) in [
+        (http::Version::HTTP_10, "/mcp"),
+        (http::Version::HTTP_2, "http://localhost:8000/mcp"),
+    ] {
+        h.request(request_as(version, uri, None));
+        assert_eq!(h.requests().len(), 1, "{version:?} is served");
+        h.take();
+    }
+    // With Host, HTTP/1.1 is served as always.
+    h.request(request_as(
+        http::Version::HTTP_11,
+        "/mcp",
+        Some("localhost"),
+    ));
+    assert_eq!(h.requests().len(), 1);
+}
+
+#[test]
+fn t_ses_7_initialize_with_unknown_session_is_404() {
+    let mut h = H::new(Config::default());
+    // A client whose session ended re-sends initialize with the dead id:
+    // 404 tells it the session is gone (X-16), and no session is created.
+    let ex = h.post(
+        Some("0123456789abcdef0123456789abcdef"),
+        &init_body("2025-06-18"),
+    );
+    let (status, session, body) = reply(&h.take(), ex);
+    assert_eq!(status, 404);
+    assert!(session.is_none());
+    assert!(body.contains("-32000"), "{body}");
+    assert_eq!(h.s.session_count(), 0);
+    // The same after a DELETE ended a real session.
+    let (_, wire) = h.init("2025-06-18");
+    h.delete(Some(&wire));
+    h.take();
+    let ex = h.post(Some(&wire), &init_body("2025-06-18"));
+    assert_eq!(reply(&h.take(), ex).0, 404);
+    // Unchanged: initialize naming a live session is refused with 400, and
+    // initialize without a session starts one (never 404: that is the
+    // legacy-transport probe signal, X-1).
+    let (_, live) = h.init("2025-06-18");
+    let ex = h.post(Some(&live), &init_body("2025-06-18"));
+    assert_eq!(reply(&h.take(), ex).0, 400);
+    let before = h.s.session_count();
+    h.post(None, &init_body("2025-06-18"));
+    assert_eq!(
+        h.requests().last().map(|r| r.1.as_str()),
+        Some("initialize")
+    );
+    assert_eq!(h.s.session_count(), before + 1);
 }

@@ -604,6 +604,7 @@ fn h_bc_3_session_id_and_last_event_id_are_ignored_and_get_delete_are_405() {
     // GET and DELETE in the modern era: 405 even with a live session id.
     let g = h.request(
         http::Request::get("/mcp")
+            .header("host", "localhost")
             .header("accept", "text/event-stream")
             .header("mcp-session-id", &wire)
             .header("mcp-protocol-version", V)
@@ -612,6 +613,7 @@ fn h_bc_3_session_id_and_last_event_id_are_ignored_and_get_delete_are_405() {
     );
     let d = h.request(
         http::Request::delete("/mcp")
+            .header("host", "localhost")
             .header("mcp-session-id", &wire)
             .header("mcp-protocol-version", V)
             .body(bytes::Bytes::new())

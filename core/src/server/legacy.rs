@@ -59,7 +59,13 @@ impl<I: IdSource> Server<I> {
     ) {
         let is_initialize = matches!(&body, Body::Single(Message::Request { method, .. }) if method == "initialize");
         if is_initialize {
-            if session.is_some() {
+            if let Some(wire) = &session {
+                // T-SES-7, X-16: an id that names no session gets 404, so a
+                // client whose session ended learns it and starts afresh
+                // without the id; one naming a live session is refused.
+                if self.lookup(wire).is_none() {
+                    return self.refuse(ex, unknown_session());
+                }
                 return self.refuse(
                     ex,
                     Refusal::new(
