@@ -118,7 +118,8 @@ impl Mirrored {
     }
 }
 
-/// A refusal: status, optional `Allow`, optional id-less JSON-RPC error.
+/// A refusal: status, optional `Allow` or `Retry-After`, optional id-less
+/// JSON-RPC error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     /// The status code.
@@ -127,6 +128,8 @@ pub struct Refusal {
     pub error: Option<ErrorObject>,
     /// `Allow` for 405.
     pub allow: Option<&'static str>,
+    /// `Retry-After` (seconds) for a 503 that will pass.
+    pub retry_after: Option<u32>,
 }
 
 impl Refusal {
@@ -135,6 +138,7 @@ impl Refusal {
             status,
             error: Some(ErrorObject::new(code, message)),
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -143,6 +147,7 @@ impl Refusal {
             status: StatusCode::METHOD_NOT_ALLOWED,
             error: Some(ErrorObject::new(code::SERVER_ERROR, "Method not allowed")),
             allow: Some(allow),
+            retry_after: None,
         }
     }
 }
@@ -237,6 +242,7 @@ pub(crate) fn classify_with(
         status: StatusCode::BAD_REQUEST,
         error: Some(e.to_error()),
         allow: None,
+        retry_after: None,
     })?;
     Ok(Classified::Post {
         session,

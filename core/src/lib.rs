@@ -47,6 +47,13 @@
 //! assert!(std::str::from_utf8(&body).unwrap().contains(r#""protocolVersion":"2025-06-18""#));
 //! ```
 //!
+//! ## Features
+//!
+//! - `test-util`: `SeededIds`, a seeded [`IdSource`] for tests and
+//!   simulation. Predictable, never for production: an unguessable session
+//!   id is part of session security (SBP-2). Enable it in
+//!   `[dev-dependencies]`.
+//!
 //! ## Contracts
 //!
 //! - Time: inputs carry a non-decreasing [`Timestamp`]; early or spurious
@@ -57,7 +64,9 @@
 //!   anywhere (nothing is dropped silently).
 //! - Panics: none on any input; internal invariants are checked by
 //!   [`Server::check_invariants`].
-//! - Determinism: ordered maps only; entropy comes from the [`IdSource`].
+//! - Determinism: ordered maps only; entropy comes from the [`IdSource`]. A
+//!   source that fails ([`EntropyUnavailable`]) costs the `initialize` that
+//!   needed an id a 503 with `Retry-After`, never a weaker id.
 
 #![forbid(unsafe_code)]
 
@@ -82,6 +91,8 @@ pub use output::{
     CloseReason, Content, Delivery, ExchangeId, OutgoingKey, Output, RequestKey, ResponseHead,
     SendError, SessionKey, Target,
 };
-pub use server::{Filter, IdSource, SeededIds, Server};
+#[cfg(feature = "test-util")]
+pub use server::SeededIds;
+pub use server::{EntropyUnavailable, Filter, IdSource, Server};
 pub use time::Timestamp;
 pub use version::ProtocolVersion;

@@ -50,6 +50,8 @@ pub struct ResponseHead {
     pub session_id: Option<Box<str>>,
     /// `Allow`, on 405 answers.
     pub allow: Option<&'static str>,
+    /// `Retry-After` in seconds, on a 503 that will pass (SBP-2).
+    pub retry_after: Option<u32>,
 }
 
 impl ResponseHead {
@@ -59,6 +61,7 @@ impl ResponseHead {
             content,
             session_id: None,
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -93,6 +96,9 @@ impl ResponseHead {
         }
         if let Some(allow) = self.allow {
             h.push((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        if let Some(secs) = self.retry_after {
+            h.push((header::RETRY_AFTER, HeaderValue::from(secs)));
         }
         h
     }

@@ -1078,3 +1078,81 @@ fn t_ses_7_initialize_with_unknown_session_is_404() {
     );
     assert_eq!(h.s.session_count(), before + 1);
 }
+
+/// An entropy source that fails its first `failures` draws (the OS
+/// generator erroring), then counts.
+struct FlakyEntropy {
+    failures: usize,
+    next: u128,
+}
+
+impl streamable_core::IdSource for FlakyEntropy {
+    fn session_id(&mut self) -> Result<u128, streamable_core::EntropyUnavailable> {
+        if self.failures > 0 {
+            self.failures -= 1;
+            return Err(streamable_core::EntropyUnavailable);
+        }
+        self.next += 1;
+        Ok(self.next)
+    }
+}
+
+#[test]
+fn sbp_2_failed_entropy_answers_503_and_creates_no_session() {
+    let mut s = streamable_core::Server::new(
+        Config::default(),
+        FlakyEntropy {
+            failures: 1,
+            next: 0,
+        },
+    );
+    let init = || {
+        http::Request::post("/mcp")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
+            .body(bytes::Bytes::from(init_body("2025-06-18")))
+            .unwrap()
+    };
+    let ex = s.handle_request(Timestamp(0), init());
+    let mut out = Vec::new();
+    while let Some(o) = s.poll_output() {
+        out.push(o);
+    }
+    s.check_invariants();
+    // One answer: 503 with Retry-After and a JSON-RPC error; nothing is
+    // delivered, no session exists, no timer is armed.
+    let [
+        Output::Reply {
+            exchange,
+            head,
+            body,
+        },
+    ] = out.as_slice()
+    else {
+        panic!("one reply, nothing else: {out:?}");
+    };
+    assert_eq!(*exchange, ex);
+    assert_eq!(head.status, 503);
+    assert!(head.session_id.is_none());
+    let headers = head.headers();
+    let retry = headers
+        .iter()
+        .find(|(n, _)| *n == http::header::RETRY_AFTER)
+        .map(|(_, v)| v.to_str().unwrap().to_owned())
+        .expect("Retry-After");
+    assert!(retry.parse::<u32>().is_ok_and(|n| n > 0), "{retry}");
+    let body = std::str::from_utf8(body).unwrap();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["jsonrpc"], "2.0");
+    assert!(v["error"]["code"].is_i64(), "{body}");
+    assert_eq!(s.session_count(), 0);
+    assert_eq!(s.poll_timeout(), None);
+    // Once the source recovers, initialize works again.
+    s.handle_request(Timestamp(1), init());
+    assert!(std::iter::from_fn(|| s.poll_output()).any(|o| matches!(
+        o,
+        Output::Deliver(Delivery::Request { method, .. }) if method == "initialize"
+    )));
+    assert_eq!(s.session_count(), 1);
+}

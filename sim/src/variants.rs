@@ -379,6 +379,7 @@ impl Core {
                         content: Content::Empty,
                         session_id: None,
                         allow: None,
+                        retry_after: None,
                     },
                     body: Bytes::new(),
                 }

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use streamable_core::{
-    CloseReason, Config, Delivery, ErrorObject, ExchangeId, IdSource, OutgoingKey, Output,
-    ProtocolVersion, RawJson, RequestKey, ResponseHead, SeededIds, SendError, Server, SessionKey,
-    Target, Timestamp, jsonrpc::code,
+    CloseReason, Config, Delivery, EntropyUnavailable, ErrorObject, ExchangeId, IdSource,
+    OutgoingKey, Output, ProtocolVersion, RawJson, RequestKey, ResponseHead, SendError, Server,
+    SessionKey, Target, Timestamp, jsonrpc::code,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -29,30 +29,39 @@ use crate::handler::DynHandler;
 /// How many queued commands the driver takes in one turn of its loop.
 const COMMAND_BATCH: usize = 32;
 
-/// Session ids from the operating system's CSPRNG (SBP-2), or, when the
-/// builder asked for it (deterministic simulation), from a seeded sequence.
+/// Session ids from the operating system's CSPRNG (SBP-2), or, with the
+/// `simulation` feature and when the builder asked for it, from a seeded
+/// sequence.
 #[derive(Debug, Default)]
-pub(crate) struct OsIds(Option<SeededIds>);
+pub(crate) struct OsIds {
+    #[cfg(feature = "simulation")]
+    seeded: Option<streamable_core::SeededIds>,
+}
+
+impl OsIds {
+    /// `seed` is the builder's simulation seed; without the `simulation`
+    /// feature it is always `None`.
+    pub(crate) fn new(seed: Option<u64>) -> Self {
+        #[cfg(not(feature = "simulation"))]
+        let _ = seed;
+        OsIds {
+            #[cfg(feature = "simulation")]
+            seeded: seed.map(streamable_core::SeededIds),
+        }
+    }
+}
 
 impl IdSource for OsIds {
-    fn session_id(&mut self) -> u128 {
-        if let Some(seeded) = &mut self.0 {
+    fn session_id(&mut self) -> Result<u128, EntropyUnavailable> {
+        #[cfg(feature = "simulation")]
+        if let Some(seeded) = &mut self.seeded {
             return seeded.session_id();
         }
+        // The OS generator failed (practically never): no made-up id; the
+        // core answers that initialize with 503 and Retry-After.
         let mut buf = [0u8; 16];
-        if getrandom::fill(&mut buf).is_ok() {
-            return u128::from_le_bytes(buf);
-        }
-        // The OS generator failed (practically never). Fall back to std's
-        // randomly keyed SipHash rather than panicking the driver.
-        use std::hash::{BuildHasher, Hasher};
-        let mut out = 0u128;
-        for _ in 0..2 {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(out);
-            out = (out << 64) | u128::from(h.finish());
-        }
-        out
+        getrandom::fill(&mut buf).map_err(|_| EntropyUnavailable)?;
+        Ok(u128::from_le_bytes(buf))
     }
 }
 
@@ -243,7 +252,7 @@ impl Driver {
         control_tx: mpsc::UnboundedSender<Control>,
         handler: Arc<dyn DynHandler>,
     ) -> Self {
-        let mut core = Server::new(config, OsIds(settings.id_seed.map(SeededIds)));
+        let mut core = Server::new(config, OsIds::new(settings.id_seed));
         for (tool, params) in handler.tool_param_headers() {
             core.set_tool_param_headers(&tool, params);
         }

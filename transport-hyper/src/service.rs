@@ -98,6 +98,8 @@ impl Builder {
     /// instead of the operating system's generator, so a seeded simulation
     /// replays exactly. **Never in production**: the ids are predictable,
     /// and an unguessable session id is part of session security (SBP-2).
+    /// Only with the `simulation` feature.
+    #[cfg(feature = "simulation")]
     pub fn predictable_session_ids_for_simulation(mut self, seed: u64) -> Self {
         self.id_seed = Some(seed);
         self

@@ -50,7 +50,9 @@ use crate::sse;
 use crate::time::Timestamp;
 use crate::version::ProtocolVersion;
 
-pub use self::ids::{IdSource, SeededIds};
+#[cfg(feature = "test-util")]
+pub use self::ids::SeededIds;
+pub use self::ids::{EntropyUnavailable, IdSource};
 use self::log::Form;
 use self::router::Router;
 use self::session::Session;
@@ -458,6 +460,7 @@ impl<I: IdSource> Server<I> {
         };
         let mut head = ResponseHead::new(refusal.status, content);
         head.allow = refusal.allow;
+        head.retry_after = refusal.retry_after;
         self.outputs.push_back(Output::Reply {
             exchange: ex,
             head,

@@ -152,6 +152,10 @@ impl Session {
     }
 }
 
+/// The `Retry-After` of a 503 for failed entropy: the OS generator failing
+/// is transient (early boot, a sandbox hiccup), so soon.
+const ENTROPY_RETRY_AFTER_SECS: u32 = 1;
+
 /// 404 for an unknown or terminated session (T-SES-7, X-16).
 pub(super) fn unknown_session() -> Refusal {
     Refusal::new(
@@ -178,10 +182,20 @@ impl<I: IdSource> Server<I> {
             ));
         }
         // 128 bits from the caller's entropy, as 32 hex digits: visible ASCII
-        // (T-SES-3). A collision with a live id is redrawn.
+        // (T-SES-3). A collision with a live id is redrawn. No entropy, no
+        // session (SBP-2): a guessable id would be worse than a retry.
         let mut wire = None;
         for _ in 0..8 {
-            let candidate: Box<str> = format!("{:032x}", self.ids.session_id()).into();
+            let Ok(bits) = self.ids.session_id() else {
+                let mut refusal = Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::SERVER_ERROR,
+                    "Service Unavailable: no entropy for a session id, retry later",
+                );
+                refusal.retry_after = Some(ENTROPY_RETRY_AFTER_SECS);
+                return Err(refusal);
+            };
+            let candidate: Box<str> = format!("{bits:032x}").into();
             if !self.by_wire_id.contains_key(&candidate) {
                 wire = Some(candidate);
                 break;
