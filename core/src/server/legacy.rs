@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use http::StatusCode;
 
-use super::log::{Form, Origin, ReplayError, Stream, parse_event_id};
+use super::log::{Form, Origin, ReplayError, Stream, StreamId, parse_event_id};
 use super::router::{InFlight, Kind};
 use super::session::unknown_session;
 use super::{IdSource, Server};
@@ -17,7 +17,8 @@ use crate::config::ResponseMode;
 use crate::edge::{Refusal, VersionHeader};
 use crate::jsonrpc::{Body, Id, Message, RawJson, code};
 use crate::output::{
-    CloseReason, Content, Delivery, ExchangeId, OutgoingKey, Output, ResponseHead, SessionKey,
+    CloseReason, Content, Delivery, ExchangeId, OutgoingKey, Output, RequestKey, ResponseHead,
+    SessionKey,
 };
 use crate::version::ProtocolVersion;
 
@@ -149,19 +150,7 @@ impl<I: IdSource> Server<I> {
         for m in messages {
             match m {
                 Message::Request { id, method, params } => {
-                    let rk = self.router.new_request();
-                    let session = self.sessions.get_mut(&sk).expect("live");
-                    session.in_flight.insert(id.clone(), rk);
-                    self.router.requests.insert(
-                        rk,
-                        InFlight {
-                            session: sk,
-                            stream: sid,
-                            id: id.clone(),
-                            kind: Kind::Plain,
-                            cancelled: false,
-                        },
-                    );
+                    let rk = self.track_request(sk, sid, &id, Kind::Plain);
                     if method == "ping" {
                         // U-PING-1: the core answers ping itself.
                         pings.push(rk);
@@ -319,22 +308,7 @@ impl<I: IdSource> Server<I> {
         // The initialize exchange waits for its first message even in SSE
         // mode: the negotiated version (and so priming) is not known yet.
         let sid = self.open_post_stream(ex, sk, false, 1, false);
-        let rk = self.router.new_request();
-        self.sessions
-            .get_mut(&sk)
-            .expect("just inserted")
-            .in_flight
-            .insert(id.clone(), rk);
-        self.router.requests.insert(
-            rk,
-            InFlight {
-                session: sk,
-                stream: sid,
-                id: id.clone(),
-                kind: Kind::Initialize,
-                cancelled: false,
-            },
-        );
+        let rk = self.track_request(sk, sid, &id, Kind::Initialize);
         self.outputs.push_back(Output::Deliver(Delivery::Request {
             session: Some(sk),
             request: rk,
@@ -343,6 +317,25 @@ impl<I: IdSource> Server<I> {
             params,
         }));
         self.rearm(sk);
+    }
+
+    /// Enter a client request in the session's in-flight set and the
+    /// router, answered on stream `sid`.
+    fn track_request(&mut self, sk: SessionKey, sid: StreamId, id: &Id, kind: Kind) -> RequestKey {
+        let rk = self.router.new_request();
+        let session = self.sessions.get_mut(&sk).expect("live");
+        session.in_flight.insert(id.clone(), rk);
+        self.router.requests.insert(
+            rk,
+            InFlight {
+                session: sk,
+                stream: sid,
+                id: id.clone(),
+                kind,
+                cancelled: false,
+            },
+        );
+        rk
     }
 
     pub(super) fn get(
