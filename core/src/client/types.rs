@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Uri};
 
-use super::Backoff;
+use super::backoff::Backoff;
 use crate::jsonrpc::{ErrorObject, RawJson};
 use crate::version::ProtocolVersion;
 
