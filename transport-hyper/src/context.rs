@@ -13,7 +13,7 @@ use streamable_core::{
 };
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::driver::{Command, Control, send_command};
+use crate::mailbox::{Command, Control, send_command};
 
 /// The channels to the driver.
 #[derive(Clone, Debug)]

@@ -53,6 +53,7 @@ pub mod client;
 mod context;
 mod driver;
 mod handler;
+mod mailbox;
 mod registry;
 mod serve;
 mod service;

@@ -17,10 +17,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::body::McpBody;
-use crate::driver::{
-    Clock, Command, Control, Driver, DriverSettings, ExchangeGuard, Reply, send_command,
-};
+use crate::driver::{Clock, Driver, DriverSettings};
 use crate::handler::{DynHandler, Handler};
+use crate::mailbox::{Command, Control, ExchangeGuard, Reply, send_command};
 use crate::sync::{TakeOnce, Tickets};
 
 type DriverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
