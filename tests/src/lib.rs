@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use streamable_core::Config;
 use streamable_core::sse::{Decoder, Event};
-use streamable_hyper::{LogLevel, McpServer, McpService, Tool, ToolResult};
+use streamable_hyper::{Builder, LogLevel, McpServer, McpService, Tool, ToolResult};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
@@ -103,13 +103,17 @@ pub struct TestServer {
 impl TestServer {
     /// Start with this core config and keep-alive interval.
     pub async fn start_with(config: Config, keep_alive: Option<Duration>) -> TestServer {
-        let service = McpService::builder()
+        Self::start_service(Self::builder(config, keep_alive).build(app())).await
+    }
+
+    /// The adapter settings of [`TestServer::start_with`], for a test that
+    /// changes one more (e.g. the connection backlog).
+    pub fn builder(config: Config, keep_alive: Option<Duration>) -> Builder {
+        McpService::builder()
             .config(config)
             .keep_alive(keep_alive)
             .path("/mcp")
             .body_timeout(Duration::from_millis(500))
-            .build(app());
-        Self::start_service(service).await
     }
 
     /// Serve `service` (built by the test, with its own handler).

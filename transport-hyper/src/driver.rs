@@ -100,6 +100,8 @@ struct Running {
 /// Adapter settings the driver needs.
 #[derive(Clone, Debug)]
 pub(crate) struct DriverSettings {
+    /// Frames queued per SSE connection before its reader counts as slow
+    /// (at least 1, [`Builder::connection_backlog`](crate::Builder::connection_backlog)).
     pub(crate) backlog: usize,
     /// Run `Server::check_invariants` after every drain (verification builds).
     pub(crate) check_invariants: bool,
@@ -374,7 +376,7 @@ impl Driver {
                     if let Some(Exchange::Waiting { ticket, reply }) =
                         self.exchanges.remove(&exchange)
                     {
-                        let (tx, rx) = mpsc::channel(self.settings.backlog.max(1));
+                        let (tx, rx) = mpsc::channel(self.settings.backlog);
                         if reply.send(Reply::Stream(head, rx)).is_ok() {
                             self.exchanges
                                 .insert(exchange, Exchange::Streaming { ticket, frames: tx });
