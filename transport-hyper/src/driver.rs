@@ -470,15 +470,8 @@ impl Driver {
                 };
                 let (cancel, cancelled) = CancelSender::new();
                 self.running.insert(request, Running { session, cancel });
-                let ctx = RequestContext {
-                    session: sess,
-                    version,
-                    request,
-                    id,
-                    params: params.clone(),
-                    progress_token: std::sync::OnceLock::new(),
-                    cancelled,
-                };
+                let ctx =
+                    RequestContext::new(sess, version, request, id, params.clone(), cancelled);
                 // DEBUG like the other per-message spans: an enabled span
                 // per request costs the driver ~10% of a tools/call's
                 // instructions under the fmt subscriber (callgrind,
@@ -490,7 +483,7 @@ impl Driver {
                     method = %method
                 );
                 let handler = self.handler.clone();
-                let link = ctx.session.link.clone();
+                let link = ctx.session().link.clone();
                 tokio::spawn(
                     async move {
                         let mut guard = AbandonGuard {

@@ -15,6 +15,9 @@ pub enum ContextError {
     Rejected(ErrorObject),
     /// The server is shutting down.
     Stopped,
+    /// A progress value not greater than the last one sent for the request
+    /// (U-PROG-3: each must increase); nothing was sent.
+    ProgressNotIncreasing,
 }
 
 impl fmt::Display for ContextError {
@@ -23,6 +26,9 @@ impl fmt::Display for ContextError {
             ContextError::NotSent(e) => write!(f, "not sent: {e}"),
             ContextError::Rejected(e) => write!(f, "client error {}: {}", e.code, e.message),
             ContextError::Stopped => f.write_str("the server is shutting down"),
+            ContextError::ProgressNotIncreasing => f.write_str(
+                "not sent: a progress value must be greater than the last one sent (U-PROG-3)",
+            ),
         }
     }
 }

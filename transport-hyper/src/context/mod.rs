@@ -4,6 +4,7 @@
 mod cancel;
 mod error;
 mod link;
+mod progress;
 mod session;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::mailbox::Command;
 pub(crate) use cancel::{CancelSender, CancelState};
 pub use error::ContextError;
 pub(crate) use link::Link;
+use progress::{ProgressFloor, number, progress_token};
 pub use session::{LogLevel, ServerHandle, Session, SessionData};
 
 /// Everything a handler needs about the request it is answering, and the
@@ -34,19 +36,43 @@ pub use session::{LogLevel, ServerHandle, Session, SessionData};
 /// is cancelled when its client closes the response stream (H-CAN-1).
 #[derive(Debug)]
 pub struct RequestContext {
-    pub(crate) session: Session,
-    pub(crate) version: ProtocolVersion,
-    pub(crate) request: RequestKey,
-    pub(crate) id: Id,
+    session: Session,
+    version: ProtocolVersion,
+    request: RequestKey,
+    id: Id,
     /// The request's params, for `_meta.progressToken`, read on first use:
     /// most requests never report progress, and parsing the params for it
     /// on the driver task costs every request a scan of its params.
-    pub(crate) params: Option<RawJson>,
-    pub(crate) progress_token: std::sync::OnceLock<Option<Value>>,
-    pub(crate) cancelled: Arc<CancelState>,
+    params: Option<RawJson>,
+    progress_token: std::sync::OnceLock<Option<Value>>,
+    /// The last progress value sent (each must be greater, U-PROG-3).
+    progress_floor: ProgressFloor,
+    cancelled: Arc<CancelState>,
 }
 
 impl RequestContext {
+    /// The context of request `request` (JSON-RPC id `id`, with `params`)
+    /// in `session`, speaking `version`, cancelled through `cancelled`.
+    pub(crate) fn new(
+        session: Session,
+        version: ProtocolVersion,
+        request: RequestKey,
+        id: Id,
+        params: Option<RawJson>,
+        cancelled: Arc<CancelState>,
+    ) -> Self {
+        RequestContext {
+            session,
+            version,
+            request,
+            id,
+            params,
+            progress_token: std::sync::OnceLock::new(),
+            progress_floor: ProgressFloor::default(),
+            cancelled,
+        }
+    }
+
     /// The session.
     pub fn session(&self) -> &Session {
         &self.session
@@ -104,6 +130,12 @@ impl RequestContext {
 
     /// Send `notifications/progress` (U-PROG-*) if the client gave a progress
     /// token; without one this does nothing and returns `Ok(false)`.
+    ///
+    /// Each value must be greater than the last one offered for this request
+    /// (U-PROG-3); one that is not (or is NaN) is refused with
+    /// [`ContextError::ProgressNotIncreasing`] and nothing is sent. A value
+    /// counts as offered once it passes this check, even if the core then
+    /// refuses to send it.
     pub async fn progress(
         &self,
         progress: f64,
@@ -113,6 +145,9 @@ impl RequestContext {
         let Some(token) = self.progress_token() else {
             return Ok(false);
         };
+        if !self.progress_floor.raise(progress) {
+            return Err(ContextError::ProgressNotIncreasing);
+        }
         let mut p = json!({"progressToken": token, "progress": number(progress)});
         if let Some(t) = total {
             p["total"] = number(t);
@@ -202,29 +237,5 @@ impl RequestContext {
     }
 }
 
-/// `params._meta.progressToken`, if any (a string or an integer, U-PROG-1).
-fn progress_token(params: &RawJson) -> Option<Value> {
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        #[serde(rename = "progressToken")]
-        progress_token: Option<Value>,
-    }
-    #[derive(serde::Deserialize)]
-    struct P {
-        #[serde(rename = "_meta")]
-        meta: Option<Meta>,
-    }
-    let p: P = params.deserialize().ok()?;
-    p.meta?
-        .progress_token
-        .filter(|t| t.is_string() || t.is_i64() || t.is_u64())
-}
-
-/// Whole numbers as JSON integers (`1`, not `1.0`).
-fn number(x: f64) -> Value {
-    if x.fract() == 0.0 && x.abs() < 9.0e15 {
-        json!(x as i64)
-    } else {
-        json!(x)
-    }
-}
+#[cfg(test)]
+mod tests;
