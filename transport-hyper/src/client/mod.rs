@@ -45,6 +45,7 @@ use driver::Command;
 
 /// Why a client call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// The server answered with a JSON-RPC error.
     Rpc(ErrorObject),

@@ -7,6 +7,7 @@ use streamable_core::{ErrorObject, SendError};
 /// Why a message from a handler did not go out, or a server-to-client
 /// request did not get a result.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ContextError {
     /// The core refused it (see [`SendError`]): the request or session is
     /// gone, no stream can carry it, a limit, JSON response mode, ...
