@@ -10,15 +10,18 @@ use tokio::sync::mpsc;
 use super::{CancelSender, ContextError, Link, RequestContext, Session, SessionData};
 use crate::mailbox::{Command, Control};
 
-/// A context for a request with progress token `"t"`, and the params of
-/// every notification the stand-in driver was asked to send. The returned
-/// senders keep the channels open for the test's length.
-fn context() -> (
+/// What [`context`] returns.
+type Fixture = (
     RequestContext,
     Arc<Mutex<Vec<Value>>>,
     mpsc::Sender<Command>,
     mpsc::UnboundedReceiver<Control>,
-) {
+);
+
+/// A context for a request with progress token `"t"`, and the params of
+/// every notification the stand-in driver was asked to send. The returned
+/// senders keep the channels open for the test's length.
+fn context() -> Fixture {
     let (tx, mut rx) = mpsc::channel::<Command>(8);
     let (control, control_rx) = mpsc::unbounded_channel();
     let sent = Arc::new(Mutex::new(Vec::new()));
