@@ -95,10 +95,6 @@ pub struct Config {
     /// server closes an unfinished stream, 2025-11-25 sessions only
     /// (T-PSSE-1, T-PSSE-4). Default 1000.
     pub retry_ms: u64,
-    /// Frames the adapter may hold for one connection before it reports the
-    /// reader as slow (the connection is closed; the client resumes). The core
-    /// does not count frames itself; adapters read this. Default 256.
-    pub connection_backlog: usize,
     /// Most 2026-07-28 (stateless) requests being handled at once, across
     /// all clients. Default 4096. Refusal: 429 with a JSON-RPC error.
     pub max_stateless_in_flight: usize,
@@ -156,7 +152,6 @@ impl Default for Config {
             get_stream: true,
             allow_delete: true,
             retry_ms: 1000,
-            connection_backlog: 256,
             max_stateless_in_flight: 4096,
             max_listeners: 1024,
             max_resource_subscriptions: 256,

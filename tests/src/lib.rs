@@ -14,59 +14,28 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use streamable_core::Config;
 use streamable_core::sse::{Decoder, Event};
-use streamable_hyper::{LogLevel, McpServer, McpService, Tool, ToolResult};
+use streamable_hyper::{Builder, LogLevel, McpServer, McpService, Tool, ToolResult};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
 /// Every wait in the tests is bounded by this.
 pub const T: Duration = Duration::from_secs(10);
 
-/// The test application: `echo`, `countdown`, `ask_llm`, `panic`, `flood`.
+/// The example application's module (`transport-hyper/examples/common`),
+/// compiled into this library so its tools exist once; only its tools are
+/// used here, its `app()` is the examples'.
+#[allow(dead_code)]
+#[path = "../../transport-hyper/examples/common/mod.rs"]
+mod example;
+
+/// The test application: the example's `echo`, `countdown` and `ask_llm`,
+/// plus the hostile `panic` and `flood`. Its own name and no resources or
+/// prompts (the tests check both).
 pub fn app() -> McpServer {
     McpServer::new("streamable-tests", "1.0")
-        .tool(Tool::new(
-            "echo",
-            "Echo.",
-            json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
-            |_ctx, args| async move { Ok(ToolResult::text(args["text"].as_str().unwrap_or(""))) },
-        ))
-        .tool(Tool::new(
-            "countdown",
-            "n progress notifications interval_ms apart, then a result.",
-            json!({"type": "object", "properties": {"n": {"type": "integer"}, "interval_ms": {"type": "integer"}}}),
-            |ctx, args| async move {
-                let n = args["n"].as_u64().unwrap_or(5);
-                let interval = Duration::from_millis(args["interval_ms"].as_u64().unwrap_or(200));
-                for i in 1..=n {
-                    if i > 1 {
-                        tokio::select! {
-                            biased;
-                            () = ctx.cancelled() => return Ok(ToolResult::error("cancelled")),
-                            () = tokio::time::sleep(interval) => {}
-                        }
-                    }
-                    let _ = ctx.progress(i as f64, Some(n as f64), None).await;
-                }
-                Ok(ToolResult::text(format!("countdown of {n} done")))
-            },
-        ))
-        .tool(Tool::new(
-            "ask_llm",
-            "Sampling round trip.",
-            json!({"type": "object", "properties": {"question": {"type": "string"}}}),
-            |ctx, args| async move {
-                let q = args["question"].as_str().unwrap_or("").to_owned();
-                match ctx
-                    .create_message(json!({"messages": [{"role": "user", "content": {"type": "text", "text": q}}], "maxTokens": 10}))
-                    .await
-                {
-                    Ok(r) => Ok(ToolResult::text(
-                        r.to_value()["content"]["text"].as_str().unwrap_or("").to_owned(),
-                    )),
-                    Err(e) => Ok(ToolResult::error(e.to_string())),
-                }
-            },
-        ))
+        .tool(example::echo())
+        .tool(example::countdown())
+        .tool(example::ask_llm())
         .tool(Tool::new("panic", "Panics.", json!({"type": "object"}), |_ctx, _args| async move {
             if std::hint::black_box(true) {
                 panic!("tool panicked on purpose");
@@ -103,13 +72,17 @@ pub struct TestServer {
 impl TestServer {
     /// Start with this core config and keep-alive interval.
     pub async fn start_with(config: Config, keep_alive: Option<Duration>) -> TestServer {
-        let service = McpService::builder()
+        Self::start_service(Self::builder(config, keep_alive).build(app())).await
+    }
+
+    /// The adapter settings of [`TestServer::start_with`], for a test that
+    /// changes one more (e.g. the connection backlog).
+    pub fn builder(config: Config, keep_alive: Option<Duration>) -> Builder {
+        McpService::builder()
             .config(config)
             .keep_alive(keep_alive)
             .path("/mcp")
             .body_timeout(Duration::from_millis(500))
-            .build(app());
-        Self::start_service(service).await
     }
 
     /// Serve `service` (built by the test, with its own handler).

@@ -6,15 +6,14 @@ use std::time::Duration;
 
 use serde_json::json;
 use streamable_core::Config;
-use streamable_tests::{SseReader, T, TestServer, json_body};
+use streamable_tests::{SseReader, T, TestServer, app, json_body};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_reader_on_one_stream_does_not_delay_another_stream_of_the_same_session() {
-    let config = Config {
-        connection_backlog: 8,
-        ..Config::default()
-    };
-    let server = TestServer::start_with(config, None).await;
+    let service = TestServer::builder(Config::default(), None)
+        .connection_backlog(8)
+        .build(app());
+    let server = TestServer::start_service(service).await;
     let mut c = server.client();
     c.initialize("2025-06-18").await;
     // Stream A: 48 MB of log messages, never read by the client.

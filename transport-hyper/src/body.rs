@@ -12,7 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 
-use crate::driver::ExchangeGuard;
+use crate::mailbox::ExchangeGuard;
 
 /// The SSE comment sent on an idle stream (H-SSE-5): clients ignore it,
 /// proxies see traffic.

@@ -15,8 +15,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use streamable_core::{
     CloseReason, Config, Delivery, EntropyUnavailable, ErrorObject, ExchangeId, IdSource,
-    OutgoingKey, Output, ProtocolVersion, RawJson, RequestKey, ResponseHead, SendError, Server,
-    SessionKey, Target, Timestamp, jsonrpc::code,
+    OutgoingKey, Output, ProtocolVersion, RawJson, RequestKey, Server, SessionKey, Timestamp,
+    jsonrpc::code,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -25,6 +25,7 @@ use tracing::Instrument;
 use crate::catch::CatchUnwind;
 use crate::context::{CancelSender, Link, RequestContext, Session, SessionData};
 use crate::handler::DynHandler;
+use crate::mailbox::{Command, Control, Reply};
 
 /// How many queued commands the driver takes in one turn of its loop.
 const COMMAND_BATCH: usize = 32;
@@ -88,112 +89,6 @@ impl Clock {
     }
 }
 
-/// What service tasks and handler contexts ask of the driver (bounded
-/// mailbox; senders await capacity, the driver never does).
-pub(crate) enum Command {
-    /// An HTTP request with its (bounded) body.
-    Request {
-        ticket: u64,
-        req: http::Request<Bytes>,
-        reply: oneshot::Sender<Reply>,
-    },
-    Respond {
-        request: RequestKey,
-        outcome: Result<RawJson, ErrorObject>,
-    },
-    Notify {
-        target: Target,
-        method: String,
-        params: Option<RawJson>,
-        done: oneshot::Sender<Result<(), SendError>>,
-    },
-    RequestClient {
-        target: Target,
-        method: String,
-        params: Option<RawJson>,
-        sent: oneshot::Sender<Result<OutgoingKey, SendError>>,
-        answer: oneshot::Sender<Result<RawJson, ErrorObject>>,
-    },
-    CloseSession {
-        session: SessionKey,
-        done: oneshot::Sender<Result<(), SendError>>,
-    },
-    /// End a stream's connection without ending the stream (T-PSSE-2).
-    EndConnection {
-        target: Target,
-        done: oneshot::Sender<Result<(), SendError>>,
-    },
-    /// Change notifications for 2026-07-28 listen streams.
-    Publish {
-        method: String,
-        params: Option<RawJson>,
-        done: oneshot::Sender<usize>,
-    },
-    /// Stop: end every open stream, answer waiting requests with 503, exit.
-    Shutdown,
-}
-
-/// Put a command in the driver's mailbox: at once when there is room (the
-/// usual case), else wait for room. The waiting send is boxed so that the
-/// futures awaiting this stay small when it is not needed: a handler task
-/// is moved whole when it is spawned and when it completes (callgrind).
-pub(crate) async fn send_command(tx: &mpsc::Sender<Command>, cmd: Command) -> Result<(), ()> {
-    match tx.try_send(cmd) {
-        Ok(()) => Ok(()),
-        Err(mpsc::error::TrySendError::Full(cmd)) => Box::pin(tx.send(cmd)).await.map_err(|_| ()),
-        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
-    }
-}
-
-/// Signals sent from `Drop` (unbounded, so a destructor never waits; at most
-/// one per exchange, request or outgoing request, so bounded in practice).
-#[derive(Debug)]
-pub(crate) enum Control {
-    /// A response future or body was dropped: the client went away.
-    Dropped(u64),
-    /// A handler task ended without answering (it was aborted).
-    Abandon(RequestKey),
-    /// A handler stopped waiting for a server-to-client answer.
-    Forget(OutgoingKey),
-}
-
-/// The driver's answer to a [`Command::Request`].
-pub(crate) enum Reply {
-    Full(ResponseHead, Bytes),
-    Stream(ResponseHead, mpsc::Receiver<Bytes>),
-    /// The driver is shutting down.
-    Unavailable,
-}
-
-/// Reports the end of an exchange's response (future or body dropped) to the
-/// driver unless disarmed.
-#[derive(Debug)]
-pub(crate) struct ExchangeGuard {
-    ticket: u64,
-    control: Option<mpsc::UnboundedSender<Control>>,
-}
-
-impl ExchangeGuard {
-    pub(crate) fn new(ticket: u64, control: mpsc::UnboundedSender<Control>) -> Self {
-        ExchangeGuard {
-            ticket,
-            control: Some(control),
-        }
-    }
-
-    pub(crate) fn disarm(&mut self) {
-        self.control = None;
-    }
-}
-
-impl Drop for ExchangeGuard {
-    fn drop(&mut self) {
-        if let Some(c) = self.control.take() {
-            let _ = c.send(Control::Dropped(self.ticket));
-        }
-    }
-}
-
 enum Exchange {
     /// The head is not decided yet.
     Waiting {
@@ -215,6 +110,8 @@ struct Running {
 /// Adapter settings the driver needs.
 #[derive(Clone, Debug)]
 pub(crate) struct DriverSettings {
+    /// Frames queued per SSE connection before its reader counts as slow
+    /// (at least 1, [`Builder::connection_backlog`](crate::Builder::connection_backlog)).
     pub(crate) backlog: usize,
     /// Run `Server::check_invariants` after every drain (verification builds).
     pub(crate) check_invariants: bool,
@@ -489,7 +386,7 @@ impl Driver {
                     if let Some(Exchange::Waiting { ticket, reply }) =
                         self.exchanges.remove(&exchange)
                     {
-                        let (tx, rx) = mpsc::channel(self.settings.backlog.max(1));
+                        let (tx, rx) = mpsc::channel(self.settings.backlog);
                         if reply.send(Reply::Stream(head, rx)).is_ok() {
                             self.exchanges
                                 .insert(exchange, Exchange::Streaming { ticket, frames: tx });
@@ -583,15 +480,8 @@ impl Driver {
                 };
                 let (cancel, cancelled) = CancelSender::new();
                 self.running.insert(request, Running { session, cancel });
-                let ctx = RequestContext {
-                    session: sess,
-                    version,
-                    request,
-                    id,
-                    params: params.clone(),
-                    progress_token: std::sync::OnceLock::new(),
-                    cancelled,
-                };
+                let ctx =
+                    RequestContext::new(sess, version, request, id, params.clone(), cancelled);
                 // DEBUG like the other per-message spans: an enabled span
                 // per request costs the driver ~10% of a tools/call's
                 // instructions under the fmt subscriber (callgrind,
@@ -603,7 +493,7 @@ impl Driver {
                     method = %method
                 );
                 let handler = self.handler.clone();
-                let link = ctx.session.link.clone();
+                let link = ctx.session().link.clone();
                 tokio::spawn(
                     async move {
                         let mut guard = AbandonGuard {

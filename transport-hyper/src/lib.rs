@@ -11,7 +11,7 @@
 //!   first runs waits in the channel: there is no readiness flag and no
 //!   sleep. The driver is started by [`McpService::start`], by [`serve`], or
 //!   lazily by the first request; exactly one is ever spawned
-//!   ([`sync::TakeOnce`], loom-checked).
+//!   (a take-once slot, loom-checked).
 //! - **The driver never waits for a client.** It answers heads through
 //!   `oneshot`s and feeds SSE bodies through bounded channels with
 //!   `try_send`; a full channel is a slow reader, whose connection is ended
@@ -53,10 +53,18 @@ pub mod client;
 mod context;
 mod driver;
 mod handler;
+mod mailbox;
 mod registry;
 mod serve;
 mod service;
+// Public only for the loom models (`tests/loom_*.rs`, run with
+// `--cfg loom`); otherwise a private detail of the service.
+#[cfg(loom)]
+#[doc(hidden)]
 pub mod sync;
+#[cfg(not(loom))]
+#[allow(unreachable_pub)] // its items are `pub` for the loom build
+mod sync;
 
 pub use body::{KEEP_ALIVE_FRAME, McpBody};
 pub use context::{ContextError, LogLevel, RequestContext, ServerHandle, Session, SessionData};

@@ -17,10 +17,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::body::McpBody;
-use crate::driver::{
-    Clock, Command, Control, Driver, DriverSettings, ExchangeGuard, Reply, send_command,
-};
+use crate::driver::{Clock, Driver, DriverSettings};
 use crate::handler::{DynHandler, Handler};
+use crate::mailbox::{Command, Control, ExchangeGuard, Reply, send_command};
 use crate::sync::{TakeOnce, Tickets};
 
 type DriverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -31,6 +30,7 @@ pub struct Builder {
     config: Config,
     keep_alive: Option<Duration>,
     mailbox: usize,
+    backlog: usize,
     body_timeout: Duration,
     path: Option<String>,
     check_invariants: bool,
@@ -39,12 +39,14 @@ pub struct Builder {
 
 impl Builder {
     /// Defaults: `Config::default()`, keep-alive comments every 15 s, a
-    /// mailbox of 1024 commands, 30 s to receive a request body.
+    /// mailbox of 1024 commands, a backlog of 256 frames per connection,
+    /// 30 s to receive a request body.
     pub fn new() -> Self {
         Builder {
             config: Config::default(),
             keep_alive: Some(Duration::from_secs(15)),
             mailbox: 1024,
+            backlog: 256,
             body_timeout: Duration::from_secs(30),
             path: None,
             check_invariants: false,
@@ -76,6 +78,19 @@ impl Builder {
     /// the driver never does.
     pub fn mailbox_capacity(mut self, n: usize) -> Self {
         self.mailbox = n.max(1);
+        self
+    }
+
+    /// Frames the driver may queue for one SSE connection (at least 1;
+    /// default 256). The driver never waits for a reader: when a
+    /// connection's queue is full, its reader is slow, and the driver ends
+    /// that connection after the frames already queued. In a session the
+    /// stream lives on in the core, which keeps its events, so the client
+    /// resumes with `Last-Event-ID` where it stopped; a 2026-07-28 request
+    /// whose connection ends is cancelled (H-CAN-1). Other streams, of the
+    /// same session too, are never delayed by a slow one.
+    pub fn connection_backlog(mut self, n: usize) -> Self {
+        self.backlog = n.max(1);
         self
     }
 
@@ -122,7 +137,7 @@ impl Builder {
             self.config.clone(),
             Clock::new(),
             DriverSettings {
-                backlog: self.config.connection_backlog,
+                backlog: self.backlog,
                 check_invariants: self.check_invariants,
                 id_seed: self.id_seed,
             },

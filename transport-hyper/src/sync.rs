@@ -1,6 +1,7 @@
 //! The adapter's own shared-memory structures, written over a small shim that
 //! switches to [loom](https://docs.rs/loom) under `--cfg loom` so they can be
-//! model-checked (`transport-hyper/tests/loom_*.rs`).
+//! model-checked (`transport-hyper/tests/loom_*.rs`). The module is public
+//! only in loom builds, for those tests; otherwise it is the crate's own.
 //!
 //! Everything else the adapter shares goes through tokio channels, which
 //! tokio checks with loom in its own CI.
@@ -24,14 +25,6 @@ use std::sync::{
 /// mailbox's sending side exists from the start, so a request sent before the
 /// driver is taken waits in the channel and is read by the driver when it
 /// runs: no request is lost and none waits on a readiness flag.
-///
-/// ```
-/// use streamable_hyper::sync::TakeOnce;
-/// let once = TakeOnce::new(5);
-/// assert_eq!(once.take(), Some(5));
-/// assert_eq!(once.take(), None);
-/// assert!(once.is_taken());
-/// ```
 #[derive(Debug)]
 pub struct TakeOnce<T> {
     taken: AtomicBool,
@@ -72,12 +65,6 @@ impl<T> TakeOnce<T> {
 
 /// Unique ids handed out by service tasks without a round trip to the driver
 /// (the adapter's exchange tickets).
-///
-/// ```
-/// use streamable_hyper::sync::Tickets;
-/// let t = Tickets::new();
-/// assert_ne!(t.next(), t.next());
-/// ```
 #[derive(Debug)]
 pub struct Tickets(AtomicU64);
 
@@ -96,5 +83,25 @@ impl Tickets {
 impl Default for Tickets {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+// What the doc examples showed before the module went private.
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_once_gives_the_value_once() {
+        let once = TakeOnce::new(5);
+        assert_eq!(once.take(), Some(5));
+        assert_eq!(once.take(), None);
+        assert!(once.is_taken());
+    }
+
+    #[test]
+    fn tickets_are_fresh() {
+        let t = Tickets::new();
+        assert_ne!(t.next(), t.next());
     }
 }

@@ -1,0 +1,241 @@
+//! What a handler can do while it runs: progress, log messages,
+//! server-to-client requests, cancellation.
+
+mod cancel;
+mod error;
+mod link;
+mod progress;
+mod session;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use streamable_core::{Id, ProtocolVersion, RawJson, RequestKey, Target};
+use tokio::sync::oneshot;
+
+use crate::mailbox::Command;
+pub(crate) use cancel::{CancelSender, CancelState};
+pub use error::ContextError;
+pub(crate) use link::Link;
+use progress::{ProgressFloor, number, progress_token};
+pub use session::{LogLevel, ServerHandle, Session, SessionData};
+
+/// Everything a handler needs about the request it is answering, and the
+/// ways to talk to the client while it works.
+///
+/// Messages sent through the context travel on this request's own stream
+/// (T-PSSE-8): in the default `Auto` response mode the first of them turns
+/// the response into an SSE stream, and each is flushed to the client as soon
+/// as it is sent.
+///
+/// The same context serves both protocol eras, so one handler serves both:
+/// [`RequestContext::protocol_version`] tells which applies, and what the
+/// era does not allow fails with a clear error instead of needing a second
+/// code path — a 2026-07-28 request cannot send requests to the client
+/// ([`SendError::Stateless`](streamable_core::SendError::Stateless); return an `InputRequiredResult` instead) and
+/// is cancelled when its client closes the response stream (H-CAN-1).
+#[derive(Debug)]
+pub struct RequestContext {
+    session: Session,
+    version: ProtocolVersion,
+    request: RequestKey,
+    id: Id,
+    /// The request's params, for `_meta.progressToken`, read on first use:
+    /// most requests never report progress, and parsing the params for it
+    /// on the driver task costs every request a scan of its params.
+    params: Option<RawJson>,
+    progress_token: std::sync::OnceLock<Option<Value>>,
+    /// The last progress value sent (each must be greater, U-PROG-3).
+    progress_floor: ProgressFloor,
+    cancelled: Arc<CancelState>,
+}
+
+impl RequestContext {
+    /// The context of request `request` (JSON-RPC id `id`, with `params`)
+    /// in `session`, speaking `version`, cancelled through `cancelled`.
+    pub(crate) fn new(
+        session: Session,
+        version: ProtocolVersion,
+        request: RequestKey,
+        id: Id,
+        params: Option<RawJson>,
+        cancelled: Arc<CancelState>,
+    ) -> Self {
+        RequestContext {
+            session,
+            version,
+            request,
+            id,
+            params,
+            progress_token: std::sync::OnceLock::new(),
+            progress_floor: ProgressFloor::default(),
+            cancelled,
+        }
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The protocol revision this request speaks: the session's negotiated
+    /// version, or 2026-07-28 for a stateless request.
+    pub fn protocol_version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// Whether this is a stateless 2026-07-28 request (no session, no
+    /// server-to-client requests, disconnect = cancellation).
+    pub fn is_stateless(&self) -> bool {
+        self.session.key.is_none()
+    }
+
+    /// Whether [`RequestContext::request`] (sampling, elicitation, roots)
+    /// can be used: in a session whose client declared `capability`.
+    /// Always false for stateless requests (H-SSE-2).
+    pub fn can_request(&self, capability: &str) -> bool {
+        !self.is_stateless() && self.session.data.client_supports(capability)
+    }
+
+    /// The request's key (the core's handle; unique for the server's life).
+    pub fn request_key(&self) -> RequestKey {
+        self.request
+    }
+
+    /// The client's JSON-RPC id.
+    pub fn id(&self) -> &Id {
+        &self.id
+    }
+
+    /// `params._meta.progressToken`, if the client asked for progress.
+    pub fn progress_token(&self) -> Option<&Value> {
+        self.progress_token
+            .get_or_init(|| self.params.as_ref().and_then(progress_token))
+            .as_ref()
+    }
+
+    /// Whether the client cancelled this request (`notifications/cancelled`,
+    /// or for a 2026-07-28 request by closing its stream), or its session
+    /// ended.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.is_cancelled()
+    }
+
+    /// Resolves when the client cancels this request
+    /// (`notifications/cancelled`; for a 2026-07-28 request, closing its
+    /// response stream) or its session ends. Never resolves otherwise.
+    pub async fn cancelled(&self) {
+        self.cancelled.wait().await;
+    }
+
+    /// Send `notifications/progress` (U-PROG-*) if the client gave a progress
+    /// token; without one this does nothing and returns `Ok(false)`.
+    ///
+    /// Each value must be greater than the last one offered for this request
+    /// (U-PROG-3); one that is not (or is NaN) is refused with
+    /// [`ContextError::ProgressNotIncreasing`] and nothing is sent. A value
+    /// counts as offered once it passes this check, even if the core then
+    /// refuses to send it.
+    pub async fn progress(
+        &self,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<&str>,
+    ) -> Result<bool, ContextError> {
+        let Some(token) = self.progress_token() else {
+            return Ok(false);
+        };
+        if !self.progress_floor.raise(progress) {
+            return Err(ContextError::ProgressNotIncreasing);
+        }
+        let mut p = json!({"progressToken": token, "progress": number(progress)});
+        if let Some(t) = total {
+            p["total"] = number(t);
+        }
+        if let Some(m) = message {
+            p["message"] = json!(m);
+        }
+        self.notify("notifications/progress", Some(p)).await?;
+        Ok(true)
+    }
+
+    /// Send a `notifications/message` log message on this request's stream if
+    /// `level` is at or above the session's level; returns whether it was sent.
+    pub async fn log(
+        &self,
+        level: LogLevel,
+        logger: Option<&str>,
+        data: Value,
+    ) -> Result<bool, ContextError> {
+        if level < self.session.data.log_level() {
+            return Ok(false);
+        }
+        let mut p = json!({"level": level.as_str(), "data": data});
+        if let Some(l) = logger {
+            p["logger"] = json!(l);
+        }
+        self.notify("notifications/message", Some(p)).await?;
+        Ok(true)
+    }
+
+    /// Send any notification on this request's stream.
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), ContextError> {
+        let params = params.as_ref().map(RawJson::from_value);
+        self.session
+            .link
+            .notify(Target::Request(self.request), method, params)
+            .await
+    }
+
+    /// Send a request to the client on this request's stream and
+    /// await its answer. Dropping the future forgets the request.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<RawJson, ContextError> {
+        let params = params.as_ref().map(RawJson::from_value);
+        self.session
+            .link
+            .request(Target::Request(self.request), method, params)
+            .await
+    }
+
+    /// End this request's connection without ending its stream (SSE
+    /// polling, T-PSSE-2): the client receives `retry` and reconnects with
+    /// `Last-Event-ID`, and everything sent meanwhile (the response
+    /// included) is replayed to it. Only in 2025-11-25 sessions
+    /// ([`SendError::NotAllowed`](streamable_core::SendError::NotAllowed) otherwise; [`SendError::Stateless`](streamable_core::SendError::Stateless) for a
+    /// 2026-07-28 request, where closing the stream would cancel it).
+    pub async fn end_connection(&self) -> Result<(), ContextError> {
+        let (done, rx) = oneshot::channel();
+        self.session
+            .link
+            .send(Command::EndConnection {
+                target: Target::Request(self.request),
+                done,
+            })
+            .await?;
+        rx.await
+            .map_err(|_| ContextError::Stopped)?
+            .map_err(ContextError::NotSent)
+    }
+
+    /// `sampling/createMessage`.
+    pub async fn create_message(&self, params: Value) -> Result<RawJson, ContextError> {
+        self.request("sampling/createMessage", Some(params)).await
+    }
+
+    /// `elicitation/create`.
+    pub async fn elicit(&self, params: Value) -> Result<RawJson, ContextError> {
+        self.request("elicitation/create", Some(params)).await
+    }
+
+    /// `roots/list`.
+    pub async fn list_roots(&self) -> Result<RawJson, ContextError> {
+        self.request("roots/list", None).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

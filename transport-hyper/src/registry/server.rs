@@ -1,0 +1,180 @@
+//! The [`McpServer`] itself: its tables, the registration builder and the
+//! capabilities derived from what is registered.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use streamable_core::SessionKey;
+
+use super::items::{Completion, Prompt, Resource, ResourceTemplate, Tool};
+use crate::context::{ServerHandle, Session};
+
+#[derive(Default)]
+pub(super) struct Inner {
+    pub(super) info: Value,
+    pub(super) instructions: Option<String>,
+    pub(super) tools: BTreeMap<String, Tool>,
+    pub(super) resources: BTreeMap<String, Resource>,
+    pub(super) templates: Vec<ResourceTemplate>,
+    pub(super) prompts: BTreeMap<String, Prompt>,
+    pub(super) completion: Option<Completion>,
+    pub(super) sessions: Mutex<BTreeMap<SessionKey, Session>>,
+    /// For publishing to 2026-07-28 listen streams (set by `attach`).
+    pub(super) server: Mutex<Option<ServerHandle>>,
+}
+
+/// An MCP server application built from registrations; implements
+/// [`Handler`](crate::Handler). Clone it to keep a handle (e.g. for
+/// [`McpServer::resource_updated`]) after giving it to the service.
+///
+/// ```
+/// use serde_json::json;
+/// use streamable_hyper::{McpServer, Resource, Tool, ToolResult};
+/// let app = McpServer::new("demo", "1.0")
+///     .instructions("Try the echo tool.")
+///     .tool(Tool::new("echo", "Echo", json!({"type": "object"}), |_ctx, args| async move {
+///         Ok(ToolResult::json(args))
+///     }))
+///     .resource(Resource::text("mem://hello", "hello", "text/plain", "Hello!"));
+/// assert_eq!(app.capabilities()["tools"], json!({"listChanged": false}));
+/// assert!(app.capabilities().get("prompts").is_none());
+/// ```
+#[derive(Clone)]
+pub struct McpServer {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("info", &self.inner.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl McpServer {
+    /// A server reporting `serverInfo: {name, version}`.
+    pub fn new(name: &str, version: &str) -> Self {
+        McpServer {
+            inner: Arc::new(Inner {
+                info: json!({"name": name, "version": version}),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        // Registration happens before the server is shared; if it has been
+        // cloned already, registrations go to a fresh copy of the tables.
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => f(inner),
+            None => {
+                let old = &self.inner;
+                let mut inner = Inner {
+                    info: old.info.clone(),
+                    instructions: old.instructions.clone(),
+                    tools: old.tools.clone(),
+                    resources: old.resources.clone(),
+                    templates: old.templates.clone(),
+                    prompts: old.prompts.clone(),
+                    completion: old.completion.clone(),
+                    sessions: Mutex::default(),
+                    server: Mutex::default(),
+                };
+                f(&mut inner);
+                self.inner = Arc::new(inner);
+            }
+        }
+        self
+    }
+
+    /// `instructions` in the initialize result.
+    pub fn instructions(self, text: &str) -> Self {
+        let text = text.to_owned();
+        self.edit(|i| i.instructions = Some(text))
+    }
+
+    /// Register a tool (replacing one of the same name).
+    pub fn tool(self, tool: Tool) -> Self {
+        self.edit(|i| {
+            i.tools.insert(tool.name().to_owned(), tool);
+        })
+    }
+
+    /// Register a resource.
+    pub fn resource(self, r: Resource) -> Self {
+        self.edit(|i| {
+            i.resources.insert(r.uri().to_owned(), r);
+        })
+    }
+
+    /// Register a resource template.
+    pub fn resource_template(self, t: ResourceTemplate) -> Self {
+        self.edit(|i| i.templates.push(t))
+    }
+
+    /// Register a prompt.
+    pub fn prompt(self, p: Prompt) -> Self {
+        self.edit(|i| {
+            let name = p.meta["name"].as_str().unwrap_or("").to_owned();
+            i.prompts.insert(name, p);
+        })
+    }
+
+    /// Register the completion function.
+    pub fn completion(self, c: Completion) -> Self {
+        self.edit(|i| i.completion = Some(c))
+    }
+
+    /// The `capabilities` of the initialize result, derived from what is
+    /// registered (`logging` always).
+    pub fn capabilities(&self) -> Value {
+        let i = &self.inner;
+        let mut caps = json!({"logging": {}});
+        if !i.tools.is_empty() {
+            caps["tools"] = json!({"listChanged": false});
+        }
+        if !i.resources.is_empty() || !i.templates.is_empty() {
+            caps["resources"] = json!({"subscribe": true, "listChanged": false});
+        }
+        if !i.prompts.is_empty() {
+            caps["prompts"] = json!({"listChanged": false});
+        }
+        if i.completion.is_some() {
+            caps["completions"] = json!({});
+        }
+        caps
+    }
+
+    /// Send `notifications/resources/updated` to every session subscribed to
+    /// `uri` (on its GET stream) and to every 2026-07-28 listen stream that
+    /// subscribed to it; returns how many it reached.
+    pub async fn resource_updated(&self, uri: &str) -> usize {
+        let server = self.inner.server.lock().ok().and_then(|g| g.clone());
+        let mut n = match server {
+            Some(h) => h
+                .publish("notifications/resources/updated", Some(json!({"uri": uri})))
+                .await
+                .unwrap_or(0),
+            None => 0,
+        };
+        let sessions: Vec<Session> = match self.inner.sessions.lock() {
+            Ok(g) => g
+                .values()
+                .filter(|s| s.data().is_subscribed(uri))
+                .cloned()
+                .collect(),
+            Err(_) => return 0,
+        };
+        for s in sessions {
+            if s.notify("notifications/resources/updated", Some(json!({"uri": uri})))
+                .await
+                .is_ok()
+            {
+                n += 1;
+            }
+        }
+        n
+    }
+}
