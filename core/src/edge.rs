@@ -19,11 +19,11 @@ use crate::version::ProtocolVersion;
 
 /// The session header. HTTP names are case-insensitive; `http`
 /// lower-cases them.
-pub const SESSION_HEADER: &str = "mcp-session-id";
+pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
 /// The protocol version header (T-VER-1).
-pub const VERSION_HEADER: &str = "mcp-protocol-version";
+pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
 /// The resume header (T-RES-4).
-pub const LAST_EVENT_ID: &str = "last-event-id";
+pub(crate) const LAST_EVENT_ID: &str = "last-event-id";
 
 // The same names, ready for `HeaderMap` lookups: a `&str` name is parsed
 // and validated again on every lookup (~200 instructions each).
@@ -37,7 +37,7 @@ const NAME_NAME: HeaderName = HeaderName::from_static(mirror::NAME_HEADER);
 /// what the request is (never checked on `initialize`, X-2/X-3), so the edge
 /// only reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VersionHeader {
+pub(crate) enum VersionHeader {
     /// No header.
     Absent,
     /// A revision this crate knows.
@@ -48,7 +48,7 @@ pub enum VersionHeader {
 
 /// A request that passed the stateless checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Classified {
+pub(crate) enum Classified {
     /// POST with a parsed JSON-RPC body.
     Post {
         /// `Mcp-Session-Id`, if sent.
@@ -81,7 +81,7 @@ pub enum Classified {
 /// The request metadata headers of the 2026-07-28 era (H-HDR-1..3), raw:
 /// they are checked against the body only for modern requests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Mirrored {
+pub(crate) struct Mirrored {
     /// `Mcp-Method`.
     pub method: Option<String>,
     /// `Mcp-Name`, still encoded.
@@ -121,7 +121,7 @@ impl Mirrored {
 /// A refusal: status, optional `Allow` or `Retry-After`, optional id-less
 /// JSON-RPC error.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     /// The status code.
     pub status: StatusCode,
     /// The JSON-RPC error for the body, if any.
@@ -152,12 +152,7 @@ impl Refusal {
     }
 }
 
-/// Classify and validate `req` against `config`.
-pub fn classify(config: &Config, req: &Request<Bytes>) -> Result<Classified, Refusal> {
-    classify_with(config, req, true)
-}
-
-/// [`classify`]; with `read_mirrored: false` a POST's
+/// Classify and validate `req` against `config`. With `read_mirrored: false` a POST's
 /// [`Classified::Post::mirrored`] is left empty, for a caller that reads the
 /// 2026-07-28 metadata headers (with [`Mirrored::read`]) only for requests
 /// of that era: legacy requests, most of them, skip the lookups.

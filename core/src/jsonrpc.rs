@@ -268,7 +268,7 @@ impl Message {
 
 /// A parsed POST body: one message or (2025-03-26 only) a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Body {
+pub(crate) enum Body {
     /// One message.
     Single(Message),
     /// A non-empty JSON array of messages.
@@ -277,7 +277,7 @@ pub enum Body {
 
 /// Why a body is not acceptable JSON-RPC.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ParseError {
+pub(crate) enum ParseError {
     /// Not JSON at all: -32700.
     NotJson(String),
     /// JSON, but not a JSON-RPC message (or an empty batch): -32600.
@@ -286,7 +286,7 @@ pub enum ParseError {
 
 impl ParseError {
     /// The JSON-RPC error for this failure.
-    pub fn to_error(&self) -> ErrorObject {
+    pub(crate) fn to_error(&self) -> ErrorObject {
         match self {
             ParseError::NotJson(m) => {
                 ErrorObject::new(code::PARSE_ERROR, format!("Parse error: {m}"))
@@ -385,7 +385,7 @@ struct ErrorShape<'a> {
 
 /// Parse a POST body. Batches are returned as such; whether they are
 /// allowed is the caller's decision (it depends on the negotiated version).
-pub fn parse_body(body: &Bytes) -> Result<Body, ParseError> {
+pub(crate) fn parse_body(body: &Bytes) -> Result<Body, ParseError> {
     let trimmed = body.iter().position(|b| !b.is_ascii_whitespace());
     match trimmed.map(|i| body[i]) {
         Some(b'[') => {
@@ -513,7 +513,7 @@ fn message<I: EnvelopeId>(body: &Bytes, env: Envelope<'_, I>) -> Result<Message,
 }
 
 /// Write a JSON string literal with JSON escaping.
-pub fn write_json_string(out: &mut BytesMut, s: &str) {
+pub(crate) fn write_json_string(out: &mut BytesMut, s: &str) {
     let needs_escape = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
     if needs_escape {
         // serde_json's escaping is exact; writing into Vec cannot fail.
@@ -527,7 +527,7 @@ pub fn write_json_string(out: &mut BytesMut, s: &str) {
 }
 
 /// Write a success response.
-pub fn write_result(out: &mut BytesMut, id: &Id, result: &RawJson) {
+pub(crate) fn write_result(out: &mut BytesMut, id: &Id, result: &RawJson) {
     out.put_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     id.write(out);
     out.put_slice(b",\"result\":");
@@ -537,7 +537,7 @@ pub fn write_result(out: &mut BytesMut, id: &Id, result: &RawJson) {
 
 /// Write an error response; `id: None` writes no `id` member (X-19: the
 /// id-less error body of a transport-level refusal).
-pub fn write_error(out: &mut BytesMut, id: Option<&Id>, error: &ErrorObject) {
+pub(crate) fn write_error(out: &mut BytesMut, id: Option<&Id>, error: &ErrorObject) {
     out.put_slice(b"{\"jsonrpc\":\"2.0\",");
     if let Some(id) = id {
         out.put_slice(b"\"id\":");
@@ -550,7 +550,7 @@ pub fn write_error(out: &mut BytesMut, id: Option<&Id>, error: &ErrorObject) {
 }
 
 /// Write a response of either kind.
-pub fn write_outcome(out: &mut BytesMut, id: &Id, outcome: &Result<RawJson, ErrorObject>) {
+pub(crate) fn write_outcome(out: &mut BytesMut, id: &Id, outcome: &Result<RawJson, ErrorObject>) {
     match outcome {
         Ok(result) => write_result(out, id, result),
         Err(error) => write_error(out, Some(id), error),
@@ -558,7 +558,7 @@ pub fn write_outcome(out: &mut BytesMut, id: &Id, outcome: &Result<RawJson, Erro
 }
 
 /// Write a notification.
-pub fn write_notification(out: &mut BytesMut, method: &str, params: Option<&RawJson>) {
+pub(crate) fn write_notification(out: &mut BytesMut, method: &str, params: Option<&RawJson>) {
     out.put_slice(b"{\"jsonrpc\":\"2.0\",\"method\":");
     write_json_string(out, method);
     if let Some(params) = params {
@@ -569,7 +569,7 @@ pub fn write_notification(out: &mut BytesMut, method: &str, params: Option<&RawJ
 }
 
 /// Write a request.
-pub fn write_request(out: &mut BytesMut, id: &Id, method: &str, params: Option<&RawJson>) {
+pub(crate) fn write_request(out: &mut BytesMut, id: &Id, method: &str, params: Option<&RawJson>) {
     out.put_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     id.write(out);
     out.put_slice(b",\"method\":");
@@ -582,10 +582,20 @@ pub fn write_request(out: &mut BytesMut, id: &Id, method: &str, params: Option<&
 }
 
 /// An id-less error body for a transport-level refusal (T-POST-7, X-19).
-pub fn error_body(error: &ErrorObject) -> Bytes {
+pub(crate) fn error_body(error: &ErrorObject) -> Bytes {
     let mut out = BytesMut::with_capacity(64 + error.message.len());
     write_error(&mut out, None, error);
     out.freeze()
+}
+
+impl ErrorObject {
+    /// This error as a complete JSON-RPC response body without an id
+    /// (`{"jsonrpc":"2.0","error":{..}}`, no `id` member), the form a
+    /// transport-level refusal takes when no request id is known (T-POST-7,
+    /// X-19): e.g. an adapter's own 503 when its driver is gone.
+    pub fn to_id_less_body(&self) -> Bytes {
+        error_body(self)
+    }
 }
 
 #[cfg(test)]

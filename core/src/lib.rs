@@ -70,29 +70,31 @@
 
 #![forbid(unsafe_code)]
 
+// The public surface, one path per item: the server machine and the types it
+// shares with the application live at the crate root; three toolkits keep a
+// namespace of their own because their names would collide or mislead at the
+// root (`client::Event` vs `sse::Event`, `mirror::DecodeError` vs
+// `sse::DecodeError`). Everything else is private and re-exported below.
 pub mod client;
-pub mod config;
-pub mod edge;
-pub mod jsonrpc;
 pub mod mirror;
-pub mod output;
-pub mod server;
 pub mod sse;
-pub mod time;
-pub mod version;
 
-pub use client::{
-    Client, ClientConfig, ClientError, Era, EraPreference, Event, Failure, HttpId, RequestHandle,
-    ServerRequestKey, Transmit,
-};
+mod config;
+mod edge;
+mod jsonrpc;
+mod output;
+mod server;
+mod time;
+mod version;
+
 pub use config::{Config, HostPolicy, OriginPolicy, ResponseMode, SubscriptionSupport};
-pub use jsonrpc::{ErrorObject, Id, Message, RawJson};
+pub use jsonrpc::{ErrorObject, Id, Message, RawJson, code};
 pub use output::{
     CloseReason, Content, Delivery, ExchangeId, OutgoingKey, Output, RequestKey, ResponseHead,
     SendError, SessionKey, Target,
 };
 #[cfg(feature = "test-util")]
 pub use server::SeededIds;
-pub use server::{EntropyUnavailable, Filter, IdSource, Server};
+pub use server::{EntropyUnavailable, Filter, IdSource, META_CLIENT_CAPABILITIES, Server};
 pub use time::Timestamp;
 pub use version::ProtocolVersion;

@@ -7,7 +7,7 @@ use common::*;
 use serde_json::{Value, json};
 use streamable_core::{
     Config, Delivery, ErrorObject, ExchangeId, Output, RawJson, RequestKey, ResponseMode,
-    SendError, SubscriptionSupport, Target, jsonrpc::code, mirror,
+    SendError, SubscriptionSupport, Target, code, mirror,
 };
 
 const V: &str = "2026-07-28";

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use streamable_core::{Config, ErrorObject, RawJson, jsonrpc::code};
+use streamable_core::{Config, ErrorObject, RawJson, code};
 use streamable_hyper::{McpService, handler_fn};
 use streamable_tests::{Client, SseReader, T, TestServer, json_body, modern_request, send};
 use tokio::sync::mpsc;

@@ -115,7 +115,7 @@ async fn t_res_4_resume_while_running_continues_live() {
 /// with `Last-Event-ID` brings the response that was produced meanwhile.
 #[tokio::test]
 async fn t_psse_2_handler_ends_its_connection_and_the_client_polls_for_the_response() {
-    use streamable_core::{ErrorObject, RawJson, jsonrpc::code};
+    use streamable_core::{ErrorObject, RawJson, code};
     use streamable_hyper::{McpService, handler_fn};
     let handler = handler_fn(|ctx, method, _params| async move {
         match method.as_str() {

@@ -15,8 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use streamable_core::{
     CloseReason, Config, Delivery, EntropyUnavailable, ErrorObject, ExchangeId, IdSource,
-    OutgoingKey, Output, ProtocolVersion, RawJson, RequestKey, Server, SessionKey, Timestamp,
-    jsonrpc::code,
+    OutgoingKey, Output, ProtocolVersion, RawJson, RequestKey, Server, SessionKey, Timestamp, code,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -444,7 +443,7 @@ impl Driver {
                     .and_then(|p| p.get("_meta").cloned())
                 {
                     data.set_client(serde_json::json!({
-                        "capabilities": meta.get(streamable_core::server::META_CLIENT_CAPABILITIES),
+                        "capabilities": meta.get(streamable_core::META_CLIENT_CAPABILITIES),
                         "clientInfo": meta.get("io.modelcontextprotocol/clientInfo"),
                     }));
                 }

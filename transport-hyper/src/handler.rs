@@ -24,7 +24,7 @@ pub type Outcome = Result<RawJson, ErrorObject>;
 ///
 /// ```
 /// use streamable_hyper::{Handler, RequestContext, Outcome};
-/// use streamable_core::{ErrorObject, RawJson, jsonrpc::code};
+/// use streamable_core::{ErrorObject, RawJson, code};
 ///
 /// struct Echo;
 /// impl Handler for Echo {
@@ -141,7 +141,7 @@ impl<H: Handler> DynHandler for H {
 ///
 /// ```
 /// use streamable_hyper::{handler_fn, McpService};
-/// use streamable_core::{RawJson, ErrorObject, jsonrpc::code};
+/// use streamable_core::{RawJson, ErrorObject, code};
 /// let service = McpService::new(handler_fn(|_ctx, method, _params| async move {
 ///     match method.as_str() {
 ///         "initialize" => Ok(RawJson::from_value(&serde_json::json!({

@@ -11,7 +11,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::{Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::BodyExt;
-use streamable_core::{Config, ErrorObject, ResponseHead, jsonrpc, jsonrpc::code};
+use streamable_core::{Config, ErrorObject, ResponseHead, code};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -354,7 +354,7 @@ fn with_head(head: &ResponseHead, body: McpBody) -> Response<McpBody> {
 }
 
 fn plain_error(status: StatusCode, message: &str) -> Response<McpBody> {
-    let body = jsonrpc::error_body(&ErrorObject::new(code::SERVER_ERROR, message));
+    let body = ErrorObject::new(code::SERVER_ERROR, message).to_id_less_body();
     let mut res = Response::new(McpBody::full(body));
     *res.status_mut() = status;
     res.headers_mut().insert(

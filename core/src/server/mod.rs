@@ -57,9 +57,7 @@ use self::log::Form;
 use self::router::Router;
 use self::session::Session;
 use self::stateless::Stateless;
-pub use self::stateless::{
-    Filter, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SUBSCRIPTION_ID,
-};
+pub use self::stateless::{Filter, META_CLIENT_CAPABILITIES};
 
 /// The sans-IO MCP Streamable HTTP server.
 ///

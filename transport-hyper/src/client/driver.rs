@@ -23,7 +23,7 @@ use streamable_core::client::{
     Client as Core, ClientConfig, ClientError, Event, HttpId, RequestHandle, ServerRequestKey,
     Transmit,
 };
-use streamable_core::jsonrpc::code;
+use streamable_core::code;
 use streamable_core::{ErrorObject, RawJson, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;

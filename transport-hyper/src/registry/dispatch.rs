@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use streamable_core::mirror::{ParamHeader, param_headers};
-use streamable_core::{CloseReason, ErrorObject, RawJson, SessionKey, jsonrpc::code};
+use streamable_core::{CloseReason, ErrorObject, RawJson, SessionKey, code};
 
 use super::items::ToolResult;
 use super::schema::Path;

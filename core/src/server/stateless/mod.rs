@@ -45,11 +45,11 @@ use crate::version::ProtocolVersion;
 pub use self::listen::Filter;
 
 /// The `_meta` key of the request's protocol version (H-META-1).
-pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub(crate) const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 /// The `_meta` key of the client's capabilities (H-META-1).
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 /// The `_meta` key tagging every message of a listen stream (H-SUB-3).
-pub const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+pub(crate) const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 
 /// What a modern exchange is for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
