@@ -79,6 +79,7 @@ pub fn encode_value(value: &str) -> String {
 
 /// Why a mirrored header value is unusable.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// Bytes outside visible ASCII, space and tab, or edge whitespace.
     InvalidCharacters,

@@ -106,6 +106,10 @@ impl ResponseHead {
 
 /// An instruction for the driver. Drain with
 /// [`Server::poll_output`](crate::Server::poll_output) after every input.
+///
+/// Deliberately exhaustive: a driver must act on every variant, so a new
+/// one is a breaking change that the compiler points out, never a silent
+/// `_ => {}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Output {
     /// A complete response: write the head and `body`; the exchange is over.
@@ -145,6 +149,7 @@ pub enum Output {
 
 /// Why a session ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// The client sent DELETE (T-SES-9).
     Deleted,
@@ -159,6 +164,10 @@ pub enum CloseReason {
 }
 
 /// Something for the application.
+///
+/// Deliberately exhaustive: a driver must act on every variant, so a new
+/// one is a breaking change that the compiler points out, never a silent
+/// `_ => {}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Delivery {
     /// A request to handle. Answer it with
@@ -219,6 +228,7 @@ pub enum Delivery {
 /// Why a message from the application could not be sent. Nothing is ever
 /// dropped silently: each of these is returned to the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SendError {
     /// The request, session or outgoing request is unknown: answered
     /// already, abandoned, or its session ended.

@@ -140,6 +140,7 @@ pub struct Event {
 
 /// Errors the decoder can report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// A line or an event's data exceeded the configured limit.
     TooLarge {

@@ -9,6 +9,7 @@ use std::fmt;
 
 /// A protocol revision this crate knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum ProtocolVersion {
     /// 2025-03-26: first Streamable HTTP revision; JSON-RPC batches.
     V2025_03_26,

@@ -144,6 +144,10 @@ pub struct RequestHandle(pub u64);
 pub struct ServerRequestKey(pub u64);
 
 /// What the driver must do on the network.
+///
+/// Deliberately exhaustive: a driver must act on every variant, so a new
+/// one is a breaking change that the compiler points out, never a silent
+/// `_ => {}`.
 #[derive(Clone, Debug)]
 pub enum Transmit {
     /// Send this request; report its response with the same id.
@@ -164,6 +168,7 @@ pub enum Transmit {
 
 /// Why a request ended without a response.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Failure {
     /// The request timeout passed (the request was cancelled).
     Timeout,
@@ -209,6 +214,10 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// What the client hands the application.
+///
+/// Deliberately exhaustive: a driver must act on every variant, so a new
+/// one is a breaking change that the compiler points out, never a silent
+/// `_ => {}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The connection is usable: the `initialize` result (legacy) or the
@@ -271,6 +280,9 @@ pub enum Event {
 }
 
 /// Why an application command was refused.
+///
+/// Deliberately exhaustive: a driver maps every variant to its own error,
+/// so a new one is a breaking change the compiler points out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientError {
     /// The client is closing or closed.
