@@ -70,6 +70,11 @@
 
 #![forbid(unsafe_code)]
 
+// The README's Rust example runs as a doctest, so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;
+
 // The public surface, one path per item: the server machine and the types it
 // shares with the application live at the crate root; three toolkits keep a
 // namespace of their own because their names would collide or mislead at the
