@@ -1,5 +1,5 @@
 //! Server behaviour of the legacy (session) era, one test per requirement
-//! (IDs from requirements.md Part A and its traps).
+//! (IDs from `docs/requirements.md` Part A and its traps).
 
 mod common;
 

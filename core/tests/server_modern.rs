@@ -1,5 +1,5 @@
 //! The 2026-07-28 era on the dual-era endpoint, one test per requirement of
-//! `requirements.md` Part B (H-*), plus the era product (H-BC-5).
+//! `docs/requirements.md` Part B (H-*), plus the era product (H-BC-5).
 
 mod common;
 

@@ -5,7 +5,7 @@ use super::log::{Form, Origin};
 use super::{IdSource, Server};
 
 impl<I: IdSource> Server<I> {
-    /// Assert the structural invariants of `requirements.md` §4 that hold of
+    /// Assert the structural invariants (INV-S*, `docs/requirements.md` § Invariants) that hold of
     /// the server's state (INV-S1, S3, S4, S5/S6 structure, S8, S10, S18,
     /// S20, S22, and every configured bound). Called after every step by the
     /// property tests, the model checker and the simulator. Panics with a
