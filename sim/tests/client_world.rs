@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 
 use streamable_sim::client_world::{self, Scenario};
-use streamable_sim::variants::{Bug, assert_caught};
+use streamable_sim::report::assert_caught;
+use streamable_sim::variants::Bug;
 
 fn seeds() -> u64 {
     std::env::var("SIM_SEEDS")

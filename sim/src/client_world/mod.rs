@@ -3,7 +3,7 @@
 //! client over a turmoil connector) against our own server, on simulated
 //! hosts, all decided by one seed.
 //!
-//! The server runs the same application as the wire world ([`crate::sim`])
+//! The server runs the same application as the wire world ([`crate::wire_world`])
 //! behind two thin layers on its accept loop:
 //!
 //! - the **recorder** sees every request head and body and every SSE frame
@@ -26,7 +26,7 @@
 //! Oracles, checked on what crossed the simulated wire and on what the
 //! application got:
 //! - INV-L1 / deadline: every undisturbed call succeeds, with its own tag
-//!   (nothing misrouted), within [`DEADLINE`];
+//!   (nothing misrouted), within [`DEADLINE`](crate::harness::DEADLINE);
 //! - INV-S2: progress reaches the application at most once per value, in
 //!   order, and (undisturbed) completely, although cuts make the server
 //!   replay; standalone-stream notifications likewise;
@@ -59,15 +59,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::sim::{self, Report, Rng, SERVER, Trace};
+use crate::harness::{self, Rng, SERVER, Trace};
+use crate::report::Report;
 use crate::variants::Bug;
 
 use app::App;
 use oracles::check;
 use recorder::{Shared, lock, server_host};
 
-pub(super) const PORT: u16 = 8000;
-/// The client's per-request timeout (below [`DEADLINE`]).
+/// The client's per-request timeout (below [`DEADLINE`](crate::harness::DEADLINE)).
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 /// The client's reconnection back-off start when no `retry` was received:
 /// far below every `retry` the server sends, so a client that ignored
@@ -169,7 +169,7 @@ impl Scenario {
         // A different stream of numbers than the wire world's scenario of
         // the same seed.
         let mut r = Rng::new(seed ^ 0xC11E_C11E_C11E_C11E);
-        let (server_delay_ms, min_latency_ms, max_latency_ms) = sim::draw_timing(&mut r, 30);
+        let (server_delay_ms, min_latency_ms, max_latency_ms) = harness::draw_timing(&mut r, 30);
         let retry_ms = r.range(60, 400) as u16;
         let cut_one_in = if r.one_in(3) { 0 } else { r.range(2, 4) as u8 };
         let n = r.range(1, 3) as usize;
@@ -196,7 +196,7 @@ impl Scenario {
                 }
             })
             .collect();
-        let (crash, partition) = sim::draw_faults(&mut r, n, 6);
+        let (crash, partition) = harness::draw_faults(&mut r, n, 6);
         Scenario {
             server_delay_ms,
             min_latency_ms,
@@ -239,7 +239,7 @@ impl Scenario {
 
     /// Whether a fault touches client `c` between `from` and `to` (ms).
     fn disturbed(&self, c: usize, from: u64, to: u64) -> bool {
-        sim::disturbed(self.crash, self.partition, c, from, to)
+        harness::disturbed(self.crash, self.partition, c, from, to)
     }
 
     /// How long a message may take from one host to the other, with slack
@@ -317,8 +317,8 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
         });
     }
-    let panics = sim::catch_panics();
-    let mut result = sim::drive(
+    let panics = harness::catch_panics();
+    let mut result = harness::drive(
         &mut sim,
         scen.crash,
         scen.partition,
@@ -337,7 +337,7 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
         let cuts = cuts_made.lock().expect("cuts").1.values().sum::<u32>();
         counts.insert("connections cut", u64::from(cuts));
     }
-    let mut report = sim::report(seed, bug, &trace, &panics, result);
+    let mut report = harness::report(seed, bug, &trace, &panics, result);
     report.counts = counts;
     report
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Scenario;
 use super::recorder::{StreamLog, World};
-use crate::sim::DEADLINE;
+use crate::harness::DEADLINE;
 use crate::wire::parse_event_id;
 
 /// Check every oracle on a finished run; the first violation.
