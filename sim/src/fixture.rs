@@ -33,6 +33,16 @@ fn tagged(tag: &str, extra: Value) -> ToolResult {
     }
 }
 
+/// The `steps` (default 1) a stepping tool was asked for, and the gap
+/// between them (`gap_ms`, default 100 ms).
+fn steps_of(args: &Value) -> (u64, Duration) {
+    let gap = args["gap_ms"].as_u64().unwrap_or(100);
+    (
+        args["steps"].as_u64().unwrap_or(1),
+        Duration::from_millis(gap),
+    )
+}
+
 /// The application every simulated server runs.
 pub(crate) fn app() -> McpServer {
     let any = json!({"type": "object"});
@@ -48,14 +58,13 @@ pub(crate) fn app() -> McpServer {
             "progress, then the tag",
             any.clone(),
             |ctx, args| async move {
-                let steps = args["steps"].as_u64().unwrap_or(1);
-                let gap = args["gap_ms"].as_u64().unwrap_or(100);
+                let (steps, gap) = steps_of(&args);
                 for k in 1..=steps {
                     // The emission time travels in the message, so the client can
                     // tell how long the event took to reach it.
                     let msg = format!("t={}", now_ms());
                     let _ = ctx.progress(k as f64, Some(steps as f64), Some(&msg)).await;
-                    tokio::time::sleep(Duration::from_millis(gap)).await;
+                    tokio::time::sleep(gap).await;
                 }
                 Ok(tagged(&tag_of(&args), json!({})))
             },
@@ -65,14 +74,13 @@ pub(crate) fn app() -> McpServer {
             "progress, each followed by the server ending the connection (SSE polling)",
             any.clone(),
             |ctx, args| async move {
-                let steps = args["steps"].as_u64().unwrap_or(1);
-                let gap = args["gap_ms"].as_u64().unwrap_or(100);
+                let (steps, gap) = steps_of(&args);
                 for k in 1..=steps {
                     let _ = ctx.progress(k as f64, Some(steps as f64), None).await;
                     // The client must come back after `retry` with its cursor
                     // and get the rest replayed (T-PSSE-2..4, INV-L4).
                     let _ = ctx.end_connection().await;
-                    tokio::time::sleep(Duration::from_millis(gap)).await;
+                    tokio::time::sleep(gap).await;
                 }
                 Ok(tagged(&tag_of(&args), json!({})))
             },

@@ -64,7 +64,10 @@ fn same_seed_gives_the_same_trace_byte_for_byte() {
     let mut picked = vec![0, 1];
     for seed in 2..200 {
         let s = Scenario::from_seed(seed);
-        if (s.crash.is_some() || s.partition.is_some()) && s.cut_one_in > 0 && picked.len() < 5 {
+        if (s.crash.is_some() || s.partition.is_some())
+            && s.server.cut_one_in > 0
+            && picked.len() < 5
+        {
             picked.push(seed);
         }
     }

@@ -115,6 +115,7 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
                     server_delay_ms,
                     min_latency_ms: min,
                     max_latency_ms: min + spread,
+                    server: (),
                     clients,
                     crash,
                     partition,

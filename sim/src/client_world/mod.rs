@@ -55,11 +55,10 @@ mod oracles;
 mod recorder;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::harness::{self, Rng, SERVER, Trace};
+use crate::harness::{self, Boots, Rng, SERVER, Trace, draw_start};
 use crate::report::Report;
 use crate::variants::Bug;
 
@@ -142,26 +141,17 @@ pub struct Script {
     pub ops: Vec<Op>,
 }
 
-/// Everything a seed decides in the client world.
+/// What only the client world decides: how the server side behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Scenario {
-    /// The server binds this late.
-    pub server_delay_ms: u16,
-    /// Link latency bounds.
-    pub min_latency_ms: u8,
-    /// See `min_latency_ms`.
-    pub max_latency_ms: u8,
+pub struct ServerSide {
     /// The `retry` the server sends (ms).
     pub retry_ms: u16,
     /// An SSE response is cut with probability `1/cut_one_in` (0: never).
     pub cut_one_in: u8,
-    /// The clients.
-    pub clients: Vec<Script>,
-    /// Crash the server at `.0` ms and restart it `.1` ms later.
-    pub crash: Option<(u32, u32)>,
-    /// Partition client `.0` from the server at `.1` ms for `.2` ms.
-    pub partition: Option<(usize, u32, u32)>,
 }
+
+/// Everything a seed decides in the client world.
+pub type Scenario = harness::Scenario<Script, ServerSide>;
 
 impl Scenario {
     /// The client-world scenario of a seed.
@@ -169,44 +159,31 @@ impl Scenario {
         // A different stream of numbers than the wire world's scenario of
         // the same seed.
         let mut r = Rng::new(seed ^ 0xC11E_C11E_C11E_C11E);
-        let (server_delay_ms, min_latency_ms, max_latency_ms) = harness::draw_timing(&mut r, 30);
-        let retry_ms = r.range(60, 400) as u16;
-        let cut_one_in = if r.one_in(3) { 0 } else { r.range(2, 4) as u8 };
-        let n = r.range(1, 3) as usize;
-        let clients = (0..n)
-            .map(|_| {
-                let start_ms = if r.one_in(2) {
-                    0
-                } else {
-                    r.range(0, 200) as u16
-                };
-                let modern = r.one_in(4);
-                let standalone = !modern && r.one_in(2);
-                let ops = (0..r.range(1, 5))
-                    .map(|_| match Self::op(&mut r) {
-                        Op::Ask if modern => Op::Echo,
-                        op => op,
-                    })
-                    .collect();
-                Script {
-                    start_ms,
-                    standalone,
-                    modern,
-                    ops,
-                }
-            })
-            .collect();
-        let (crash, partition) = harness::draw_faults(&mut r, n, 6);
-        Scenario {
-            server_delay_ms,
-            min_latency_ms,
-            max_latency_ms,
-            retry_ms,
-            cut_one_in,
-            clients,
-            crash,
-            partition,
-        }
+        let server_side = |r: &mut Rng| {
+            let retry_ms = r.range(60, 400) as u16;
+            let cut_one_in = if r.one_in(3) { 0 } else { r.range(2, 4) as u8 };
+            ServerSide {
+                retry_ms,
+                cut_one_in,
+            }
+        };
+        Scenario::draw(&mut r, 30, 6, server_side, |r| {
+            let start_ms = draw_start(r);
+            let modern = r.one_in(4);
+            let standalone = !modern && r.one_in(2);
+            let ops = (0..r.range(1, 5))
+                .map(|_| match Self::op(r) {
+                    Op::Ask if modern => Op::Echo,
+                    op => op,
+                })
+                .collect();
+            Script {
+                start_ms,
+                standalone,
+                modern,
+                ops,
+            }
+        })
     }
 
     fn op(r: &mut Rng) -> Op {
@@ -237,11 +214,6 @@ impl Scenario {
         }
     }
 
-    /// Whether a fault touches client `c` between `from` and `to` (ms).
-    fn disturbed(&self, c: usize, from: u64, to: u64) -> bool {
-        harness::disturbed(self.crash, self.partition, c, from, to)
-    }
-
     /// How long a message may take from one host to the other, with slack
     /// for a tick and the hosts' own scheduling (ms).
     fn hop(&self) -> u64 {
@@ -269,22 +241,14 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
     let world: Shared = Arc::default();
     let cuts = Arc::new(Mutex::new((Rng::new(seed ^ 0xC07), BTreeMap::new())));
     let cuts_made = cuts.clone();
-    let mut b = turmoil::Builder::new();
-    b.rng_seed(seed)
-        .epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
-        .simulation_duration(Duration::from_secs(120))
-        .tick_duration(Duration::from_millis(1))
-        .min_message_latency(Duration::from_millis(u64::from(scen.min_latency_ms)))
-        .max_message_latency(Duration::from_millis(u64::from(scen.max_latency_ms)));
-    let mut sim = b.build();
-    let boots = Arc::new(AtomicU32::new(0));
+    let mut sim = scen.turmoil(seed).build();
     {
         let (trace, world, scen) = (trace.clone(), world.clone(), scen.clone());
-        let delay = Duration::from_millis(u64::from(scen.server_delay_ms));
+        let boots = Boots::new(scen.server_delay_ms);
         sim.host(SERVER, move || {
-            let boot = boots.fetch_add(1, Ordering::SeqCst);
+            let (boot, delay) = boots.next();
             server_host(
-                if boot == 0 { delay } else { Duration::ZERO },
+                delay,
                 // Session ids replay with the seed, and differ per boot (a
                 // restarted server must not mint a dead session's id again).
                 seed ^ (u64::from(boot) << 48),
@@ -296,7 +260,7 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
             )
         });
     }
-    let names: Vec<String> = (0..scen.clients.len()).map(|i| format!("c{i}")).collect();
+    let names = scen.client_names();
     for (i, script) in scen.clients.iter().enumerate() {
         let app = App {
             idx: i,
@@ -317,16 +281,7 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
         });
     }
-    let panics = harness::catch_panics();
-    let mut result = harness::drive(
-        &mut sim,
-        scen.crash,
-        scen.partition,
-        &names,
-        &trace,
-        &panics,
-    );
-    drop(sim);
+    let (panics, mut result) = harness::play(sim, &scen, &names, &trace);
     let mut counts = BTreeMap::new();
     if result.is_ok() {
         let w = lock(&world);

@@ -173,7 +173,7 @@ pub(super) async fn server_host(
     tokio::time::sleep(delay).await;
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
     trace.log("server", "listening");
-    let service = fixture::service_with(u64::from(scen.retry_ms), Some(ids));
+    let service = fixture::service_with(u64::from(scen.server.retry_ms), Some(ids));
     service.start();
     let layers = Layers {
         service,
@@ -254,8 +254,9 @@ pub(super) async fn server_host(
                         });
                         let cut_after = {
                             let mut c = cuts.lock().expect("cuts");
-                            (scen.cut_one_in > 0 && c.0.one_in(u64::from(scen.cut_one_in)))
-                                .then(|| c.0.range(2, 4) as u32)
+                            (scen.server.cut_one_in > 0
+                                && c.0.one_in(u64::from(scen.server.cut_one_in)))
+                            .then(|| c.0.range(2, 4) as u32)
                         };
                         RecBody::stream(body, world, cuts, (idx, seen), tag, cut_after, bug)
                     } else {

@@ -37,21 +37,38 @@ pub(super) struct Client {
     pub(super) idx: usize,
     pub(super) name: String,
     pub(super) scen: Arc<Scenario>,
-    pub(super) trace: Trace,
+    trace: Trace,
     pub(super) session: Option<String>,
     /// How many sessions this client has had (for readable traces: session
     /// ids are random).
-    pub(super) generation: u32,
-    pub(super) next_id: i64,
-    pub(super) calls: u32,
-    pub(super) background: Vec<tokio::task::JoinHandle<()>>,
+    generation: u32,
+    next_id: i64,
+    calls: u32,
+    background: Vec<tokio::task::JoinHandle<()>>,
     /// The server restarted under us (seen a crash effect).
-    pub(super) crashed: bool,
+    crashed: bool,
     /// When the current session was created (ms).
-    pub(super) born: u64,
+    born: u64,
 }
 
 impl Client {
+    /// Client `idx` of `scen`, named `name`, before its first session.
+    pub(super) fn new(idx: usize, name: String, scen: Arc<Scenario>, trace: Trace) -> Self {
+        Client {
+            idx,
+            name,
+            scen,
+            trace,
+            session: None,
+            generation: 0,
+            next_id: 0,
+            calls: 0,
+            background: Vec::new(),
+            crashed: false,
+            born: 0,
+        }
+    }
+
     pub(super) fn tag(&self) -> String {
         format!("{}-{}", self.name, self.calls)
     }
@@ -314,19 +331,13 @@ impl Client {
             "POST tools/call slow id={id} tag={tag} (to be dropped)"
         ));
         let mut stream = StreamCheck::new(tag.clone(), id, false);
-        match self.send(wire::post(Some(&session), body)).await {
-            Ok(Got::Sse(200, body)) => {
-                let end = stream.read(self, body, sent, Some(1)).await?;
-                if let StreamEnd::Broken(why) = end {
-                    return self.excuse("tools/call (before drop)", sent, why);
-                }
-            }
-            Ok(Got::Json(404, ..)) if self.lost_session() => {
-                self.crashed = true;
-                return Ok(());
-            }
-            Err(e) => return self.excuse("tools/call (before drop)", sent, e),
-            other => return Err(self.fail(format!("tools/call slow: {}", describe(&other)))),
+        let req = wire::post(Some(&session), body);
+        let labels = ("tools/call (before drop)", "tools/call slow");
+        if !self
+            .read_exchange(req, sent, &mut stream, Some(1), labels)
+            .await?
+        {
+            return Ok(());
         }
         let Some(cursor) = stream.cursor else {
             return Err(self.fail("no event id before the drop"));
@@ -339,20 +350,14 @@ impl Client {
         let last = format!("{}-{}", cursor.0, cursor.1);
         let resumed = now_ms();
         self.log(format!("GET Last-Event-ID: {last}"));
-        match self.send(wire::get(&session, Some(&last))).await {
-            Ok(Got::Sse(200, body)) => {
-                stream.resume_from = Some(cursor);
-                let end = stream.read(self, body, resumed, None).await?;
-                if let StreamEnd::Broken(why) = end {
-                    return self.excuse("resume", resumed, why);
-                }
-            }
-            Ok(Got::Json(404, ..)) if self.lost_session() => {
-                self.crashed = true;
-                return Ok(());
-            }
-            Err(e) => return self.excuse("resume", resumed, e),
-            other => return Err(self.fail(format!("resume: {}", describe(&other)))),
+        stream.resume_from = Some(cursor);
+        let req = wire::get(&session, Some(&last));
+        let labels = ("resume", "resume");
+        if !self
+            .read_exchange(req, resumed, &mut stream, None, labels)
+            .await?
+        {
+            return Ok(());
         }
         if stream.responses != 1 {
             if self.disturbed_since(sent) {
@@ -372,6 +377,39 @@ impl Client {
         }
         self.log(format!("resumed stream complete, response id={id} ok"));
         Ok(())
+    }
+
+    /// Send `req` (at `at`) and read the event stream it opens into
+    /// `stream` (until `stop_after` progress events, if given): `Ok(true)`
+    /// when it was read, `Ok(false)` when the script moves on (the server
+    /// restarted, or a fault explains the missing answer). The labels name
+    /// the exchange in an excuse and in a failure.
+    async fn read_exchange(
+        &mut self,
+        req: Request<Bytes>,
+        at: u64,
+        stream: &mut StreamCheck,
+        stop_after: Option<usize>,
+        (what, refused): (&str, &str),
+    ) -> Result<bool, Failed> {
+        match self.send(req).await {
+            Ok(Got::Sse(200, body)) => {
+                if let StreamEnd::Broken(why) = stream.read(self, body, at, stop_after).await? {
+                    self.excuse(what, at, why)?;
+                    return Ok(false);
+                }
+                Ok(true)
+            }
+            Ok(Got::Json(404, ..)) if self.lost_session() => {
+                self.crashed = true;
+                Ok(false)
+            }
+            Err(e) => {
+                self.excuse(what, at, e)?;
+                Ok(false)
+            }
+            other => Err(self.fail(format!("{refused}: {}", describe(&other)))),
+        }
     }
 
     async fn delete(&mut self) -> Result<(), Failed> {

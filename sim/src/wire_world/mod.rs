@@ -35,10 +35,8 @@ mod oracles;
 mod server;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
-use crate::harness::{self, Rng, SERVER, Trace, catch_panics, draw_faults, draw_timing, drive};
+use crate::harness::{self, Boots, Rng, SERVER, Trace, draw_start};
 use crate::report::Report;
 use crate::variants::Bug;
 
@@ -97,37 +95,19 @@ pub struct Script {
     pub ops: Vec<Op>,
 }
 
-/// Everything a seed decides.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Scenario {
-    /// The server host waits this long before binding (clients start at
-    /// once and retry their connection).
-    pub server_delay_ms: u16,
-    /// Link latency bounds.
-    pub min_latency_ms: u8,
-    /// See `min_latency_ms`.
-    pub max_latency_ms: u8,
-    /// The clients.
-    pub clients: Vec<Script>,
-    /// Crash the server at `.0` ms and restart it `.1` ms later.
-    pub crash: Option<(u32, u32)>,
-    /// Partition client `.0` from the server at `.1` ms for `.2` ms.
-    pub partition: Option<(usize, u32, u32)>,
-}
+/// Everything a seed decides in the wire world (it has no part of its own).
+pub type Scenario = harness::Scenario<Script>;
 
 impl Scenario {
     /// The standard scenario of a seed.
     pub fn from_seed(seed: u64) -> Scenario {
-        let mut r = Rng::new(seed);
-        let (server_delay_ms, min_latency_ms, max_latency_ms) = draw_timing(&mut r, 35);
-        let n = r.range(1, 3) as usize;
-        let clients = (0..n)
-            .map(|_| {
-                let start_ms = if r.one_in(2) {
-                    0
-                } else {
-                    r.range(0, 200) as u16
-                };
+        Scenario::draw(
+            &mut Rng::new(seed),
+            35,
+            8,
+            |_| (),
+            |r| {
+                let start_ms = draw_start(r);
                 let k = r.range(1, 4);
                 let mut ops: Vec<Op> = Vec::new();
                 if r.one_in(6) {
@@ -140,19 +120,10 @@ impl Scenario {
                     });
                     ops.push(Op::Echo);
                 }
-                ops.extend((0..k).map(|_| Self::op(&mut r)));
+                ops.extend((0..k).map(|_| Self::op(r)));
                 Script { start_ms, ops }
-            })
-            .collect();
-        let (crash, partition) = draw_faults(&mut r, n, 8);
-        Scenario {
-            server_delay_ms,
-            min_latency_ms,
-            max_latency_ms,
-            clients,
-            crash,
-            partition,
-        }
+            },
+        )
     }
 
     fn op(r: &mut Rng) -> Op {
@@ -181,22 +152,6 @@ impl Scenario {
     pub fn latency_bound(&self) -> u64 {
         4 * u64::from(self.max_latency_ms) + 100
     }
-
-    /// Whether a fault touches client `c` between `from` and `to` (ms): a
-    /// partition of that client, or the server being down (plus a second
-    /// for the client to notice). Only a missing answer is ever excused
-    /// this way, never a wrong one.
-    fn disturbed(&self, c: usize, from: u64, to: u64) -> bool {
-        harness::disturbed(self.crash, self.partition, c, from, to)
-    }
-
-    /// Whether the server crashed (losing its sessions) between `born` and
-    /// `now`: then a 404 for a session created at `born` is the defined
-    /// answer, and the client starts a new session.
-    fn crashed_between(&self, born: u64, now: u64) -> bool {
-        self.crash
-            .is_some_and(|(at, _)| (born..=now).contains(&u64::from(at)))
-    }
 }
 
 /// Run the scenario of `seed` (with `bug`, if given).
@@ -213,45 +168,20 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
     );
     trace.log("sim", format!("{scen:?}"));
     let scen = Arc::new(scen.clone());
-    let mut b = turmoil::Builder::new();
-    b.rng_seed(seed)
-        .epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
-        .simulation_duration(Duration::from_secs(120))
-        .tick_duration(Duration::from_millis(1))
-        // A small TCP window (in segments; hyper writes about one per SSE
-        // event), so a reader that stops reading backs up into the server.
-        .tcp_capacity(16)
-        .min_message_latency(Duration::from_millis(u64::from(scen.min_latency_ms)))
-        .max_message_latency(Duration::from_millis(u64::from(scen.max_latency_ms)));
+    let mut b = scen.turmoil(seed);
+    // A small TCP window (in segments; hyper writes about one per SSE
+    // event), so a reader that stops reading backs up into the server.
+    b.tcp_capacity(16);
     let mut sim = b.build();
-    let boots = Arc::new(AtomicU32::new(0));
     {
-        let trace = trace.clone();
-        let delay = Duration::from_millis(u64::from(scen.server_delay_ms));
+        let (trace, boots) = (trace.clone(), Boots::new(scen.server_delay_ms));
         sim.host(SERVER, move || {
-            let first = boots.fetch_add(1, Ordering::SeqCst) == 0;
-            server_host(
-                if first { delay } else { Duration::ZERO },
-                bug,
-                trace.clone(),
-            )
+            server_host(boots.next().1, bug, trace.clone())
         });
     }
-    let names: Vec<String> = (0..scen.clients.len()).map(|i| format!("c{i}")).collect();
+    let names = scen.client_names();
     for (i, script) in scen.clients.iter().enumerate() {
-        let client = Client {
-            idx: i,
-            name: names[i].clone(),
-            scen: scen.clone(),
-            trace: trace.clone(),
-            session: None,
-            generation: 0,
-            next_id: 0,
-            calls: 0,
-            background: Vec::new(),
-            crashed: false,
-            born: 0,
-        };
+        let client = Client::new(i, names[i].clone(), scen.clone(), trace.clone());
         let ops = script.ops.clone();
         sim.client(names[i].as_str(), async move {
             client
@@ -260,15 +190,6 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
         });
     }
-    let panics = catch_panics();
-    let result = drive(
-        &mut sim,
-        scen.crash,
-        scen.partition,
-        &names,
-        &trace,
-        &panics,
-    );
-    drop(sim);
+    let (panics, result) = harness::play(sim, &scen, &names, &trace);
     harness::report(seed, bug, &trace, &panics, result)
 }
