@@ -7,7 +7,7 @@
 //! behind two thin layers on its accept loop:
 //!
 //! - the **recorder** sees every request head and body and every SSE frame
-//!   the server writes, stamped with simulated time, into a [`World`] that
+//!   the server writes, stamped with simulated time, into a `World` (the recorder's) that
 //!   outlives server crashes; it also **cuts** some SSE responses after a
 //!   few frames (a dropped connection, as a proxy or a flaky network does),
 //!   so the client must resume with `Last-Event-ID`;
@@ -47,7 +47,7 @@
 //! - INV-L4: after a server-side close of an unfinished stream, the client
 //!   comes back to it (undisturbed);
 //! - the client machine's own `check_invariants()` after every driver step
-//!   ([`ClientBuilder::check_invariants`]), the server's likewise: a
+//!   (`ClientBuilder::check_invariants`), the server's likewise: a
 //!   violation panics, and a panic fails the run.
 
 mod app;
