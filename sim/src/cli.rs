@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::sim::Report;
+use crate::report::Report;
 use crate::variants::Bug;
 use indicatif::{ProgressBar, ProgressStyle};
 

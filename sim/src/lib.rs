@@ -4,9 +4,12 @@
 //!
 //! - [`model`]: exhaustive model checking (stateright, BFS) of the real core
 //!   `Server` with two abstract clients and an abstract network;
-//! - [`sim`]: a seeded, deterministic turmoil simulation of the real hyper
-//!   server (`streamable-hyper`) and real hyper clients over simulated TCP,
-//!   with faults (start-up races, crashes, partitions, drops, slow readers);
+//! - the simulation: seeded, deterministic turmoil runs of the real hyper
+//!   server (`streamable-hyper`) over simulated TCP, with faults (start-up
+//!   races, crashes, partitions, drops, slow readers), in two worlds that
+//!   share a [`harness`] and run the same server application: the
+//!   [`wire_world`] (hand-written HTTP clients) and the [`client_world`]
+//!   (our own client); each run gives a [`Report`];
 //! - [`variants`]: deliberately broken variants (the list (a)..(h)),
 //!   each wired into the checker that must catch it.
 //!
@@ -21,23 +24,27 @@
 
 pub mod cli;
 pub mod client_world;
+mod fixture;
+pub mod harness;
 pub mod model;
-pub mod sim;
+pub mod report;
 pub mod variants;
 pub mod wire;
+pub mod wire_world;
 
+use report::Report;
 use variants::Bug;
 
-/// Run everything a seed decides: the wire world ([`sim`]: hand-written
+/// Run everything a seed decides: the wire world ([`wire_world`]: hand-written
 /// HTTP clients) and the client world ([`client_world`]: our own client),
 /// each against the real server; the first failure, or the client world's
 /// clean report. A variant runs only in the world that checks it.
-pub fn run(seed: u64, bug: Option<Bug>) -> sim::Report {
+pub fn run(seed: u64, bug: Option<Bug>) -> Report {
     match bug {
         Some(b) if b.in_client() => client_world::run(seed, bug),
-        Some(_) => sim::run(seed, bug),
+        Some(_) => wire_world::run(seed, bug),
         None => {
-            let wire = sim::run(seed, None);
+            let wire = wire_world::run(seed, None);
             if wire.failure.is_some() {
                 return wire;
             }

@@ -5,7 +5,7 @@
 //! bug seen in other MCP implementations (or a classic one in this design)
 //! from *outside* the real code: [`Core`] wraps the real core `Server` and
 //! rewrites its inputs and outputs; the adapter variants (a), (b), (h) wrap
-//! the real `McpService` in the simulator ([`crate::sim`]).
+//! the real `McpService` in the wire world (`wire_world`).
 //!
 //! | letter | bug | caught by |
 //! | --- | --- | --- |
@@ -116,43 +116,6 @@ impl Bug {
                 | Bug::DisconnectCancels
         )
     }
-}
-
-/// The first of seeds `0..budget` on which `run` with `bug` fails: how the
-/// tests show that a variant is caught (`None`: it was not).
-pub fn first_failure(
-    bug: Bug,
-    budget: u64,
-    run: fn(u64, Option<Bug>) -> crate::sim::Report,
-) -> Option<crate::sim::Report> {
-    (0..budget)
-        .map(|seed| run(seed, Some(bug)))
-        .find(|r| r.failure.is_some())
-}
-
-/// Panic unless seeds `0..budget` of `run` with `bug` fail, and fail on
-/// the oracle whose name `oracle` is part of the failure (the tests'
-/// proof that each checker can fail).
-pub fn assert_caught(
-    bug: Bug,
-    budget: u64,
-    oracle: &str,
-    run: fn(u64, Option<Bug>) -> crate::sim::Report,
-) {
-    let Some(r) = first_failure(bug, budget, run) else {
-        panic!(
-            "variant ({}) {bug:?} not caught within {budget} seeds",
-            bug.letter()
-        );
-    };
-    let f = r.failure.as_deref().unwrap_or_default();
-    println!("variant ({}) caught at seed {}: {f}", bug.letter(), r.seed);
-    assert!(
-        f.contains(oracle),
-        "variant ({}) failed, but not on the expected oracle {oracle:?}: {}",
-        bug.letter(),
-        r.explain()
-    );
 }
 
 /// The real core `Server`, optionally broken by one [`Bug`] applied from

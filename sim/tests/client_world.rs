@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 
 use streamable_sim::client_world::{self, Scenario};
-use streamable_sim::variants::{Bug, assert_caught};
+use streamable_sim::report::assert_caught;
+use streamable_sim::variants::Bug;
 
 fn seeds() -> u64 {
     std::env::var("SIM_SEEDS")
@@ -63,7 +64,10 @@ fn same_seed_gives_the_same_trace_byte_for_byte() {
     let mut picked = vec![0, 1];
     for seed in 2..200 {
         let s = Scenario::from_seed(seed);
-        if (s.crash.is_some() || s.partition.is_some()) && s.cut_one_in > 0 && picked.len() < 5 {
+        if (s.crash.is_some() || s.partition.is_some())
+            && s.server.cut_one_in > 0
+            && picked.len() < 5
+        {
             picked.push(seed);
         }
     }

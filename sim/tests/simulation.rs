@@ -11,8 +11,9 @@
 #![cfg(not(loom))]
 
 use proptest::prelude::*;
-use streamable_sim::sim::{self, Op, Scenario, Script};
-use streamable_sim::variants::{Bug, assert_caught};
+use streamable_sim::report::assert_caught;
+use streamable_sim::variants::Bug;
+use streamable_sim::wire_world::{self, Op, Scenario, Script};
 
 fn seeds() -> u64 {
     std::env::var("SIM_SEEDS")
@@ -30,7 +31,7 @@ fn seed_sweep_of_the_standard_scenario_is_clean() {
         .unwrap_or(0);
     let start = std::time::Instant::now();
     for seed in from..from + n {
-        let r = sim::run(seed, None);
+        let r = wire_world::run(seed, None);
         assert!(r.failure.is_none(), "{}", r.explain());
     }
     println!("{n} seeds clean in {:.1} s", start.elapsed().as_secs_f64());
@@ -47,8 +48,8 @@ fn same_seed_gives_the_same_trace_byte_for_byte() {
         }
     }
     for seed in picked {
-        let a = sim::run(seed, None);
-        let b = sim::run(seed, None);
+        let a = wire_world::run(seed, None);
+        let b = wire_world::run(seed, None);
         assert!(a.failure.is_none(), "{}", a.explain());
         assert!(a.trace.len() > 5, "trace of seed {seed} too short");
         assert_eq!(
@@ -61,7 +62,7 @@ fn same_seed_gives_the_same_trace_byte_for_byte() {
 
 /// Seeds 0.. with `bug` must fail within `budget`, on the oracle named.
 fn caught(bug: Bug, budget: u64, oracle: &str) {
-    assert_caught(bug, budget, oracle, sim::run);
+    assert_caught(bug, budget, oracle, wire_world::run);
 }
 
 #[test]
@@ -114,6 +115,7 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
                     server_delay_ms,
                     min_latency_ms: min,
                     max_latency_ms: min + spread,
+                    server: (),
                     clients,
                     crash,
                     partition,
@@ -129,7 +131,7 @@ proptest! {
     /// shrunk to a smaller scenario (fewer clients and steps, no faults).
     #[test]
     fn generated_scenarios_are_clean(scen in arb_scenario(), seed in any::<u64>()) {
-        let r = sim::run_scenario(seed, &scen, None);
+        let r = wire_world::run_scenario(seed, &scen, None);
         prop_assert!(r.failure.is_none(), "{}", r.explain());
     }
 }

@@ -16,8 +16,8 @@ use streamable_core::client::EraPreference;
 use streamable_hyper::client::{Client, ClientBuilder};
 
 use super::recorder::{Call, Shared, lock};
-use super::{BACKOFF, Op, PAD, PORT, REQUEST_TIMEOUT, Scenario};
-use crate::sim::{self, DEADLINE, SERVER, Trace, now_ms};
+use super::{BACKOFF, Op, PAD, REQUEST_TIMEOUT, Scenario};
+use crate::harness::{self, DEADLINE, PORT, SERVER, Trace, now_ms};
 
 /// turmoil's network as a hyper-util connector.
 #[derive(Clone, Copy, Debug)]
@@ -141,7 +141,7 @@ impl App {
         format!("{}-{}", self.name, self.calls)
     }
 
-    pub(super) async fn run(mut self, ops: Vec<Op>) -> Result<(), sim::Failed> {
+    pub(super) async fn run(mut self, ops: Vec<Op>) -> Result<(), harness::Failed> {
         let Some(client) = self.connect().await else {
             return Err(self.trace.fail(&self.name, "never connected"));
         };

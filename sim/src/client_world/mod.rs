@@ -3,11 +3,11 @@
 //! client over a turmoil connector) against our own server, on simulated
 //! hosts, all decided by one seed.
 //!
-//! The server runs the same application as the wire world ([`crate::sim`])
+//! The server runs the same application as the wire world ([`crate::wire_world`])
 //! behind two thin layers on its accept loop:
 //!
 //! - the **recorder** sees every request head and body and every SSE frame
-//!   the server writes, stamped with simulated time, into a [`World`] that
+//!   the server writes, stamped with simulated time, into a `World` (the recorder's) that
 //!   outlives server crashes; it also **cuts** some SSE responses after a
 //!   few frames (a dropped connection, as a proxy or a flaky network does),
 //!   so the client must resume with `Last-Event-ID`;
@@ -26,7 +26,7 @@
 //! Oracles, checked on what crossed the simulated wire and on what the
 //! application got:
 //! - INV-L1 / deadline: every undisturbed call succeeds, with its own tag
-//!   (nothing misrouted), within [`DEADLINE`];
+//!   (nothing misrouted), within [`DEADLINE`](crate::harness::DEADLINE);
 //! - INV-S2: progress reaches the application at most once per value, in
 //!   order, and (undisturbed) completely, although cuts make the server
 //!   replay; standalone-stream notifications likewise;
@@ -47,7 +47,7 @@
 //! - INV-L4: after a server-side close of an unfinished stream, the client
 //!   comes back to it (undisturbed);
 //! - the client machine's own `check_invariants()` after every driver step
-//!   ([`ClientBuilder::check_invariants`]), the server's likewise: a
+//!   (`ClientBuilder::check_invariants`), the server's likewise: a
 //!   violation panics, and a panic fails the run.
 
 mod app;
@@ -55,19 +55,18 @@ mod oracles;
 mod recorder;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::sim::{self, Report, Rng, SERVER, Trace};
+use crate::harness::{self, Boots, Rng, SERVER, Trace, draw_start};
+use crate::report::Report;
 use crate::variants::Bug;
 
 use app::App;
 use oracles::check;
 use recorder::{Shared, lock, server_host};
 
-pub(super) const PORT: u16 = 8000;
-/// The client's per-request timeout (below [`DEADLINE`]).
+/// The client's per-request timeout (below [`DEADLINE`](crate::harness::DEADLINE)).
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 /// The client's reconnection back-off start when no `retry` was received:
 /// far below every `retry` the server sends, so a client that ignored
@@ -142,26 +141,17 @@ pub struct Script {
     pub ops: Vec<Op>,
 }
 
-/// Everything a seed decides in the client world.
+/// What only the client world decides: how the server side behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Scenario {
-    /// The server binds this late.
-    pub server_delay_ms: u16,
-    /// Link latency bounds.
-    pub min_latency_ms: u8,
-    /// See `min_latency_ms`.
-    pub max_latency_ms: u8,
+pub struct ServerSide {
     /// The `retry` the server sends (ms).
     pub retry_ms: u16,
     /// An SSE response is cut with probability `1/cut_one_in` (0: never).
     pub cut_one_in: u8,
-    /// The clients.
-    pub clients: Vec<Script>,
-    /// Crash the server at `.0` ms and restart it `.1` ms later.
-    pub crash: Option<(u32, u32)>,
-    /// Partition client `.0` from the server at `.1` ms for `.2` ms.
-    pub partition: Option<(usize, u32, u32)>,
 }
+
+/// Everything a seed decides in the client world.
+pub type Scenario = harness::Scenario<Script, ServerSide>;
 
 impl Scenario {
     /// The client-world scenario of a seed.
@@ -169,44 +159,31 @@ impl Scenario {
         // A different stream of numbers than the wire world's scenario of
         // the same seed.
         let mut r = Rng::new(seed ^ 0xC11E_C11E_C11E_C11E);
-        let (server_delay_ms, min_latency_ms, max_latency_ms) = sim::draw_timing(&mut r, 30);
-        let retry_ms = r.range(60, 400) as u16;
-        let cut_one_in = if r.one_in(3) { 0 } else { r.range(2, 4) as u8 };
-        let n = r.range(1, 3) as usize;
-        let clients = (0..n)
-            .map(|_| {
-                let start_ms = if r.one_in(2) {
-                    0
-                } else {
-                    r.range(0, 200) as u16
-                };
-                let modern = r.one_in(4);
-                let standalone = !modern && r.one_in(2);
-                let ops = (0..r.range(1, 5))
-                    .map(|_| match Self::op(&mut r) {
-                        Op::Ask if modern => Op::Echo,
-                        op => op,
-                    })
-                    .collect();
-                Script {
-                    start_ms,
-                    standalone,
-                    modern,
-                    ops,
-                }
-            })
-            .collect();
-        let (crash, partition) = sim::draw_faults(&mut r, n, 6);
-        Scenario {
-            server_delay_ms,
-            min_latency_ms,
-            max_latency_ms,
-            retry_ms,
-            cut_one_in,
-            clients,
-            crash,
-            partition,
-        }
+        let server_side = |r: &mut Rng| {
+            let retry_ms = r.range(60, 400) as u16;
+            let cut_one_in = if r.one_in(3) { 0 } else { r.range(2, 4) as u8 };
+            ServerSide {
+                retry_ms,
+                cut_one_in,
+            }
+        };
+        Scenario::draw(&mut r, 30, 6, server_side, |r| {
+            let start_ms = draw_start(r);
+            let modern = r.one_in(4);
+            let standalone = !modern && r.one_in(2);
+            let ops = (0..r.range(1, 5))
+                .map(|_| match Self::op(r) {
+                    Op::Ask if modern => Op::Echo,
+                    op => op,
+                })
+                .collect();
+            Script {
+                start_ms,
+                standalone,
+                modern,
+                ops,
+            }
+        })
     }
 
     fn op(r: &mut Rng) -> Op {
@@ -237,11 +214,6 @@ impl Scenario {
         }
     }
 
-    /// Whether a fault touches client `c` between `from` and `to` (ms).
-    fn disturbed(&self, c: usize, from: u64, to: u64) -> bool {
-        sim::disturbed(self.crash, self.partition, c, from, to)
-    }
-
     /// How long a message may take from one host to the other, with slack
     /// for a tick and the hosts' own scheduling (ms).
     fn hop(&self) -> u64 {
@@ -269,22 +241,14 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
     let world: Shared = Arc::default();
     let cuts = Arc::new(Mutex::new((Rng::new(seed ^ 0xC07), BTreeMap::new())));
     let cuts_made = cuts.clone();
-    let mut b = turmoil::Builder::new();
-    b.rng_seed(seed)
-        .epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
-        .simulation_duration(Duration::from_secs(120))
-        .tick_duration(Duration::from_millis(1))
-        .min_message_latency(Duration::from_millis(u64::from(scen.min_latency_ms)))
-        .max_message_latency(Duration::from_millis(u64::from(scen.max_latency_ms)));
-    let mut sim = b.build();
-    let boots = Arc::new(AtomicU32::new(0));
+    let mut sim = scen.turmoil(seed).build();
     {
         let (trace, world, scen) = (trace.clone(), world.clone(), scen.clone());
-        let delay = Duration::from_millis(u64::from(scen.server_delay_ms));
+        let boots = Boots::new(scen.server_delay_ms);
         sim.host(SERVER, move || {
-            let boot = boots.fetch_add(1, Ordering::SeqCst);
+            let (boot, delay) = boots.next();
             server_host(
-                if boot == 0 { delay } else { Duration::ZERO },
+                delay,
                 // Session ids replay with the seed, and differ per boot (a
                 // restarted server must not mint a dead session's id again).
                 seed ^ (u64::from(boot) << 48),
@@ -296,7 +260,7 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
             )
         });
     }
-    let names: Vec<String> = (0..scen.clients.len()).map(|i| format!("c{i}")).collect();
+    let names = scen.client_names();
     for (i, script) in scen.clients.iter().enumerate() {
         let app = App {
             idx: i,
@@ -317,16 +281,7 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
         });
     }
-    let panics = sim::catch_panics();
-    let mut result = sim::drive(
-        &mut sim,
-        scen.crash,
-        scen.partition,
-        &names,
-        &trace,
-        &panics,
-    );
-    drop(sim);
+    let (panics, mut result) = harness::play(sim, &scen, &names, &trace);
     let mut counts = BTreeMap::new();
     if result.is_ok() {
         let w = lock(&world);
@@ -337,7 +292,7 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
         let cuts = cuts_made.lock().expect("cuts").1.values().sum::<u32>();
         counts.insert("connections cut", u64::from(cuts));
     }
-    let mut report = sim::report(seed, bug, &trace, &panics, result);
+    let mut report = harness::report(seed, bug, &trace, &panics, result);
     report.counts = counts;
     report
 }

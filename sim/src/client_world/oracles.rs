@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Scenario;
 use super::recorder::{StreamLog, World};
-use crate::sim::DEADLINE;
+use crate::harness::DEADLINE;
 use crate::wire::parse_event_id;
 
 /// Check every oracle on a finished run; the first violation.
@@ -431,5 +431,5 @@ pub(super) fn check_streams(
 /// How long after a close a reconnection still counts as "the" one that
 /// follows it (later ones may follow further events on another connection).
 pub(super) fn retry_window(scen: &Scenario) -> u64 {
-    u64::from(scen.retry_ms) + 4 * scen.hop() + 200
+    u64::from(scen.server.retry_ms) + 4 * scen.hop() + 200
 }

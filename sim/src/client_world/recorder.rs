@@ -21,8 +21,9 @@ use serde_json::Value;
 use streamable_core::sse::Decoder;
 use streamable_hyper::McpBody;
 
-use super::{MAX_CUTS_PER_STREAM, PORT, Scenario};
-use crate::sim::{self, Rng, Trace, now_ms};
+use super::{MAX_CUTS_PER_STREAM, Scenario};
+use crate::fixture;
+use crate::harness::{PORT, Rng, Trace, now_ms};
 use crate::variants::Bug;
 use crate::wire::parse_event_id;
 
@@ -172,7 +173,7 @@ pub(super) async fn server_host(
     tokio::time::sleep(delay).await;
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
     trace.log("server", "listening");
-    let service = sim::service_with(u64::from(scen.retry_ms), Some(ids));
+    let service = fixture::service_with(u64::from(scen.server.retry_ms), Some(ids));
     service.start();
     let layers = Layers {
         service,
@@ -253,8 +254,9 @@ pub(super) async fn server_host(
                         });
                         let cut_after = {
                             let mut c = cuts.lock().expect("cuts");
-                            (scen.cut_one_in > 0 && c.0.one_in(u64::from(scen.cut_one_in)))
-                                .then(|| c.0.range(2, 4) as u32)
+                            (scen.server.cut_one_in > 0
+                                && c.0.one_in(u64::from(scen.server.cut_one_in)))
+                            .then(|| c.0.range(2, 4) as u32)
                         };
                         RecBody::stream(body, world, cuts, (idx, seen), tag, cut_after, bug)
                     } else {

@@ -1,0 +1,429 @@
+//! The model's state: the real core (through [`Core`]), two abstract
+//! clients with their oracle state, the application, and the network; and
+//! how one input's outputs drain into them.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use bytes::Bytes;
+use streamable_core::sse::Decoder;
+use streamable_core::{Delivery, ExchangeId, Output, RawJson, RequestKey, SessionKey, Timestamp};
+
+use super::Violation;
+use crate::variants::Core;
+use crate::wire::{self, Incoming};
+
+/// A request on its way to the server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Req {
+    /// `initialize`.
+    Init,
+    /// `tools/call` with id 1.
+    Call,
+    /// GET (standalone stream).
+    Get,
+    /// GET with `Last-Event-ID: s-q`.
+    Resume(u64, u64),
+    /// DELETE.
+    Delete,
+    /// The answer to a server-to-client request (its id as JSON text).
+    Answer(String),
+}
+
+/// A client step, each taken at most once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum Step {
+    Init,
+    Call,
+    Get,
+    Delete,
+}
+
+/// One frame on an exchange, as the client will read it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Frame {
+    Full {
+        status: u16,
+        session: Option<Box<str>>,
+        body: Bytes,
+    },
+    Head,
+    Event(Bytes),
+    Close,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Conn {
+    pub(super) client: usize,
+    pub(super) req: Req,
+    pub(super) queue: VecDeque<Frame>,
+    /// The last event id read on this connection.
+    pub(super) cursor: Option<(u64, u64)>,
+}
+
+/// An abstract MCP client and its oracle state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Client {
+    pub(super) session: Option<Box<str>>,
+    pub(super) done: BTreeSet<Step>,
+    /// Last seq seen per stream.
+    pub(super) seen: BTreeMap<u64, u64>,
+    /// Which stream the tool call's events came on.
+    pub(super) call_stream: Option<u64>,
+    pub(super) responses: u8,
+    /// The cursor of a stream whose connection was lost.
+    pub(super) lost: Option<(u64, u64)>,
+    pub(super) resumes: u8,
+    pub(super) to_answer: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct AppReq {
+    pub(super) session: SessionKey,
+    pub(super) tag: String,
+    pub(super) progressed: bool,
+}
+
+/// The model's state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct World {
+    pub(super) core: Core,
+    pub(super) clients: [Client; 2],
+    pub(super) in_flight: BTreeSet<(usize, Req)>,
+    pub(super) conns: BTreeMap<ExchangeId, Conn>,
+    pub(super) app: BTreeMap<RequestKey, AppReq>,
+    pub(super) asked: BTreeSet<SessionKey>,
+    pub(super) pushed: BTreeSet<SessionKey>,
+    pub(super) drops: u8,
+    /// Wire ids whose DELETE was answered 204.
+    pub(super) deleted: BTreeSet<Box<str>>,
+    pub(super) resumed: bool,
+    pub(super) terminated: bool,
+    pub(super) answered_outgoing: bool,
+    /// The first broken invariant (the state is then terminal).
+    pub violation: Option<Violation>,
+}
+
+/// One action of the model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// A client sends a request (it joins the in-flight set).
+    Send(usize, Req),
+    /// An in-flight request reaches the server.
+    Arrive(usize, Req),
+    /// The client reads everything queued on an exchange.
+    Read(ExchangeId),
+    /// The client's connection of an exchange drops.
+    Drop(ExchangeId),
+    /// The application answers a request.
+    Respond(RequestKey),
+    /// The application sends progress for a request.
+    Progress(RequestKey),
+    /// The application asks the client (sampling) on a request's stream.
+    Ask(RequestKey),
+    /// The application notifies on the session's GET stream.
+    Push(SessionKey),
+}
+
+pub(super) const NOW: Timestamp = Timestamp(0);
+
+pub(super) fn tag(client: usize) -> String {
+    format!("c{client}")
+}
+
+impl World {
+    pub(super) fn fail(&mut self, v: Violation) {
+        if self.violation.is_none() {
+            self.violation = Some(v);
+        }
+    }
+
+    /// Drain the core into the network and the application, answering
+    /// `initialize` at once (its content is not what this model explores).
+    pub(super) fn drain(&mut self) {
+        loop {
+            let mut inits = Vec::new();
+            while let Some(out) = self.core.poll_output() {
+                match out {
+                    Output::Reply {
+                        exchange,
+                        head,
+                        body,
+                    } => {
+                        if let Some(c) = self.conns.get_mut(&exchange) {
+                            if c.req == Req::Delete
+                                && head.status.as_u16() == 204
+                                && let Some(w) = &self.clients[c.client].session
+                            {
+                                self.deleted.insert(w.clone());
+                            }
+                            c.queue.push_back(Frame::Full {
+                                status: head.status.as_u16(),
+                                session: head.session_id,
+                                body,
+                            });
+                        }
+                    }
+                    Output::StreamHead { exchange, .. } => {
+                        if let Some(c) = self.conns.get_mut(&exchange) {
+                            c.queue.push_back(Frame::Head);
+                        }
+                    }
+                    Output::Event { exchange, frame } => {
+                        if let Some(c) = self.conns.get_mut(&exchange) {
+                            c.queue.push_back(Frame::Event(frame));
+                        }
+                    }
+                    Output::Close { exchange } => {
+                        if let Some(c) = self.conns.get_mut(&exchange) {
+                            c.queue.push_back(Frame::Close);
+                        }
+                    }
+                    Output::Deliver(d) => match d {
+                        Delivery::Request {
+                            session,
+                            request,
+                            method,
+                            params,
+                            ..
+                        } => {
+                            // Every request of this model is in a session.
+                            let Some(session) = session else {
+                                self.fail(Violation::S18(format!(
+                                    "{method} delivered without a session"
+                                )));
+                                continue;
+                            };
+                            let wire = self.core.server().session_wire_id(session);
+                            if let Some(w) = wire
+                                && self.deleted.contains(w)
+                            {
+                                self.fail(Violation::S8(format!(
+                                    "{method} dispatched in session {w} after its DELETE was answered 204"
+                                )));
+                            }
+                            if method == "initialize" {
+                                inits.push(request);
+                            } else {
+                                let tag = params
+                                    .and_then(|p| {
+                                        p.to_value()
+                                            .pointer("/arguments/tag")
+                                            .and_then(|t| t.as_str().map(str::to_owned))
+                                    })
+                                    .unwrap_or_default();
+                                self.app.insert(
+                                    request,
+                                    AppReq {
+                                        session,
+                                        tag,
+                                        progressed: false,
+                                    },
+                                );
+                            }
+                        }
+                        Delivery::Cancelled { request, .. } => {
+                            // No client of this model ever sends
+                            // notifications/cancelled.
+                            self.fail(Violation::Psse12(format!(
+                                "request {} cancelled though its client never cancelled it",
+                                request.0
+                            )));
+                        }
+                        Delivery::Response { .. } => self.answered_outgoing = true,
+                        Delivery::SessionClosed { session, .. } => {
+                            self.terminated = true;
+                            self.app.retain(|_, r| r.session != session);
+                        }
+                        Delivery::Notification { .. } => {}
+                    },
+                }
+            }
+            if inits.is_empty() {
+                break;
+            }
+            let result = RawJson::from_value(&serde_json::json!({
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "model", "version": "1"}
+            }));
+            for rk in inits {
+                let _ = self.core.respond(NOW, rk, Ok(result.clone()));
+            }
+        }
+        let core = self.core.server();
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| core.check_invariants())) {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            self.fail(Violation::Structural(msg));
+        }
+    }
+
+    pub(super) fn arrive(&mut self, client: usize, req: Req) {
+        let session = self.clients[client].session.clone();
+        let s = session.as_deref();
+        let http = match &req {
+            Req::Init => wire::post(None, wire::initialize_body(&tag(client))),
+            Req::Call => wire::post(s, wire::call_body(1, "echo", &tag(client))),
+            Req::Get => wire::get(s.unwrap_or(""), None),
+            Req::Resume(st, q) => wire::get(s.unwrap_or(""), Some(&format!("{st}-{q}"))),
+            Req::Delete => wire::delete(s.unwrap_or("")),
+            Req::Answer(id) => wire::post(
+                s,
+                wire::answer_body(
+                    &serde_json::from_str(id).unwrap_or(serde_json::Value::Null),
+                    &tag(client),
+                ),
+            ),
+        };
+        let ex = self.core.handle_request(NOW, http);
+        self.conns.insert(
+            ex,
+            Conn {
+                client,
+                req,
+                queue: VecDeque::new(),
+                cursor: None,
+            },
+        );
+        self.drain();
+    }
+
+    /// The client reads one frame of `ex`.
+    pub(super) fn read(&mut self, ex: ExchangeId) {
+        let Some(conn) = self.conns.get_mut(&ex) else {
+            return;
+        };
+        let Some(frame) = conn.queue.pop_front() else {
+            return;
+        };
+        let client = conn.client;
+        let req = conn.req.clone();
+        match frame {
+            Frame::Head => {}
+            Frame::Close => {
+                let conn = self.conns.remove(&ex).expect("present");
+                self.lose(client, &conn);
+            }
+            Frame::Full {
+                status,
+                session,
+                body,
+            } => {
+                self.conns.remove(&ex);
+                match req {
+                    Req::Init if status == 200 => self.clients[client].session = session,
+                    Req::Call if status == 200 => {
+                        let msg = wire::classify(&body);
+                        self.on_message(client, ex, &req, msg);
+                    }
+                    Req::Resume(..) if status == 204 => self.resumed = true,
+                    _ => {}
+                }
+            }
+            Frame::Event(bytes) => {
+                let mut dec = Decoder::new();
+                let _ = dec.feed(&bytes);
+                while let Some(ev) = dec.next_event() {
+                    // What the event says first (a misplaced response is an
+                    // INV-S4/S1 matter before it is a cursor matter).
+                    if !ev.data.is_empty() {
+                        if matches!(req, Req::Resume(..)) {
+                            self.resumed = true;
+                        }
+                        let msg = wire::classify(ev.data.as_bytes());
+                        self.on_message(client, ex, &req, msg);
+                    }
+                    if ev.has_id
+                        && let Some((s, q)) =
+                            ev.last_event_id.as_deref().and_then(wire::parse_event_id)
+                    {
+                        self.on_event_id(client, ex, &req, s, q);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_event_id(&mut self, client: usize, ex: ExchangeId, req: &Req, s: u64, q: u64) {
+        let cursor = self.conns.get(&ex).and_then(|c| c.cursor);
+        let expected = match (cursor, req) {
+            (Some((cs, cq)), _) => Some((cs, cq + 1)),
+            (None, Req::Resume(rs, rq)) => Some((*rs, rq + 1)),
+            (None, _) => None,
+        };
+        if let Some(e) = expected
+            && e != (s, q)
+        {
+            self.fail(Violation::S5(format!(
+                "client {client} expected event {}-{} on {req:?}, got {s}-{q}",
+                e.0, e.1
+            )));
+        }
+        let c = &mut self.clients[client];
+        if let Some(&last) = c.seen.get(&s)
+            && q <= last
+        {
+            self.fail(Violation::S2(format!(
+                "client {client} received event {s}-{q} again (had up to {s}-{last})"
+            )));
+        }
+        let c = &mut self.clients[client];
+        c.seen.insert(s, q);
+        if *req == Req::Call {
+            c.call_stream = Some(s);
+        }
+        if let Some(conn) = self.conns.get_mut(&ex) {
+            conn.cursor = Some((s, q));
+        }
+    }
+
+    pub(super) fn on_message(&mut self, client: usize, ex: ExchangeId, req: &Req, msg: Incoming) {
+        let own = tag(client);
+        match msg {
+            Incoming::Response { id, tag, .. } => {
+                let on_own_stream = match req {
+                    Req::Call => true,
+                    Req::Resume(s, _) => self.clients[client].call_stream == Some(*s),
+                    Req::Get => {
+                        return self.fail(Violation::S4(format!(
+                            "client {client} got the response to {id} on its GET stream (exchange {})",
+                            ex.0
+                        )));
+                    }
+                    _ => false,
+                };
+                if !on_own_stream || id != 1 {
+                    return self.fail(Violation::S1(format!(
+                        "client {client} got a response to {id} on {req:?}"
+                    )));
+                }
+                if tag != own {
+                    return self.fail(Violation::S18(format!(
+                        "client {client} got the response meant for {tag:?}"
+                    )));
+                }
+                let c = &mut self.clients[client];
+                c.responses += 1;
+                if c.responses > 1 {
+                    self.fail(Violation::S1(format!(
+                        "client {client} got a second response to its call"
+                    )));
+                }
+            }
+            Incoming::Request { id, .. } => {
+                self.clients[client].to_answer.insert(id);
+            }
+            Incoming::Notification { .. } | Incoming::Other(_) => {}
+        }
+    }
+
+    /// A connection ended before its stream did: remember where to resume.
+    pub(super) fn lose(&mut self, client: usize, conn: &Conn) {
+        if let Some(cursor) = conn.cursor {
+            self.clients[client].lost = Some(cursor);
+        }
+    }
+}
