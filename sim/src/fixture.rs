@@ -132,7 +132,6 @@ pub(crate) fn service() -> McpService {
 /// events, with session ids from `ids` (a seed) when given.
 pub(crate) fn service_with(retry_ms: u64, ids: Option<u64>) -> McpService {
     let config = Config {
-        connection_backlog: 16,
         retry_ms,
         // The wire world's clients send `localhost`; ours the host's name.
         hosts: HostPolicy::List(vec!["localhost".into(), SERVER.into()]),
@@ -140,6 +139,7 @@ pub(crate) fn service_with(retry_ms: u64, ids: Option<u64>) -> McpService {
     };
     let builder = McpService::builder()
         .config(config)
+        .connection_backlog(16)
         .keep_alive(None)
         .check_invariants(true);
     match ids {
