@@ -32,6 +32,7 @@
 
 mod client;
 mod oracles;
+mod script;
 mod server;
 
 use std::sync::Arc;
