@@ -21,6 +21,14 @@
 //! (a sampling request answered on a new POST while the call waits) and
 //! `drop_and_finish` (the server closes the call's stream; the client resumes
 //! with GET + Last-Event-ID), checking every answer.
+//!
+//! With `--interop-v2 legacy|auto|modern` it runs the script of
+//! `scripts/interop-v2.sh` against the TypeScript SDK v2 fixture server
+//! (`scripts/interop-v2/ts2-server.mjs`): the era asked for, tools/list,
+//! `add`, `countdown` with progress and, at 2026-07-28, `confirm` (a
+//! multi-round-trip elicitation: the server answers with an
+//! `InputRequiredResult`, the client's elicitation handler answers it and the
+//! call is retried with the `requestState`), checking every answer.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -184,6 +192,78 @@ async fn interop(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The TypeScript SDK v2 interop script (see the module documentation).
+async fn interop_v2(url: &str, era: &str) -> Result<(), String> {
+    use streamable_core::client::EraPreference;
+    let preference = match era {
+        "legacy" => EraPreference::Legacy,
+        "modern" => EraPreference::Modern,
+        "auto" => EraPreference::Auto,
+        other => return Err(format!("unknown era {other:?} (legacy, auto or modern)")),
+    };
+    let modern = era != "legacy";
+    let client = Client::builder(url)
+        .client_info("streamable-interop-v2", env!("CARGO_PKG_VERSION"))
+        .timeout(Some(Duration::from_secs(20)))
+        .era(preference)
+        .on_elicitation(|params| async move {
+            let asked = params["message"].as_str().unwrap_or_default().to_owned();
+            Ok(json!({"action": "accept", "content": {"confirm": asked.starts_with("Really")}}))
+        })
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let version = client.protocol_version();
+    check(
+        "era",
+        (version.as_str() == "2026-07-28") == modern,
+        &json!({"version": version.as_str()}),
+    )?;
+    let tools = client.list_tools().await.map_err(|e| e.to_string())?;
+    let mut names: Vec<&str> = tools["tools"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    names.sort_unstable();
+    check(
+        "tools/list",
+        names == ["add", "confirm", "countdown"],
+        &json!(names),
+    )?;
+    let r = client
+        .call_tool("add", json!({"a": 2, "b": 40}))
+        .await
+        .map_err(|e| format!("add: {e}"))?;
+    check(
+        "tools/call add",
+        r["structuredContent"]["sum"] == json!(42),
+        &r,
+    )?;
+    let mut seen = Vec::new();
+    let r = client
+        .call_tool_with_progress("countdown", json!({"n": 3}), |p| seen.push(p.progress))
+        .await
+        .map_err(|e| format!("countdown: {e}"))?;
+    check(
+        "tools/call countdown with progress",
+        text(&r) == "countdown of 3 done" && seen == [1.0, 2.0, 3.0],
+        &json!({"result": r, "progress": seen}),
+    )?;
+    if modern {
+        let r = client
+            .call_tool("confirm", json!({"action": "deploy"}))
+            .await
+            .map_err(|e| format!("confirm: {e}"))?;
+        check(
+            "multi-round-trip elicitation",
+            text(&r) == "deploy: confirmed",
+            &r,
+        )?;
+    }
+    client.close().await;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -199,7 +279,13 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_else(|_| "manual".into());
-    let outcome = if std::env::args().any(|a| a == "--interop") {
+    let args: Vec<String> = std::env::args().collect();
+    let outcome = if let Some(i) = args.iter().position(|a| a == "--interop-v2") {
+        match args.get(i + 1) {
+            Some(era) => interop_v2(&url, era).await,
+            None => Err("--interop-v2 needs an era: legacy, auto or modern".into()),
+        }
+    } else if args.iter().any(|a| a == "--interop") {
         interop(&url).await
     } else {
         run(&url, &scenario).await
