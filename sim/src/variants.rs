@@ -55,11 +55,14 @@ pub enum Bug {
     IgnoresRetry,
     /// (k) client: the session id answered 404 stays in use.
     KeepsDeadSession,
+    /// (l) a closed 2026-07-28 stream is treated like a legacy disconnect:
+    /// the request runs on and nobody tells the application (H-CAN-1).
+    ModernCloseIgnored,
 }
 
 impl Bug {
     /// Every variant, in letter order.
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 12] = [
         Bug::LateReady,
         Bug::BufferedSse,
         Bug::RouteById,
@@ -71,6 +74,7 @@ impl Bug {
         Bug::StaleCursor,
         Bug::IgnoresRetry,
         Bug::KeepsDeadSession,
+        Bug::ModernCloseIgnored,
     ];
 
     /// The letter of the list.
@@ -87,6 +91,7 @@ impl Bug {
             Bug::StaleCursor => 'i',
             Bug::IgnoresRetry => 'j',
             Bug::KeepsDeadSession => 'k',
+            Bug::ModernCloseIgnored => 'l',
         }
     }
 
@@ -114,6 +119,7 @@ impl Bug {
                 | Bug::ResponseOnGet
                 | Bug::DeleteKeepsSession
                 | Bug::DisconnectCancels
+                | Bug::ModernCloseIgnored
         )
     }
 }
@@ -229,6 +235,16 @@ impl Core {
     /// [`Server::handle_disconnect`], through the variant.
     pub fn handle_disconnect(&mut self, now: Timestamp, ex: ExchangeId) {
         self.current = None;
+        let stateless = self
+            .requests
+            .values()
+            .any(|(_, session, from)| session.is_none() && *from == Some(ex));
+        if self.bug == Some(Bug::ModernCloseIgnored) && stateless {
+            // The bug: "a disconnect is not a cancellation" applied to the
+            // era where it is one.
+            self.forget_exchange(ex);
+            return;
+        }
         self.server.handle_disconnect(now, ex);
         self.forget_exchange(ex);
         if self.bug == Some(Bug::DisconnectCancels) {

@@ -25,6 +25,27 @@ pub fn post(session: Option<&str>, body: String) -> Request<Bytes> {
     b.body(Bytes::from(body)).expect("static request parts")
 }
 
+/// The revision of the stateless era.
+pub const MODERN: &str = "2026-07-28";
+
+/// A 2026-07-28 (stateless) `tools/call` of `tool`: no session, the version
+/// header and `_meta` agreeing, `Mcp-Method` and `Mcp-Name` mirroring the
+/// body (H-HDR-1), the `tag` argument and progress token as in [`call_body`].
+pub fn modern_call(id: i64, tool: &str, tag: &str) -> Request<Bytes> {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{"tag":"{tag}"}},"_meta":{{"progressToken":"{tag}","io.modelcontextprotocol/protocolVersion":"{MODERN}","io.modelcontextprotocol/clientCapabilities":{{}},"io.modelcontextprotocol/clientInfo":{{"name":"{tag}","version":"1"}}}}}}}}"#
+    );
+    Request::post("/mcp")
+        .header("content-type", "application/json")
+        .header("accept", ACCEPT_BOTH)
+        .header("host", "localhost")
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(Bytes::from(body))
+        .expect("static request parts")
+}
+
 /// A GET for the session's standalone stream, or a resume from `last_event_id`.
 pub fn get(session: &str, last_event_id: Option<&str>) -> Request<Bytes> {
     let mut b = Request::get("/mcp")

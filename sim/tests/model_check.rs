@@ -1,13 +1,14 @@
 //! The bounded exhaustive model check of the real core (stateright, BFS),
-//! and proof that it catches the core-level known-bad variants (c)..(g).
+//! and proof that it catches the core-level known-bad variants (c)..(g) and (l).
 //!
 //! Bound: every behaviour of at most `MODEL_DEPTH` actions (default
-//! [`DEFAULT_DEPTH`]) of the model in `streamable_sim::model` (two clients,
-//! one drop, one resume).
+//! [`DEFAULT_DEPTH`]) of the model in `streamable_sim::model` (two clients
+//! in sessions and one stateless 2026-07-28 client, one drop, one resume).
 #![cfg(not(loom))]
 
 use streamable_sim::model::{
-    self, DEFAULT_DEPTH, PROP_PSSE12, PROP_S1, PROP_S2, PROP_S4, PROP_S5, PROP_S8, PROP_S18,
+    self, DEFAULT_DEPTH, PROP_CAN, PROP_PSSE12, PROP_S1, PROP_S2, PROP_S4, PROP_S5, PROP_S8,
+    PROP_S18,
 };
 use streamable_sim::variants::Bug;
 
@@ -82,4 +83,9 @@ fn variant_f_delete_keeps_dispatching_is_caught() {
 #[test]
 fn variant_g_disconnect_as_cancellation_is_caught() {
     caught(Bug::DisconnectCancels, &[PROP_PSSE12]);
+}
+
+#[test]
+fn variant_l_ignored_close_of_a_stateless_stream_is_caught() {
+    caught(Bug::ModernCloseIgnored, &[PROP_CAN]);
 }

@@ -1,7 +1,7 @@
 //! Exhaustive model checking of the real core with stateright.
 //!
 //! The state ([`World`]) holds the real `streamable_core::Server` (through
-//! [`Core`], which may break it on purpose), two small abstract clients, the
+//! [`Core`], which may break it on purpose), three small abstract clients, the
 //! application, and the network: an unordered set of requests in flight to
 //! the server, and one FIFO per open HTTP exchange (a JSON reply, or an SSE
 //! stream's head, events and end). Every action is one input to the core
@@ -12,15 +12,21 @@
 //! initialize, call a tool, open the GET stream, resume a lost stream with
 //! `Last-Event-ID`, delete its session and answer a server-to-client
 //! request; client 1 initializes and calls a tool with the same JSON-RPC id
-//! as client 0 (so routing by id would cross sessions). The application may
-//! answer, send progress, ask the client (sampling), and push a notification
-//! on the GET stream. Bounds: each client step at most once, one resume, and
-//! [`Bounds::drops`] connection drops.
+//! as client 0 (so routing by id would cross sessions); client 2 speaks
+//! 2026-07-28: one stateless `tools/call`, again with id 1, no session, and
+//! closing its stream is how it cancels (H-CAN-1). The application may
+//! answer, send progress, ask the client (sampling: refused for the
+//! stateless request, H-SSE-2), push a notification on the GET stream, and
+//! answer a cancelled stateless request late. Bounds: each client step at
+//! most once, one resume, and [`Bounds::drops`] connection drops.
 //!
 //! The oracle lives in the clients: what reaches them is checked against
 //! INV-S1, S2, S4, S5, S18, and what reaches the application against INV-S8
-//! (no dispatch after an acknowledged DELETE) and T-PSSE-12 (a disconnect is
-//! not a cancellation); `check_invariants()` runs after every action.
+//! (no dispatch after an acknowledged DELETE), T-PSSE-12 (a disconnect is
+//! not a cancellation in a session), H-CAN-1/H-CAN-2 (closing a 2026-07-28
+//! stream cancels its request, once, and nothing answers it afterwards) and
+//! H-SSE-2 (no server-to-client request on a 2026-07-28 stream);
+//! `check_invariants()` runs after every action.
 
 mod world;
 
@@ -32,7 +38,7 @@ use streamable_core::{Config, RawJson, ResponseMode, Target};
 use crate::variants::{Bug, Core};
 
 pub use world::{Action, Client, Req, World};
-use world::{NOW, Step};
+use world::{MODERN_CLIENT, NOW, Step};
 
 /// How far the model explores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +109,11 @@ pub enum Violation {
     S18(String),
     /// T-PSSE-12: a disconnect turned into a cancellation.
     Psse12(String),
+    /// H-CAN-1 / H-CAN-2: a closed 2026-07-28 stream did not cancel its
+    /// request exactly once, or the request was answered after it.
+    Can(String),
+    /// H-SSE-2: a server-to-client request on a 2026-07-28 stream.
+    Sse2(String),
     /// `Server::check_invariants` failed.
     Structural(String),
 }
@@ -118,6 +129,8 @@ impl Violation {
             Violation::S8(_) => PROP_S8,
             Violation::S18(_) => PROP_S18,
             Violation::Psse12(_) => PROP_PSSE12,
+            Violation::Can(_) => PROP_CAN,
+            Violation::Sse2(_) => PROP_SSE2,
             Violation::Structural(_) => PROP_STRUCT,
         }
     }
@@ -138,6 +151,10 @@ pub const PROP_S18: &str = "INV-S18 no cross-session leakage";
 /// See [`PROP_S1`].
 pub const PROP_PSSE12: &str = "T-PSSE-12 disconnect is not cancellation";
 /// See [`PROP_S1`].
+pub const PROP_CAN: &str = "H-CAN-1/2 closing a 2026-07-28 stream cancels once, nothing after";
+/// See [`PROP_S1`].
+pub const PROP_SSE2: &str = "H-SSE-2 no server request on a 2026-07-28 stream";
+/// See [`PROP_S1`].
 pub const PROP_STRUCT: &str = "check_invariants holds";
 /// Reachability: a stream was resumed with `Last-Event-ID`.
 pub const REACH_RESUME: &str = "a resume happened";
@@ -145,6 +162,10 @@ pub const REACH_RESUME: &str = "a resume happened";
 pub const REACH_TERMINATED: &str = "a session was terminated";
 /// Reachability: a server-to-client request was answered.
 pub const REACH_ANSWERED: &str = "a server-to-client request was answered";
+/// Reachability: a 2026-07-28 request was cancelled by closing its stream.
+pub const REACH_MODERN_CANCELLED: &str = "a 2026-07-28 request was cancelled";
+/// Reachability: a 2026-07-28 request was answered.
+pub const REACH_MODERN_ANSWERED: &str = "a 2026-07-28 request was answered";
 
 impl Model for McpModel {
     type State = World;
@@ -153,7 +174,7 @@ impl Model for McpModel {
     fn init_states(&self) -> Vec<World> {
         vec![World {
             core: Core::new(Self::config(), 7, self.bug),
-            clients: [Client::default(), Client::default()],
+            clients: [Client::default(), Client::default(), Client::default()],
             in_flight: BTreeSet::new(),
             conns: BTreeMap::new(),
             app: BTreeMap::new(),
@@ -164,6 +185,11 @@ impl Model for McpModel {
             resumed: false,
             terminated: false,
             answered_outgoing: false,
+            modern_exchange: None,
+            closed: BTreeSet::new(),
+            cancelled: BTreeSet::new(),
+            modern_cancelled: false,
+            modern_answered: false,
             violation: None,
         }]
     }
@@ -177,6 +203,12 @@ impl Model for McpModel {
             // still race each other (the unordered part that matters), and
             // the space stays small.
             if w.in_flight.iter().any(|(j, _)| *j == i) {
+                continue;
+            }
+            if i == MODERN_CLIENT {
+                if !c.done.contains(&Step::Modern) {
+                    out.push(Action::Send(i, Req::Modern));
+                }
                 continue;
             }
             let full = i == 0;
@@ -225,9 +257,15 @@ impl Model for McpModel {
             if !w.asked.contains(&r.session) {
                 out.push(Action::Ask(*rk));
             }
-            if !w.pushed.contains(&r.session) && w.conns.values().any(|c| c.req == Req::Get) {
-                out.push(Action::Push(r.session));
+            if let Some(session) = r.session
+                && !w.pushed.contains(&session)
+                && w.conns.values().any(|c| c.req == Req::Get)
+            {
+                out.push(Action::Push(session));
             }
+        }
+        for rk in &w.cancelled {
+            out.push(Action::LateRespond(*rk));
         }
     }
 
@@ -241,6 +279,7 @@ impl Model for McpModel {
                     Req::Call => c.done.insert(Step::Call),
                     Req::Get => c.done.insert(Step::Get),
                     Req::Delete => c.done.insert(Step::Delete),
+                    Req::Modern => c.done.insert(Step::Modern),
                     Req::Resume(..) => {
                         c.resumes += 1;
                         c.lost = None;
@@ -266,9 +305,26 @@ impl Model for McpModel {
             Action::Drop(ex) => {
                 w.drops += 1;
                 if let Some(conn) = w.conns.remove(&ex) {
+                    if conn.req == Req::Modern {
+                        w.closed.insert(ex);
+                    }
                     w.lose(conn.client, &conn);
                 }
                 w.core.handle_disconnect(NOW, ex);
+                w.drain();
+                w.check_closed_cancels();
+            }
+            Action::LateRespond(rk) => {
+                w.cancelled.remove(&rk);
+                let result = RawJson::from_value(&serde_json::json!({
+                    "content": [{"type": "text", "text": "late"}]
+                }));
+                if w.core.respond(NOW, rk, Ok(result)).is_ok() {
+                    w.fail(Violation::Can(format!(
+                        "the core accepted an answer to request {} after its cancellation",
+                        rk.0
+                    )));
+                }
                 w.drain();
             }
             Action::Respond(rk) => {
@@ -334,10 +390,14 @@ impl Model for McpModel {
             Property::always(PROP_S8, |_, w: &World| ok(w, PROP_S8)),
             Property::always(PROP_S18, |_, w: &World| ok(w, PROP_S18)),
             Property::always(PROP_PSSE12, |_, w: &World| ok(w, PROP_PSSE12)),
+            Property::always(PROP_CAN, |_, w: &World| ok(w, PROP_CAN)),
+            Property::always(PROP_SSE2, |_, w: &World| ok(w, PROP_SSE2)),
             Property::always(PROP_STRUCT, |_, w: &World| ok(w, PROP_STRUCT)),
             Property::sometimes(REACH_RESUME, |_, w: &World| w.resumed),
             Property::sometimes(REACH_TERMINATED, |_, w: &World| w.terminated),
             Property::sometimes(REACH_ANSWERED, |_, w: &World| w.answered_outgoing),
+            Property::sometimes(REACH_MODERN_CANCELLED, |_, w: &World| w.modern_cancelled),
+            Property::sometimes(REACH_MODERN_ANSWERED, |_, w: &World| w.modern_answered),
         ]
     }
 }

@@ -1,6 +1,7 @@
-//! The model's state: the real core (through [`Core`]), two abstract
-//! clients with their oracle state, the application, and the network; and
-//! how one input's outputs drain into them.
+//! The model's state: the real core (through [`Core`]), three abstract
+//! clients with their oracle state (two in sessions, one speaking the
+//! stateless 2026-07-28 era), the application, and the network; and how one
+//! input's outputs drain into them.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -28,6 +29,8 @@ pub enum Req {
     Delete,
     /// The answer to a server-to-client request (its id as JSON text).
     Answer(String),
+    /// A 2026-07-28 `tools/call` with id 1: no session, no `initialize`.
+    Modern,
 }
 
 /// A client step, each taken at most once.
@@ -37,6 +40,7 @@ pub(super) enum Step {
     Call,
     Get,
     Delete,
+    Modern,
 }
 
 /// One frame on an exchange, as the client will read it.
@@ -79,7 +83,11 @@ pub struct Client {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct AppReq {
-    pub(super) session: SessionKey,
+    /// `None` for a stateless 2026-07-28 request.
+    pub(super) session: Option<SessionKey>,
+    /// The exchange a stateless request arrived on (closing it cancels the
+    /// request, H-CAN-1).
+    pub(super) exchange: Option<ExchangeId>,
     pub(super) tag: String,
     pub(super) progressed: bool,
 }
@@ -88,11 +96,13 @@ pub(super) struct AppReq {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct World {
     pub(super) core: Core,
-    pub(super) clients: [Client; 2],
+    pub(super) clients: [Client; 3],
     pub(super) in_flight: BTreeSet<(usize, Req)>,
     pub(super) conns: BTreeMap<ExchangeId, Conn>,
     pub(super) app: BTreeMap<RequestKey, AppReq>,
-    pub(super) asked: BTreeSet<SessionKey>,
+    /// Sessions (or, as `None`, the stateless request) the application
+    /// already tried to ask something (sampling).
+    pub(super) asked: BTreeSet<Option<SessionKey>>,
     pub(super) pushed: BTreeSet<SessionKey>,
     pub(super) drops: u8,
     /// Wire ids whose DELETE was answered 204.
@@ -100,6 +110,17 @@ pub struct World {
     pub(super) resumed: bool,
     pub(super) terminated: bool,
     pub(super) answered_outgoing: bool,
+    /// The exchange the stateless request arrived on, once it did.
+    pub(super) modern_exchange: Option<ExchangeId>,
+    /// Exchanges of stateless requests whose connection the client closed.
+    pub(super) closed: BTreeSet<ExchangeId>,
+    /// Stateless requests delivered as cancelled whose application has not
+    /// yet tried to answer late ([`Action::LateRespond`]).
+    pub(super) cancelled: BTreeSet<RequestKey>,
+    /// Reachability: a stateless request was cancelled by its client.
+    pub(super) modern_cancelled: bool,
+    /// Reachability: a stateless request's client got its response.
+    pub(super) modern_answered: bool,
     /// The first broken invariant (the state is then terminal).
     pub violation: Option<Violation>,
 }
@@ -123,6 +144,9 @@ pub enum Action {
     Ask(RequestKey),
     /// The application notifies on the session's GET stream.
     Push(SessionKey),
+    /// The application of a cancelled stateless request answers anyway
+    /// (it had not yet noticed): the core must refuse it (H-CAN-2).
+    LateRespond(RequestKey),
 }
 
 pub(super) const NOW: Timestamp = Timestamp(0);
@@ -130,6 +154,9 @@ pub(super) const NOW: Timestamp = Timestamp(0);
 pub(super) fn tag(client: usize) -> String {
     format!("c{client}")
 }
+
+/// The client that speaks 2026-07-28 (stateless requests only).
+pub(super) const MODERN_CLIENT: usize = 2;
 
 impl World {
     pub(super) fn fail(&mut self, v: Violation) {
@@ -187,13 +214,39 @@ impl World {
                             params,
                             ..
                         } => {
-                            // Every request of this model is in a session.
+                            let tag = params
+                                .and_then(|p| {
+                                    p.to_value()
+                                        .pointer("/arguments/tag")
+                                        .and_then(|t| t.as_str().map(str::to_owned))
+                                })
+                                .unwrap_or_default();
+                            // Only the 2026-07-28 client's call is sessionless.
                             let Some(session) = session else {
-                                self.fail(Violation::S18(format!(
-                                    "{method} delivered without a session"
-                                )));
+                                if tag != self::tag(MODERN_CLIENT) || self.modern_exchange.is_none()
+                                {
+                                    self.fail(Violation::S18(format!(
+                                        "{method} of {tag:?} delivered without a session"
+                                    )));
+                                    continue;
+                                }
+                                self.app.insert(
+                                    request,
+                                    AppReq {
+                                        session: None,
+                                        exchange: self.modern_exchange,
+                                        tag,
+                                        progressed: false,
+                                    },
+                                );
                                 continue;
                             };
+                            if tag == self::tag(MODERN_CLIENT) {
+                                self.fail(Violation::S18(format!(
+                                    "the stateless call was delivered in session {}",
+                                    session.0
+                                )));
+                            }
                             let wire = self.core.server().session_wire_id(session);
                             if let Some(w) = wire
                                 && self.deleted.contains(w)
@@ -205,23 +258,22 @@ impl World {
                             if method == "initialize" {
                                 inits.push(request);
                             } else {
-                                let tag = params
-                                    .and_then(|p| {
-                                        p.to_value()
-                                            .pointer("/arguments/tag")
-                                            .and_then(|t| t.as_str().map(str::to_owned))
-                                    })
-                                    .unwrap_or_default();
                                 self.app.insert(
                                     request,
                                     AppReq {
-                                        session,
+                                        session: Some(session),
+                                        exchange: None,
                                         tag,
                                         progressed: false,
                                     },
                                 );
                             }
                         }
+                        Delivery::Cancelled {
+                            session: None,
+                            request,
+                            ..
+                        } => self.on_stateless_cancel(request),
                         Delivery::Cancelled { request, .. } => {
                             // No client of this model ever sends
                             // notifications/cancelled.
@@ -233,7 +285,7 @@ impl World {
                         Delivery::Response { .. } => self.answered_outgoing = true,
                         Delivery::SessionClosed { session, .. } => {
                             self.terminated = true;
-                            self.app.retain(|_, r| r.session != session);
+                            self.app.retain(|_, r| r.session != Some(session));
                         }
                         Delivery::Notification { .. } => {}
                     },
@@ -261,6 +313,41 @@ impl World {
         }
     }
 
+    /// A stateless request was delivered as cancelled: right only once, and
+    /// only after its client closed the request's stream (H-CAN-1).
+    fn on_stateless_cancel(&mut self, request: RequestKey) {
+        let Some(r) = self.app.remove(&request) else {
+            return self.fail(Violation::Can(format!(
+                "request {} cancelled twice, or after it was answered",
+                request.0
+            )));
+        };
+        if r.exchange.is_none_or(|ex| !self.closed.contains(&ex)) {
+            return self.fail(Violation::Can(format!(
+                "stateless request {} cancelled though its stream is open",
+                request.0
+            )));
+        }
+        self.cancelled.insert(request);
+        self.modern_cancelled = true;
+    }
+
+    /// After a stateless request's stream was closed and the core drained,
+    /// the application must have been told (H-CAN-1).
+    pub(super) fn check_closed_cancels(&mut self) {
+        let unnoticed: Vec<u64> = self
+            .app
+            .iter()
+            .filter(|(_, r)| r.exchange.is_some_and(|ex| self.closed.contains(&ex)))
+            .map(|(rk, _)| rk.0)
+            .collect();
+        if let Some(rk) = unnoticed.first() {
+            self.fail(Violation::Can(format!(
+                "the client closed stateless request {rk}'s stream, but the application was not told"
+            )));
+        }
+    }
+
     pub(super) fn arrive(&mut self, client: usize, req: Req) {
         let session = self.clients[client].session.clone();
         let s = session.as_deref();
@@ -270,6 +357,7 @@ impl World {
             Req::Get => wire::get(s.unwrap_or(""), None),
             Req::Resume(st, q) => wire::get(s.unwrap_or(""), Some(&format!("{st}-{q}"))),
             Req::Delete => wire::delete(s.unwrap_or("")),
+            Req::Modern => wire::modern_call(1, "echo", &tag(client)),
             Req::Answer(id) => wire::post(
                 s,
                 wire::answer_body(
@@ -279,6 +367,9 @@ impl World {
             ),
         };
         let ex = self.core.handle_request(NOW, http);
+        if req == Req::Modern {
+            self.modern_exchange = Some(ex);
+        }
         self.conns.insert(
             ex,
             Conn {
@@ -315,7 +406,7 @@ impl World {
                 self.conns.remove(&ex);
                 match req {
                     Req::Init if status == 200 => self.clients[client].session = session,
-                    Req::Call if status == 200 => {
+                    Req::Call | Req::Modern if status == 200 => {
                         let msg = wire::classify(&body);
                         self.on_message(client, ex, &req, msg);
                     }
@@ -385,7 +476,7 @@ impl World {
         match msg {
             Incoming::Response { id, tag, .. } => {
                 let on_own_stream = match req {
-                    Req::Call => true,
+                    Req::Call | Req::Modern => true,
                     Req::Resume(s, _) => self.clients[client].call_stream == Some(*s),
                     Req::Get => {
                         return self.fail(Violation::S4(format!(
@@ -405,6 +496,9 @@ impl World {
                         "client {client} got the response meant for {tag:?}"
                     )));
                 }
+                if *req == Req::Modern {
+                    self.modern_answered = true;
+                }
                 let c = &mut self.clients[client];
                 c.responses += 1;
                 if c.responses > 1 {
@@ -412,6 +506,11 @@ impl World {
                         "client {client} got a second response to its call"
                     )));
                 }
+            }
+            Incoming::Request { id, method, .. } if client == MODERN_CLIENT => {
+                self.fail(Violation::Sse2(format!(
+                    "{method} (id {id}) sent on the stream of a 2026-07-28 request"
+                )));
             }
             Incoming::Request { id, .. } => {
                 self.clients[client].to_answer.insert(id);
