@@ -28,14 +28,57 @@ pub const T: Duration = Duration::from_secs(10);
 #[path = "../../transport-hyper/examples/common/mod.rs"]
 mod example;
 
+/// Gates of the `lockstep` tool, by name: a test opens one step at a time
+/// with [`open_gate`].
+fn gate(name: &str) -> std::sync::Arc<tokio::sync::Semaphore> {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static GATES: OnceLock<Mutex<BTreeMap<String, Arc<tokio::sync::Semaphore>>>> = OnceLock::new();
+    let mut gates = GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    gates
+        .entry(name.to_owned())
+        .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(0)))
+        .clone()
+}
+
+/// Let the `lockstep` tool waiting on gate `name` take its next step.
+pub fn open_gate(name: &str) {
+    gate(name).add_permits(1);
+}
+
 /// The test application: the example's `echo`, `countdown` and `ask_llm`,
-/// plus the hostile `panic` and `flood`. Its own name and no resources or
-/// prompts (the tests check both).
+/// plus the hostile `panic` and `flood`, and `lockstep` (progress `1..=n`,
+/// each sent only after the test opened gate `gate` for it, then the result
+/// `"lockstep of n done"`): a client that must see event `i` before it lets
+/// the tool produce event `i + 1` proves each event left when it was
+/// emitted, with no clock involved (a buffered stream deadlocks and the
+/// test fails at its bound `T`). Its own name and no resources or prompts
+/// (the tests check both).
 pub fn app() -> McpServer {
     McpServer::new("streamable-tests", "1.0")
         .tool(example::echo())
         .tool(example::countdown())
         .tool(example::ask_llm())
+        .tool(Tool::new(
+            "lockstep",
+            "n progress notifications, each after the test opened the gate.",
+            json!({"type": "object", "properties": {"gate": {"type": "string"}, "n": {"type": "integer"}}, "required": ["gate"]}),
+            |ctx, args| async move {
+                let n = args["n"].as_u64().unwrap_or(3);
+                let gate = gate(args["gate"].as_str().unwrap_or_default());
+                for i in 1..=n {
+                    let Ok(permit) = gate.acquire().await else {
+                        return Ok(ToolResult::text("gate closed"));
+                    };
+                    permit.forget();
+                    let _ = ctx.progress(i as f64, Some(n as f64), None).await;
+                }
+                Ok(ToolResult::text(format!("lockstep of {n} done")))
+            },
+        ))
         .tool(Tool::new("panic", "Panics.", json!({"type": "object"}), |_ctx, _args| async move {
             if std::hint::black_box(true) {
                 panic!("tool panicked on purpose");

@@ -1,8 +1,6 @@
 //! No startup race: a request that arrives before the driver runs waits in
 //! the mailbox and is answered (the fastapi_mcp bug made impossible).
 
-use std::time::Duration;
-
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use streamable_hyper::{McpService, serve};
@@ -115,14 +113,18 @@ async fn stopped_driver_answers_503_at_once() {
     .await;
     assert_eq!(res.status(), 200);
     service.shutdown().await;
+    // Answered, not left hanging: each within the tests' bound T (a hang
+    // is the failure; how fast is not asserted, issue 18).
     for _ in 0..3 {
-        let t0 = std::time::Instant::now();
-        let res = send(
-            addr,
-            post_request(addr, None, &initialize_body("2025-06-18")),
+        let res = tokio::time::timeout(
+            T,
+            send(
+                addr,
+                post_request(addr, None, &initialize_body("2025-06-18")),
+            ),
         )
-        .await;
+        .await
+        .expect("a request after shutdown is answered, not left hanging");
         assert_eq!(res.status(), 503);
-        assert!(t0.elapsed() < Duration::from_secs(1));
     }
 }
