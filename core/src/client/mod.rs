@@ -71,6 +71,8 @@
 //!   re-issue of application requests.
 //! - `delivery.rs`: what a finished body means, and parse-and-deliver of the
 //!   JSON-RPC messages of bodies and SSE events.
+//! - `mrtr.rs`: 2026-07-28 result types and multi round-trip requests
+//!   (`InputRequiredResult`: input requests to the application, the retry).
 //! - `refresh.rs`: the tools' `x-mcp-header` declarations and their refresh
 //!   after `-32020`.
 //! - `stream.rs`: SSE streams, cursors and reconnection; `backoff.rs`: the
