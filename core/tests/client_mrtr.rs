@@ -625,3 +625,47 @@ fn hc_sch_1_tool_schemas_reach_the_application_verbatim() {
     assert_eq!(result["tools"][0]["inputSchema"], rich_schema());
     assert!(c.sent().is_empty(), "no $ref is fetched");
 }
+
+#[test]
+fn hc_ver_1_a_request_refused_with_our_version_listed_is_sent_once_more() {
+    let mut c = modern();
+    let refusal = |id: &Value, supported: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32022, "message": "unsupported",
+            "data": {"supported": supported, "requested": "2026-07-28"}}})
+        .to_string()
+    };
+    let h = call(&mut c, "t");
+    let first = c.sent().remove(0);
+    c.json(
+        first.id,
+        400,
+        None,
+        &refusal(&first.rpc_id(), json!(["2026-07-28"])),
+    );
+    assert!(c.events().is_empty());
+    let again = c.sent().remove(0);
+    assert_ne!(again.rpc_id(), first.rpc_id());
+    assert_eq!(params(&again)["name"], "t");
+    // Refused again: the refusal is the outcome.
+    c.json(
+        again.id,
+        400,
+        None,
+        &refusal(&again.rpc_id(), json!(["2026-07-28"])),
+    );
+    assert!(matches!(&c.events()[..],
+        [Event::Failed { request, failure: Failure::Http { status: 400, error: Some(e) } }]
+            if *request == h && e.code == -32022));
+    assert!(c.sent().is_empty());
+    // A list without our version: no retry.
+    let h = call(&mut c, "t");
+    let s = c.sent().remove(0);
+    c.json(
+        s.id,
+        400,
+        None,
+        &refusal(&s.rpc_id(), json!(["2031-01-01"])),
+    );
+    assert!(matches!(&c.events()[..], [Event::Failed { request, .. }] if *request == h));
+    assert!(c.sent().is_empty());
+}

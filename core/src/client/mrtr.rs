@@ -23,7 +23,7 @@ use super::Client;
 use super::requests::deadline;
 use super::state::{Gathering, InputKey};
 use super::types::{Era, Event, Failure, RequestHandle, ServerRequestKey};
-use crate::jsonrpc::{ErrorObject, RawJson};
+use crate::jsonrpc::{ErrorObject, RawJson, code};
 
 /// The requests a server may answer with an `InputRequiredResult`
 /// (`basic/patterns/mrtr.mdx`, "Supported Requests").
@@ -133,6 +133,24 @@ impl Client {
                 true
             }
         }
+    }
+
+    /// HC-VER-1: request `h`, sent in the 2026-07-28 era, was refused with
+    /// -32022 whose `supported` list includes 2026-07-28, and has not been
+    /// re-sent for that yet.
+    pub(super) fn wants_version_retry(&self, h: RequestHandle, e: &ErrorObject) -> bool {
+        let listed = || {
+            e.data
+                .as_ref()
+                .map(RawJson::to_value)
+                .and_then(|d| d.get("supported").cloned())
+                .and_then(|s| s.as_array().cloned())
+                .is_some_and(|s| s.iter().any(|v| v.as_str() == Some("2026-07-28")))
+        };
+        self.era == Some(Era::Modern)
+            && e.code == code::UNSUPPORTED_PROTOCOL_VERSION
+            && self.requests.get(&h).is_some_and(|r| !r.version_retried)
+            && listed()
     }
 
     /// End request `h` with `failure`.

@@ -52,6 +52,7 @@ impl Client {
                 progress_token,
                 reissues: 0,
                 header_retried: false,
+                version_retried: false,
                 hidden,
                 rounds: 0,
                 input: None,
@@ -159,6 +160,17 @@ impl Client {
                     failure,
                 },
             );
+        }
+        if let Failure::Http { error: Some(e), .. } = &failure
+            && self.wants_version_retry(h, e)
+        {
+            // HC-VER-1: refused for the version it was sent with, which the
+            // server lists as supported: it did not run; send it once more.
+            if let Some(r) = self.requests.get_mut(&h) {
+                r.version_retried = true;
+                r.wire = None;
+            }
+            return self.send_request(h);
         }
         let reissue = self.era == Some(Era::Modern)
             && failure == Failure::StreamLost

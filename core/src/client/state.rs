@@ -95,6 +95,8 @@ pub(super) struct AppRequest {
     pub(super) reissues: u8,
     /// H-HDR-6: a `tools/list` refresh and retry was already spent.
     pub(super) header_retried: bool,
+    /// HC-VER-1: the one re-send after a -32022 listing 2026-07-28 was spent.
+    pub(super) version_retried: bool,
     /// The machine's own `tools/list` refresh (H-HDR-6): never reported to
     /// the application.
     pub(super) hidden: bool,
