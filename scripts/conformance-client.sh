@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # The official MCP conformance suite's CLIENT scenarios against our client
-# (transport-hyper/examples/conformance-client.rs):
-#   initialize, tools_call, sse-retry, elicitation-sep1034-client-defaults.
+# (transport-hyper/examples/conformance-client.rs).
 #
-#   bash scripts/conformance-client.sh [scenario...]
+#   bash scripts/conformance-client.sh [--requirements REV] [scenario...]
+#
+# Without --requirements: the legacy scenarios at the suite's default wire
+# (2025-11-25): initialize, tools_call, sse-retry,
+# elicitation-sep1034-client-defaults.
+# With --requirements 2026-07-28: every scenario runs at that revision's
+# wire (`--spec-version 2026-07-28`, which sets MCP_CONFORMANCE_PROTOCOL_VERSION
+# for the client); the default list is the revision's non-auth client set:
+# tools_call, request-metadata, sep-2322-client-request-state,
+# http-standard-headers, http-custom-headers, http-invalid-tool-headers,
+# json-schema-ref-no-deref, json-schema-2020-12-preservation (the last one
+# added after the release). Named scenarios replace the default list.
 #
 # Installs what it needs on first use, pinned, into .cache/ (git-ignored):
 # Node >= 22 in .cache/node (scripts/lib/node22.sh, shared with
@@ -11,15 +21,24 @@
 # in .cache/client-interop. The suite's per-scenario servers are kept on
 # 127.0.0.1 by scripts/interop/bind-loopback.cjs.
 #
-# Any FAILURE or WARNING check fails the run. Results: results/conformance-client/
-# (git-ignored), one folder per scenario with checks.json.
+# Any FAILURE or WARNING check, or a client that exits with an error, fails
+# the run. Results: results/conformance-client/ (git-ignored; with
+# --requirements REV: results/conformance-client-REV/), one folder per
+# scenario with checks.json.
 #
-# Environment: CONFORMANCE_PROFILE (cargo profile of the client, default release).
+# Environment: CONFORMANCE_PROFILE (cargo profile of the client, default
+# release); CONFORMANCE_SUITE (path of a conformance suite's dist/index.js
+# to use instead of the pinned one, e.g. a newer suite installed elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE=$ROOT/.cache
-OUT=$ROOT/results/conformance-client
+REQUIREMENTS=
+if [ "${1:-}" = --requirements ]; then
+  REQUIREMENTS=${2:?--requirements needs a revision}
+  shift 2
+fi
+OUT=$ROOT/results/conformance-client${REQUIREMENTS:+-$REQUIREMENTS}
 PROFILE=${CONFORMANCE_PROFILE:-release}
 T0=$SECONDS
 say() { echo "[conformance-client $((SECONDS - T0))s] $*"; }
@@ -28,11 +47,16 @@ say() { echo "[conformance-client $((SECONDS - T0))s] $*"; }
 source "$ROOT/scripts/lib/node22.sh"
 NODE_BIN=$(ensure_node22 "$CACHE")
 export PATH="$NODE_BIN:$PATH"
-# shellcheck source=interop/install.sh
-source "$ROOT/scripts/interop/install.sh"
-TOOLS=$(ensure_npm_tools "$CACHE")
-CONFORMANCE="$TOOLS/node_modules/@modelcontextprotocol/conformance/dist/index.js"
-say "node $(node --version), conformance $(node -p "require('$TOOLS/node_modules/@modelcontextprotocol/conformance/package.json').version")"
+if [ -n "${CONFORMANCE_SUITE:-}" ]; then
+  CONFORMANCE=$CONFORMANCE_SUITE
+  say "node $(node --version), conformance from $CONFORMANCE"
+else
+  # shellcheck source=interop/install.sh
+  source "$ROOT/scripts/interop/install.sh"
+  TOOLS=$(ensure_npm_tools "$CACHE")
+  CONFORMANCE="$TOOLS/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+  say "node $(node --version), conformance $(node -p "require('$TOOLS/node_modules/@modelcontextprotocol/conformance/package.json').version")"
+fi
 
 say "building the conformance-client example ($PROFILE)"
 cargo build --quiet --profile "$PROFILE" --workspace --example conformance-client
@@ -42,14 +66,31 @@ case $PROFILE in dev | test) PDIR=debug ;; *) PDIR=$PROFILE ;; esac
 CLIENT=$TARGET_DIR/$PDIR/examples/conformance-client
 
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(initialize tools_call sse-retry elicitation-sep1034-client-defaults)
+WIRE=()
+if [ -n "$REQUIREMENTS" ]; then
+  WIRE=(--spec-version "$REQUIREMENTS")
+  case $REQUIREMENTS in
+  2026-07-28) DEFAULT=(tools_call request-metadata sep-2322-client-request-state
+    http-standard-headers http-custom-headers http-invalid-tool-headers
+    json-schema-ref-no-deref json-schema-2020-12-preservation) ;;
+  *) DEFAULT=() ;;
+  esac
+else
+  DEFAULT=(initialize tools_call sse-retry elicitation-sep1034-client-defaults)
+fi
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=("${DEFAULT[@]}")
+if [ ${#SCENARIOS[@]} -eq 0 ]; then
+  echo "conformance-client: no default scenarios for $REQUIREMENTS; name them" >&2
+  exit 2
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
 status=0
 for s in "${SCENARIOS[@]}"; do
   say "scenario $s"
   if ! node --require "$ROOT/scripts/interop/bind-loopback.cjs" "$CONFORMANCE" client \
-    --command "$CLIENT" --scenario "$s" --timeout 30000 -o "$OUT/$s" >"$OUT/$s.log" 2>&1; then
+    --command "$CLIENT" --scenario "$s" "${WIRE[@]}" --timeout 30000 -o "$OUT/$s" >"$OUT/$s.log" 2>&1; then
+    say "scenario $s: the suite reports a failure (checks or the client's exit status)"
     status=1
   fi
   tail -n 3 "$OUT/$s.log"

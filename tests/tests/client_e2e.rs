@@ -648,3 +648,105 @@ async fn connect_with_runs_every_request_over_the_given_connector() {
         .unwrap_err();
     assert!(matches!(e, Error::InvalidUrl(_)), "{e:?}");
 }
+
+/// A hand-written 2026-07-28 server for multi round-trip requests: `book`
+/// needs an elicitation and a sampling answer (and echoes its state back
+/// to check it); `roots` needs `roots/list`. It records every JSON-RPC id
+/// of `tools/call` it sees.
+async fn mrtr_server() -> (
+    SocketAddr,
+    Arc<std::sync::Mutex<Vec<Value>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ids.clone();
+    let handler = move |bytes: axum::body::Bytes| {
+        let seen = seen.clone();
+        async move {
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let id = body["id"].clone();
+            let p = &body["params"];
+            let result = match (body["method"].as_str(), p["name"].as_str()) {
+                (Some("tools/call"), Some(tool)) => {
+                    seen.lock().unwrap().push(id.clone());
+                    let answers = &p["inputResponses"];
+                    match tool {
+                        "book" if answers.is_null() => json!({"resultType": "input_required",
+                            "inputRequests": {
+                                "who": {"method": "elicitation/create", "params": {"message": "name?",
+                                    "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}}},
+                                "where": {"method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 9}}},
+                            "requestState": "st \"1\" é"}),
+                        "book" => {
+                            let text = format!(
+                                "{} to {} ({})",
+                                answers["who"]["content"]["name"].as_str().unwrap_or("?"),
+                                answers["where"]["content"]["text"].as_str().unwrap_or("?"),
+                                p["requestState"].as_str().unwrap_or("no state"),
+                            );
+                            json!({"resultType": "complete", "content": [{"type": "text", "text": text}]})
+                        }
+                        _ => json!({"resultType": "input_required",
+                            "inputRequests": {"r": {"method": "roots/list"}}}),
+                    }
+                }
+                _ => json!({"resultType": "complete"}),
+            };
+            let reply = json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string();
+            axum::response::Response::builder()
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(reply))
+                .unwrap()
+        }
+    };
+    let router = axum::Router::new().route("/mcp", axum::routing::post(handler));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (addr, ids, server)
+}
+
+/// HC-MRTR-1, HC-MRTR-2, HC-MRTR-6 over the wire: the application makes
+/// one call; the client answers the server's input requests with the
+/// builder's handlers, retries under a new id with the answers and the
+/// exact state, and returns the final result. An input request with no
+/// handler fails the call with a clear error.
+#[tokio::test]
+async fn hc_mrtr_1_hc_mrtr_6_input_required_answered_by_handlers_over_the_wire() {
+    let (addr, ids, server) = mrtr_server().await;
+    let client = timeout(
+        T,
+        Client::builder(&url(addr))
+            .era(EraPreference::Modern)
+            .on_elicitation(|_| async { Ok(json!({"action": "accept", "content": {"name": "Ada"}})) })
+            .on_sampling(|_| async {
+                Ok(json!({"role": "assistant", "model": "m", "content": {"type": "text", "text": "Paris"}}))
+            })
+            .connect(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let r = timeout(T, client.call_tool("book", json!({})))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text_of(&r), "Ada to Paris (st \"1\" é)");
+    let seen = ids.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "the call and its retry: {seen:?}");
+    assert_ne!(seen[0], seen[1], "a new id for the retry");
+    let e = timeout(T, client.call_tool("roots", json!({})))
+        .await
+        .unwrap()
+        .unwrap_err();
+    match e {
+        Error::Transport(streamable_core::client::Failure::InputNotProvided { method, .. }) => {
+            assert_eq!(method, "roots/list")
+        }
+        other => panic!("{other:?}"),
+    }
+    client.close().await;
+    server.abort();
+}

@@ -6,14 +6,23 @@
 //! MCP_CONFORMANCE_SCENARIO=tools_call target/release/examples/conformance-client http://127.0.0.1:8000/mcp
 //! ```
 //!
-//! The URL is the last argument (the suite appends it). Whatever the
-//! scenario, the client connects (`initialize`), lists the tools, calls each
-//! one with arguments made from its input schema (numbers 1 and 2, strings
-//! "hello", booleans true) while the standalone GET stream is open, prints every result as one JSON line on stdout,
-//! and closes the session (DELETE). Elicitation requests are accepted with
+//! The URL is the last argument (the suite appends it); the suite names
+//! the scenario, its protocol revision and its context in
+//! `MCP_CONFORMANCE_SCENARIO`, `MCP_CONFORMANCE_PROTOCOL_VERSION` and
+//! `MCP_CONFORMANCE_CONTEXT`. Whatever the scenario, the client connects
+//! (`initialize`; at 2026-07-28 the `server/discover` probe), lists the
+//! tools, calls each one (with the arguments the context names for it, the
+//! echo tool of the schema preservation scenario with the focal tool's
+//! input schema verbatim, else arguments made from its input schema:
+//! numbers 1 and 2, strings "hello", booleans true) while the standalone GET
+//! stream is open (legacy), reads the first resource and gets the first
+//! prompt when the server offers them, prints every result as one JSON line
+//! on stdout, and closes the session (DELETE). Elicitation requests (legacy
+//! server requests and 2026-07-28 input requests alike) are accepted with
 //! the defaults the requested schema declares (SEP-1034); sampling requests
-//! get a fixed assistant message. Exit status: 0 on success, 1 when a step
-//! fails, 2 on bad usage.
+//! get a fixed assistant message; at 2026-07-28 `roots/list` gets no roots.
+//! Exit status: 0 on success (a JSON-RPC error from the server is printed,
+//! not fatal), 1 when the client fails a step, 2 on bad usage.
 //!
 //! With `--interop` it runs the fixed script of `scripts/client-interop.sh`
 //! against the fixture servers in `scripts/interop/` (TypeScript and Python
@@ -34,7 +43,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use streamable_hyper::client::Client;
+use streamable_hyper::client::{Client, Error};
+use streamable_hyper::streamable_core::client::EraPreference;
 
 /// Arguments for a tool from its input schema: every property gets a
 /// placeholder of its type (the first numeric property 1, the next 2, ...).
@@ -72,20 +82,73 @@ fn accept_with_defaults(params: &Value) -> Value {
     json!({"action": "accept", "content": content})
 }
 
-async fn run(url: &str, scenario: &str) -> Result<(), String> {
-    let client = Client::builder(url)
+/// What the suite tells the client (`MCP_CONFORMANCE_*` environment):
+/// the scenario, the protocol revision it runs at, and its context (for
+/// some scenarios the tool calls to make, with their arguments).
+struct Suite {
+    scenario: String,
+    modern: bool,
+    context: Value,
+}
+
+impl Suite {
+    fn from_env() -> Suite {
+        let var = |name: &str| std::env::var(name).ok();
+        Suite {
+            scenario: var("MCP_CONFORMANCE_SCENARIO").unwrap_or_else(|| "manual".into()),
+            modern: var("MCP_CONFORMANCE_PROTOCOL_VERSION").as_deref() == Some("2026-07-28"),
+            context: var("MCP_CONFORMANCE_CONTEXT")
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or(Value::Null),
+        }
+    }
+
+    /// The arguments the scenario's context names for `tool`, if any.
+    fn arguments_of(&self, tool: &str) -> Option<Value> {
+        self.context["toolCalls"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == tool)
+            .map(|c| c["arguments"].clone())
+    }
+}
+
+/// The schema preservation scenarios: the echo tool gets, verbatim, the
+/// input schema the client received for the focal tool.
+fn echo_arguments(tool: &str, tools: &[Value]) -> Option<Value> {
+    if tool != "json_schema_echo" {
+        return None;
+    }
+    let focal = tools
+        .iter()
+        .find(|t| t["name"] == "json_schema_2020_12_tool")?;
+    Some(json!({"schema": focal["inputSchema"]}))
+}
+
+async fn run(url: &str, suite: &Suite) -> Result<(), String> {
+    let scenario = suite.scenario.as_str();
+    let mut builder = Client::builder(url)
         .client_info("streamable-conformance-client", env!("CARGO_PKG_VERSION"))
         .timeout(Some(Duration::from_secs(20)))
         // Server requests that are not tied to a call arrive here (the TS
         // SDK's `server.request` uses it).
         .standalone_stream(true)
+        // Legacy server requests and 2026-07-28 input requests alike.
         .on_elicitation(|params| async move { Ok(accept_with_defaults(&params)) })
         .on_sampling(|_params| async move {
             Ok(
                 json!({"role": "assistant", "model": "streamable-conformance-client",
                 "content": {"type": "text", "text": "ok"}}),
             )
-        })
+        });
+    if suite.modern {
+        // 2026-07-28: probe with server/discover (H-BC-1) and answer
+        // roots/list input requests too.
+        builder = builder
+            .era(EraPreference::Auto)
+            .on_roots(|_params| async move { Ok(json!({"roots": []})) });
+    }
+    let client = builder
         .connect()
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -94,21 +157,67 @@ async fn run(url: &str, scenario: &str) -> Result<(), String> {
         client.protocol_version(),
         client.server_info()["serverInfo"]["name"]
     );
+    let capabilities = client.server_info()["capabilities"].clone();
     let tools = client
         .list_tools()
         .await
         .map_err(|e| format!("tools/list: {e}"))?;
     let tools = tools["tools"].as_array().cloned().unwrap_or_default();
     let mut failed = None;
+    // A JSON-RPC error is the server's answer, reported but not fatal (a
+    // scenario may serve a tool it does not implement); a failure of the
+    // client (transport, protocol, an input round) is.
+    let mut fail = |what: String, e: &Error| {
+        eprintln!("[{scenario}] {what}: {e}");
+        if !matches!(e, Error::Rpc(_)) {
+            failed = Some(format!("{what}: {e}"));
+        }
+    };
     for tool in &tools {
         let name = tool["name"].as_str().unwrap_or_default();
-        let args = arguments_for(&tool["inputSchema"]);
+        let args = suite
+            .arguments_of(name)
+            .or_else(|| echo_arguments(name, &tools))
+            .unwrap_or_else(|| arguments_for(&tool["inputSchema"]));
         match client.call_tool(name, args).await {
             Ok(result) => println!("{}", json!({"tool": name, "result": result})),
-            Err(e) => {
-                eprintln!("[{scenario}] tools/call {name}: {e}");
-                failed = Some(format!("tools/call {name}: {e}"));
+            Err(e) => fail(format!("tools/call {name}"), &e),
+        }
+    }
+    // Resources and prompts when the server offers them: the first of each
+    // is read or got (their `Mcp-Name` headers are what some scenarios check).
+    if capabilities.get("resources").is_some() {
+        match client.request("resources/list", json!({})).await {
+            Ok(list) => {
+                if let Some(uri) = list["resources"][0]["uri"].as_str() {
+                    match client.request("resources/read", json!({"uri": uri})).await {
+                        Ok(r) => println!("{}", json!({"resource": uri, "result": r})),
+                        Err(e) => fail(format!("resources/read {uri}"), &e),
+                    }
+                }
             }
+            Err(e) => fail("resources/list".to_owned(), &e),
+        }
+    }
+    if capabilities.get("prompts").is_some() {
+        match client.request("prompts/list", json!({})).await {
+            Ok(list) => {
+                if let Some(prompt) = list["prompts"].get(0) {
+                    let name = prompt["name"].as_str().unwrap_or_default();
+                    let mut args = Map::new();
+                    for a in prompt["arguments"].as_array().into_iter().flatten() {
+                        if let Some(a) = a["name"].as_str() {
+                            args.insert(a.to_owned(), json!("hello"));
+                        }
+                    }
+                    let params = json!({"name": name, "arguments": args});
+                    match client.request("prompts/get", params).await {
+                        Ok(r) => println!("{}", json!({"prompt": name, "result": r})),
+                        Err(e) => fail(format!("prompts/get {name}"), &e),
+                    }
+                }
+            }
+            Err(e) => fail("prompts/list".to_owned(), &e),
         }
     }
     client.close().await;
@@ -278,7 +387,8 @@ async fn main() -> ExitCode {
         eprintln!("usage: conformance-client URL   (scenario in MCP_CONFORMANCE_SCENARIO)");
         return ExitCode::from(2);
     };
-    let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_else(|_| "manual".into());
+    let suite = Suite::from_env();
+    let scenario = suite.scenario.clone();
     let args: Vec<String> = std::env::args().collect();
     let outcome = if let Some(i) = args.iter().position(|a| a == "--interop-v2") {
         match args.get(i + 1) {
@@ -288,7 +398,7 @@ async fn main() -> ExitCode {
     } else if args.iter().any(|a| a == "--interop") {
         interop(&url).await
     } else {
-        run(&url, &scenario).await
+        run(&url, &suite).await
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

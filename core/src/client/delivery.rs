@@ -237,12 +237,21 @@ impl Client {
             };
             return self.start_header_retry(h, answer);
         }
-        let Some(r) = self.requests.remove(&h) else {
+        if !self.requests.contains_key(&h) {
             return;
-        };
+        }
         self.losses = 0;
         // A response in the assumed era confirms it (H-BC-2).
         self.assumed = false;
+        // H-RES-1, HC-MRTR-1: a 2026-07-28 result that is not complete.
+        if let Ok(result) = &outcome
+            && self.modern_result(h, result)
+        {
+            return;
+        }
+        let Some(r) = self.requests.remove(&h) else {
+            return;
+        };
         let outcome = match outcome {
             Ok(result) if r.method == "tools/list" && self.era == Some(Era::Modern) => {
                 Ok(self.learn_tools(result))

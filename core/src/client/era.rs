@@ -177,7 +177,13 @@ impl Client {
                     .iter()
                     .filter_map(|v| ProtocolVersion::parse(v.as_str()?))
                     .collect();
-                if supported.iter().any(|v| v.is_legacy()) {
+                if supported.contains(&ProtocolVersion::V2026_07_28) && !self.probe_retried {
+                    // HC-VER-1: the version we sent is on the list after
+                    // all: retry it, once (the server may have refused a
+                    // stale header; a second refusal is final).
+                    self.probe_retried = true;
+                    self.start_probe(now);
+                } else if supported.iter().any(|v| v.is_legacy()) {
                     self.start_initialize(now);
                 } else {
                     self.close_with(Failure::Unsupported(format!(

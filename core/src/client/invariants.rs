@@ -66,6 +66,38 @@ impl Client {
                 }
             }
         }
+        // HC-MRTR-1: an input request names a request gathering its round;
+        // a gathering request is neither sent nor queued, and waits for as
+        // many answers as it has input requests outstanding.
+        for (k, i) in &self.inputs {
+            if self
+                .requests
+                .get(&i.request)
+                .is_none_or(|r| r.gathering.is_none())
+            {
+                return Err(format!("input request {k:?} of no gathering request"));
+            }
+        }
+        for (h, r) in &self.requests {
+            let Some(g) = &r.gathering else { continue };
+            let queued = self
+                .queue
+                .iter()
+                .any(|q| matches!(q, Queued::Request(q) if q == h));
+            if r.wire.is_some() || queued {
+                return Err(format!("{h:?} gathers input but was sent"));
+            }
+            let open = self.inputs.values().filter(|i| i.request == *h).count();
+            if open != g.outstanding || open == 0 {
+                return Err(format!(
+                    "{h:?} waits for {} answers, {open} open",
+                    g.outstanding
+                ));
+            }
+            if r.rounds > self.config.max_input_rounds {
+                return Err(format!("{h:?} past its input rounds"));
+            }
+        }
         // L-TO-3: no deadline lies past the hard maximum.
         if let Some(max) = self.config.max_request_time {
             for (h, r) in &self.requests {

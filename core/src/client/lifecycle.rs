@@ -56,6 +56,7 @@ impl Client {
         self.queue.clear();
         self.inflight.clear();
         self.server_requests.clear();
+        self.inputs.clear();
         let ids: Vec<HttpId> = self.exchanges.keys().copied().collect();
         for id in ids {
             self.drop_exchange(id);

@@ -71,6 +71,8 @@
 //!   re-issue of application requests.
 //! - `delivery.rs`: what a finished body means, and parse-and-deliver of the
 //!   JSON-RPC messages of bodies and SSE events.
+//! - `mrtr.rs`: 2026-07-28 result types and multi round-trip requests
+//!   (`InputRequiredResult`: input requests to the application, the retry).
 //! - `refresh.rs`: the tools' `x-mcp-header` declarations and their refresh
 //!   after `-32020`.
 //! - `stream.rs`: SSE streams, cursors and reconnection; `backoff.rs`: the
@@ -83,6 +85,7 @@ mod delivery;
 mod era;
 mod invariants;
 mod lifecycle;
+mod mrtr;
 mod outgoing;
 mod refresh;
 mod requests;
@@ -101,10 +104,13 @@ use crate::time::Timestamp;
 use crate::version::ProtocolVersion;
 
 use refresh::Refresh;
-use state::{AppRequest, BodyState, Exchange, Pending, Phase, Purpose, Queued, StreamKey, Waiter};
+use state::{
+    AppRequest, BodyState, Exchange, InputKey, Pending, Phase, Purpose, Queued, StreamKey, Waiter,
+};
 use stream::{Stream, StreamKind};
 
 pub use backoff::Backoff;
+pub use mrtr::MAX_INPUT_REQUESTS;
 pub use types::{
     ClientConfig, ClientError, Era, EraPreference, Event, Failure, HttpId, RequestHandle,
     ServerRequestKey, Transmit,
@@ -131,6 +137,9 @@ pub struct Client {
     queue: VecDeque<Queued>,
     streams: BTreeMap<StreamKey, Stream>,
     server_requests: BTreeMap<ServerRequestKey, (u64, Id)>,
+    /// 2026-07-28: the input requests of multi round-trip rounds that the
+    /// application is answering (HC-MRTR-1).
+    inputs: BTreeMap<ServerRequestKey, InputKey>,
     tools: BTreeMap<String, Vec<ParamHeader>>,
     /// H-HDR-6: the `tools/list` refresh in flight, if any.
     refresh: Option<Refresh>,
@@ -140,6 +149,9 @@ pub struct Client {
     /// H-BC-2: the assumed era proved wrong; requests sent under it that
     /// the server refuses the same way are sent again in the new era.
     redetected: bool,
+    /// HC-VER-1: the probe was refused with -32022 listing 2026-07-28 and
+    /// sent once more; a second such refusal closes the client.
+    probe_retried: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     phase_deadline: Option<Timestamp>,
@@ -169,10 +181,12 @@ impl Client {
             queue: VecDeque::new(),
             streams: BTreeMap::new(),
             server_requests: BTreeMap::new(),
+            inputs: BTreeMap::new(),
             tools: BTreeMap::new(),
             refresh: None,
             assumed: false,
             redetected: false,
+            probe_retried: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             phase_deadline: None,
@@ -288,8 +302,10 @@ impl Client {
         }
     }
 
-    /// Answer a server-to-client request. The answer is a new POST sent at
-    /// once, whatever streams are open (INV-S25).
+    /// Answer a server-to-client request. Legacy era: the answer is a new
+    /// POST sent at once, whatever streams are open (INV-S25). 2026-07-28:
+    /// the answer to one input request of a multi round-trip round; the
+    /// request is retried once the round is complete (HC-MRTR-1).
     pub fn respond(
         &mut self,
         now: Timestamp,
@@ -299,6 +315,10 @@ impl Client {
         self.tick(now);
         if matches!(self.phase, Phase::Closing | Phase::Closed) {
             return Err(ClientError::Closed);
+        }
+        if let Some(input) = self.inputs.remove(&key) {
+            self.input_answered(input, outcome);
+            return Ok(());
         }
         let (epoch, id) = self
             .server_requests

@@ -181,10 +181,23 @@ impl Client {
             return;
         };
         let (method, params) = (r.method.clone(), r.params.clone());
+        // HC-MRTR-2: a multi round-trip retry adds its own round's
+        // `inputResponses` and `requestState`, and nothing else does.
+        let retry = r.input.as_ref().map(|input| {
+            let mut value = params
+                .as_ref()
+                .map_or(Value::Object(Default::default()), RawJson::to_value);
+            if let Value::Object(map) = &mut value {
+                map.remove("inputResponses");
+                map.remove("requestState");
+                map.extend(input.clone());
+            }
+            RawJson::from_value(&value)
+        });
         let wire = self.alloc_wire();
         let mut body = BytesMut::new();
         let headers = if self.era == Some(Era::Modern) {
-            let with_meta = self.with_meta(params.as_ref());
+            let with_meta = self.with_meta(retry.as_ref().or(params.as_ref()));
             jsonrpc::write_request(&mut body, &wire, &method, Some(&with_meta));
             self.modern_headers(&method, params.as_ref())
         } else {

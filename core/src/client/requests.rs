@@ -13,7 +13,11 @@ use crate::time::Timestamp;
 
 /// The deadline of a request made at `started` whose timer (re)starts at
 /// `from`: the sooner of the timeout and the hard maximum (L-TO-1, L-TO-3).
-fn deadline(config: &ClientConfig, started: Timestamp, from: Timestamp) -> Option<Timestamp> {
+pub(super) fn deadline(
+    config: &ClientConfig,
+    started: Timestamp,
+    from: Timestamp,
+) -> Option<Timestamp> {
     let soft = config.request_timeout.map(|t| from.saturating_add(t));
     let hard = config.max_request_time.map(|t| started.saturating_add(t));
     match (soft, hard) {
@@ -48,7 +52,11 @@ impl Client {
                 progress_token,
                 reissues: 0,
                 header_retried: false,
+                version_retried: false,
                 hidden,
+                rounds: 0,
+                input: None,
+                gathering: None,
             },
         );
         handle
@@ -102,6 +110,10 @@ impl Client {
         let Some(r) = self.requests.remove(&h) else {
             return;
         };
+        if r.gathering.is_some() {
+            // HC-MRTR-1: answers still to come for it are refused.
+            self.inputs.retain(|_, i| i.request != h);
+        }
         let Some(wire) = r.wire else {
             self.queue
                 .retain(|q| !matches!(q, Queued::Request(q) if *q == h));
@@ -148,6 +160,17 @@ impl Client {
                     failure,
                 },
             );
+        }
+        if let Failure::Http { error: Some(e), .. } = &failure
+            && self.wants_version_retry(h, e)
+        {
+            // HC-VER-1: refused for the version it was sent with, which the
+            // server lists as supported: it did not run; send it once more.
+            if let Some(r) = self.requests.get_mut(&h) {
+                r.version_retried = true;
+                r.wire = None;
+            }
+            return self.send_request(h);
         }
         let reissue = self.era == Some(Era::Modern)
             && failure == Failure::StreamLost

@@ -95,9 +95,31 @@ pub(super) struct AppRequest {
     pub(super) reissues: u8,
     /// H-HDR-6: a `tools/list` refresh and retry was already spent.
     pub(super) header_retried: bool,
+    /// HC-VER-1: the one re-send after a -32022 listing 2026-07-28 was spent.
+    pub(super) version_retried: bool,
     /// The machine's own `tools/list` refresh (H-HDR-6): never reported to
     /// the application.
     pub(super) hidden: bool,
+    /// 2026-07-28 multi round-trip requests: `InputRequiredResult`s
+    /// received so far (HC-MRTR-5).
+    pub(super) rounds: u32,
+    /// What the next send adds to `params`: the `inputResponses` and the
+    /// `requestState` of the last round (HC-MRTR-2), never anything else's.
+    pub(super) input: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The round whose input requests the application is answering.
+    pub(super) gathering: Option<Gathering>,
+}
+
+/// One round of a multi round-trip request while the application answers
+/// its input requests (HC-MRTR-1).
+#[derive(Debug)]
+pub(super) struct Gathering {
+    /// The server's `requestState`, echoed exactly; absent stays absent.
+    pub(super) state: Option<String>,
+    /// Input requests of the round still unanswered.
+    pub(super) outstanding: usize,
+    /// The answers so far, by the server's key.
+    pub(super) answers: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What waits for the connection to be ready (INV-S11).
@@ -108,4 +130,16 @@ pub(super) enum Queued {
         method: String,
         params: Option<RawJson>,
     },
+}
+
+/// One input request of a multi round-trip round, as the application
+/// answers it through [`Client::respond`](super::Client::respond).
+#[derive(Debug)]
+pub(super) struct InputKey {
+    /// The application request the round belongs to.
+    pub(super) request: RequestHandle,
+    /// The server's key in `inputRequests`.
+    pub(super) key: String,
+    /// The input request's method.
+    pub(super) method: String,
 }

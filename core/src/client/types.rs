@@ -95,13 +95,19 @@ pub struct ClientConfig {
     pub modern_reissues: u8,
     /// Extra headers on every request (e.g. `Authorization`, A-2).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// 2026-07-28 multi round-trip requests (HC-MRTR-5): how many
+    /// `InputRequiredResult`s one application request may receive before
+    /// it fails with [`Failure::TooManyRounds`]. Each one costs a retry
+    /// (and usually a question to the user), so a server that keeps asking
+    /// cannot loop the client for ever. Default 8.
+    pub max_input_rounds: u32,
 }
 
 impl ClientConfig {
     /// Defaults for `endpoint`: legacy era at 2025-11-25, 30 s request
     /// timeout extended by progress up to 5 minutes, back-off from 500 ms
     /// to 30 s, 5 reconnection attempts, no standalone stream, 4 MiB
-    /// bodies, 1 MiB events, 1024 pending requests.
+    /// bodies, 1 MiB events, 1024 pending requests, 8 input rounds.
     pub fn new(endpoint: Uri) -> Self {
         ClientConfig {
             endpoint,
@@ -125,6 +131,7 @@ impl ClientConfig {
             max_pending: 1024,
             modern_reissues: 1,
             headers: Vec::new(),
+            max_input_rounds: 8,
         }
     }
 }
@@ -190,6 +197,20 @@ pub enum Failure {
     Malformed(String),
     /// No protocol version in common.
     Unsupported(String),
+    /// 2026-07-28: the server answered with an `InputRequiredResult` more
+    /// than [`ClientConfig::max_input_rounds`] times (HC-MRTR-5).
+    TooManyRounds(u32),
+    /// 2026-07-28: the application could not answer one of the server's
+    /// input requests (no handler for its method, or the handler failed),
+    /// so the request was not retried (HC-MRTR-6).
+    InputNotProvided {
+        /// The server's key of the input request.
+        key: String,
+        /// Its method (`elicitation/create`, `sampling/createMessage`, `roots/list`...).
+        method: String,
+        /// The application's error.
+        error: ErrorObject,
+    },
 }
 
 impl fmt::Display for Failure {
@@ -207,6 +228,14 @@ impl fmt::Display for Failure {
             },
             Failure::Malformed(m) => write!(f, "protocol error: {m}"),
             Failure::Unsupported(m) => write!(f, "unsupported: {m}"),
+            Failure::TooManyRounds(n) => {
+                write!(f, "the server asked for input more than {n} times")
+            }
+            Failure::InputNotProvided { key, method, error } => write!(
+                f,
+                "input request {key:?} ({method}) not answered: {} ({})",
+                error.message, error.code
+            ),
         }
     }
 }
@@ -255,8 +284,14 @@ pub enum Event {
         /// The request whose stream carried it, if any.
         related: Option<RequestHandle>,
     },
-    /// A server-to-client request (legacy era); answer with
-    /// [`Client::respond`](super::Client::respond).
+    /// A server-to-client request: in the legacy era one the server sent,
+    /// in 2026-07-28 one entry of an `InputRequiredResult`'s
+    /// `inputRequests` for the request `related` names (multi round-trip
+    /// requests, HC-MRTR-1). Either way answer with
+    /// [`Client::respond`](super::Client::respond): once every entry of the
+    /// round is answered the machine retries the request itself; an error
+    /// answer to an input request fails that request
+    /// ([`Failure::InputNotProvided`]).
     Request {
         /// Pass back to [`Client::respond`](super::Client::respond).
         key: ServerRequestKey,

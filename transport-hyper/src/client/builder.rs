@@ -33,6 +33,7 @@ pub struct ClientBuilder {
     handlers: BTreeMap<String, DynHandler>,
     backoff_initial: Duration,
     max_reconnects: u32,
+    max_input_rounds: u32,
     check_invariants: bool,
 }
 
@@ -63,6 +64,7 @@ impl ClientBuilder {
             handlers: BTreeMap::new(),
             backoff_initial: Duration::from_millis(500),
             max_reconnects: 5,
+            max_input_rounds: 8,
             check_invariants: false,
         }
     }
@@ -136,7 +138,22 @@ impl ClientBuilder {
         self
     }
 
-    /// Answer server requests of `method` with `handler`.
+    /// 2026-07-28 multi round-trip requests: how many `InputRequiredResult`s
+    /// one call may receive before it fails with
+    /// [`Failure::TooManyRounds`](streamable_core::client::Failure::TooManyRounds)
+    /// (default 8; HC-MRTR-5).
+    pub fn max_input_rounds(mut self, rounds: u32) -> Self {
+        self.max_input_rounds = rounds;
+        self
+    }
+
+    /// Answer server requests of `method` with `handler`: in the legacy era
+    /// the requests a server sends; in 2026-07-28 the entries of an
+    /// `InputRequiredResult`'s `inputRequests`, after which the call is
+    /// retried with their answers (HC-MRTR-1). A method without a handler
+    /// is answered -32601 (legacy) or fails the call with
+    /// [`Failure::InputNotProvided`](streamable_core::client::Failure::InputNotProvided)
+    /// (2026-07-28, HC-MRTR-6).
     pub fn on_request<F, Fut>(mut self, method: &str, handler: F) -> Self
     where
         F: Fn(Value) -> Fut + Send + Sync + 'static,
@@ -253,6 +270,7 @@ impl ClientBuilder {
         config.standalone_stream = self.standalone;
         config.backoff.initial = self.backoff_initial;
         config.max_reconnect_attempts = self.max_reconnects;
+        config.max_input_rounds = self.max_input_rounds;
         for (name, value) in &self.headers {
             let name = http::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Error::InvalidUrl(format!("header name {name:?}")))?;

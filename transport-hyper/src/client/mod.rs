@@ -25,6 +25,14 @@
 //! probes with `server/discover`; give every builder the same [`EraCache`]
 //! and a client to an endpoint whose era an earlier client detected skips
 //! the probe, probing again only if the server refuses the cached era.
+//!
+//! Server requests, both eras (HC-MRTR-1): the handlers given to
+//! [`ClientBuilder::on_elicitation`], [`ClientBuilder::on_sampling`],
+//! [`ClientBuilder::on_roots`] and [`ClientBuilder::on_request`] answer the
+//! requests a legacy server sends and, in 2026-07-28, the `inputRequests` of
+//! an `InputRequiredResult`: the call is then retried by the machine with
+//! their answers, and its future resolves once, with the final result (or
+//! [`Failure::InputNotProvided`] / [`Failure::TooManyRounds`]).
 
 mod builder;
 mod driver;
