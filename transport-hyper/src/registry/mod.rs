@@ -3,11 +3,13 @@
 //! `initialize` capabilities derived from what is registered, plus
 //! `logging/setLevel` and resource subscriptions.
 
+mod cache;
 mod dispatch;
 mod items;
 mod schema;
 mod server;
 mod template;
 
+pub use cache::{CacheHint, CacheScope};
 pub use items::{Completion, Prompt, Resource, ResourceTemplate, Tool, ToolResult};
 pub use server::McpServer;
