@@ -151,7 +151,7 @@ fn rem_3_an_unknown_log_level_is_invalid_params() {
 }
 
 #[test]
-fn err_2_missing_capability_is_a_400_json_reply_in_every_mode() {
+fn err_2_missing_capability_is_a_bad_request_json_reply_in_every_mode() {
     for mode in [ResponseMode::Auto, ResponseMode::Json, ResponseMode::Sse] {
         let mut h = H::new(Config {
             response_mode: mode,

@@ -127,7 +127,7 @@ fn logging() -> Tool {
 
 /// http-custom-header-server-validation: `region` is mirrored into the
 /// `Mcp-Param-Region` header (SEP-2243), which the core checks against the
-/// body before the tool runs.
+/// body before the tool runs (HDRX-1).
 fn custom_header() -> Tool {
     Tool::new(
         "test_custom_header",
