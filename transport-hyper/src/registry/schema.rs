@@ -63,6 +63,11 @@ impl Schema {
             .compiled
             .as_ref()
             .map_err(|e| Invalid::Schema(e.clone()))?;
+        // The common case, valid arguments, takes the validator's fast
+        // path; the first error is looked for only when there is one.
+        if validator.is_valid(arguments) {
+            return Ok(());
+        }
         validator.validate(arguments).map_err(|e| {
             let at = e.instance_path().as_str();
             Invalid::Arguments(if at.is_empty() {
