@@ -117,3 +117,31 @@ impl CacheHints {
         specific.or(self.all).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_1_specific_hints_win_over_the_registry_default() {
+        let mut h = CacheHints::default();
+        assert_eq!(h.of("tools/list"), CacheHint::DEFAULT);
+        h.all = Some(CacheHint::public(10));
+        h.tools = Some(CacheHint::private(0));
+        assert_eq!(h.of("tools/list"), CacheHint::private(0));
+        assert_eq!(h.of("prompts/list"), CacheHint::public(10));
+        assert_eq!(h.of("resources/read"), CacheHint::public(10));
+    }
+
+    #[test]
+    fn cache_2_wire_fields_are_a_non_negative_integer_and_a_known_scope() {
+        let mut obj = Map::new();
+        CacheHint::public(u64::MAX).apply(&mut obj);
+        assert_eq!(obj["ttlMs"], Value::from(u64::MAX));
+        assert!(obj["ttlMs"].is_u64());
+        assert_eq!(obj["cacheScope"], "public");
+        CacheHint::DEFAULT.apply(&mut obj);
+        assert_eq!(obj["ttlMs"], 5_000);
+        assert_eq!(obj["cacheScope"], "private");
+    }
+}
