@@ -100,6 +100,9 @@ pub use output::{
 };
 #[cfg(feature = "test-util")]
 pub use server::SeededIds;
-pub use server::{EntropyUnavailable, Filter, IdSource, META_CLIENT_CAPABILITIES, Server};
+pub use server::{
+    EntropyUnavailable, Filter, IdSource, META_CLIENT_CAPABILITIES, META_LOG_LEVEL,
+    REMOVED_METHODS, Server,
+};
 pub use time::Timestamp;
 pub use version::ProtocolVersion;

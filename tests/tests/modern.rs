@@ -146,11 +146,10 @@ async fn h_can_1_closing_a_modern_stream_cancels_the_handler_promptly() {
         .build(handler);
     let server = TestServer::start_service(service).await;
     let addr = server.addr;
-    let res = send(
-        addr,
-        modern_request(addr, 1, "tools/call", json!({"name": "slow"})),
-    )
-    .await;
+    // The request asks for log messages (REM-3: without a logLevel in
+    // `_meta` the server sends none).
+    let params = json!({"name": "slow", "_meta": {"io.modelcontextprotocol/logLevel": "info"}});
+    let res = send(addr, modern_request(addr, 1, "tools/call", params)).await;
     let mut sse = SseReader::new(res);
     let first = sse.next().await.expect("the first event");
     assert_eq!(first.json()["method"], "notifications/message");

@@ -30,6 +30,9 @@ use streamable_hyper::{
     ResourceTemplate, Tool, ToolResult, serve,
 };
 
+#[path = "fixture26/server26.rs"]
+mod server26;
+
 /// A 1x1 red PNG (8-bit RGB), base64.
 const PNG_1X1: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
@@ -98,6 +101,7 @@ fn fixture() -> McpServer {
     let server = tools(server);
     let server = resources(server);
     let server = prompts(server);
+    let server = server26::register(server);
     server.completion(Completion::new(|_ctx, params| async move {
         Ok(complete(&params))
     }))
@@ -374,31 +378,6 @@ fn tools(server: McpServer) -> McpServer {
                 )
                 .await
             },
-        ))
-        // json-schema-2020-12: the registry publishes a schema exactly as
-        // given ($schema, $defs, $ref, additionalProperties kept).
-        .tool(Tool::new(
-            "json_schema_2020_12_tool",
-            "Tool with JSON Schema 2020-12 features",
-            json!({
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "type": "object",
-                "$defs": {
-                    "address": {
-                        "type": "object",
-                        "properties": {
-                            "street": {"type": "string"},
-                            "city": {"type": "string"}
-                        }
-                    }
-                },
-                "properties": {
-                    "name": {"type": "string"},
-                    "address": {"$ref": "#/$defs/address"}
-                },
-                "additionalProperties": false
-            }),
-            |_ctx, args| async move { Ok(ToolResult::json(args)) },
         ))
         // server-sse-polling. The scenario wants the tool to end its POST
         // stream's connection before answering, so the client resumes with

@@ -69,7 +69,10 @@ mod sync;
 pub use body::{KEEP_ALIVE_FRAME, McpBody};
 pub use context::{ContextError, LogLevel, RequestContext, ServerHandle, Session, SessionData};
 pub use handler::{FnHandler, Handler, Outcome, handler_fn};
-pub use registry::{Completion, McpServer, Prompt, Resource, ResourceTemplate, Tool, ToolResult};
+pub use registry::{
+    CacheHint, CacheScope, Completion, McpServer, Prompt, Resource, ResourceTemplate, Tool,
+    ToolResult,
+};
 pub use serve::{Listener, SHUTDOWN_GRACE, serve};
 pub use service::{Builder, McpService, ResponseFuture};
 

@@ -57,7 +57,7 @@ use self::log::Form;
 use self::router::Router;
 use self::session::Session;
 use self::stateless::Stateless;
-pub use self::stateless::{Filter, META_CLIENT_CAPABILITIES};
+pub use self::stateless::{Filter, META_CLIENT_CAPABILITIES, META_LOG_LEVEL, REMOVED_METHODS};
 
 /// The sans-IO MCP Streamable HTTP server.
 ///

@@ -8,8 +8,9 @@ use serde_json::{Map, Value, json};
 use streamable_core::mirror::{ParamHeader, param_headers};
 use streamable_core::{CloseReason, ErrorObject, RawJson, SessionKey, code};
 
-use super::items::ToolResult;
-use super::schema::Path;
+use super::cache::CacheHint;
+use super::items::{Tool, ToolResult};
+use super::schema::Invalid;
 use super::server::McpServer;
 use crate::context::{LogLevel, RequestContext, ServerHandle};
 use crate::handler::{Handler, Outcome};
@@ -18,6 +19,15 @@ impl McpServer {
     async fn dispatch(&self, ctx: RequestContext, method: &str, params: Value) -> Outcome {
         let i = &self.inner;
         let ok = |v: Value| Ok(RawJson::from_value(&v));
+        // CACHE-1/CACHE-3: caching hints on cacheable results, at
+        // 2026-07-28 only.
+        let modern = !ctx.protocol_version().is_legacy();
+        let cached = |mut v: Value, hint: CacheHint| {
+            if modern && let Some(obj) = v.as_object_mut() {
+                hint.apply(obj);
+            }
+            Ok(RawJson::from_value(&v))
+        };
         match method {
             "initialize" => {
                 ctx.session().data().set_client(params);
@@ -39,7 +49,7 @@ impl McpServer {
                 if let Some(text) = &i.instructions {
                     r["instructions"] = json!(text);
                 }
-                ok(r)
+                cached(r, i.cache.of(method))
             }
             "logging/setLevel" => {
                 let level = params["level"]
@@ -51,34 +61,35 @@ impl McpServer {
             }
             "tools/list" if !i.tools.is_empty() => {
                 let tools: Vec<&Value> = i.tools.values().map(|t| &t.meta).collect();
-                ok(json!({"tools": tools}))
+                cached(json!({"tools": tools}), i.cache.of(method))
             }
             "resources/list" if !i.resources.is_empty() || !i.templates.is_empty() => {
                 let list: Vec<&Value> = i.resources.values().map(|r| &r.entry.meta).collect();
-                ok(json!({"resources": list}))
+                cached(json!({"resources": list}), i.cache.of(method))
             }
             "resources/templates/list" if !i.resources.is_empty() || !i.templates.is_empty() => {
                 let list: Vec<&Value> = i.templates.iter().map(|t| &t.entry.meta).collect();
-                ok(json!({"resourceTemplates": list}))
+                cached(json!({"resourceTemplates": list}), i.cache.of(method))
             }
             "resources/read" if !i.resources.is_empty() || !i.templates.is_empty() => {
                 let uri = params["uri"].as_str().unwrap_or("").to_owned();
-                let contents = if let Some(r) = i.resources.get(&uri) {
-                    (r.entry.read)(ctx, uri, BTreeMap::new()).await?
+                let (contents, hint) = if let Some(r) = i.resources.get(&uri) {
+                    let hint = r.entry.cache;
+                    ((r.entry.read)(ctx, uri, BTreeMap::new()).await?, hint)
                 } else if let Some((t, vars)) = i
                     .templates
                     .iter()
                     .find_map(|t| t.matches(&uri).map(|v| (t, v)))
                 {
-                    (t.entry.read)(ctx, uri, vars).await?
+                    let hint = t.entry.cache;
+                    ((t.entry.read)(ctx, uri, vars).await?, hint)
                 } else {
-                    // The spec's "resource not found" code.
-                    return Err(ErrorObject::new(
-                        -32002,
-                        format!("Resource not found: {uri}"),
-                    ));
+                    return Err(resource_not_found(modern, &uri));
                 };
-                ok(json!({"contents": contents}))
+                cached(
+                    json!({"contents": contents}),
+                    hint.unwrap_or_else(|| i.cache.of(method)),
+                )
             }
             "resources/subscribe" | "resources/unsubscribe"
                 if !i.resources.is_empty() || !i.templates.is_empty() =>
@@ -95,7 +106,7 @@ impl McpServer {
             }
             "prompts/list" if !i.prompts.is_empty() => {
                 let list: Vec<&Value> = i.prompts.values().map(|p| &p.meta).collect();
-                ok(json!({"prompts": list}))
+                cached(json!({"prompts": list}), i.cache.of(method))
             }
             "prompts/get" if !i.prompts.is_empty() => {
                 let name = params["name"].as_str().unwrap_or("");
@@ -147,8 +158,22 @@ impl McpServer {
             .tools
             .get(&*name)
             .ok_or_else(|| invalid(&format!("Unknown tool: {name}")))?;
-        if let Err(e) = tool.checks.validate(&args, Path::Root("arguments")) {
-            return tool_outcome(&ToolResult::error(format!("Invalid arguments: {e}")));
+        if !tool.requires.is_empty()
+            && let Some(refusal) = missing_capability(tool, &ctx, params)
+        {
+            return refusal;
+        }
+        match tool.checks.validate(&args) {
+            Ok(()) => {}
+            Err(Invalid::Arguments(e)) => {
+                return tool_outcome(&ToolResult::error(format!("Invalid arguments: {e}")));
+            }
+            Err(Invalid::Schema(e)) => {
+                return Err(ErrorObject::new(
+                    code::INTERNAL_ERROR,
+                    format!("Internal error: the inputSchema of tool {name} does not compile: {e}"),
+                ));
+            }
         }
         let r = (tool.run)(ctx, args).await?;
         tool_outcome(&r)
@@ -184,6 +209,61 @@ fn call_params(params: Option<&RawJson>) -> (Cow<'_, str>, Value) {
         Some(a) => a.clone(),
     };
     (Cow::Owned(name), args)
+}
+
+/// The "resource not found" error of each era (ERR-1, SEP-2164):
+/// -32602 at 2026-07-28, -32002 before; `data.uri` names the URI in both.
+fn resource_not_found(modern: bool, uri: &str) -> ErrorObject {
+    let code = if modern { code::INVALID_PARAMS } else { -32002 };
+    ErrorObject::new(code, format!("Resource not found: {uri}"))
+        .with_data(RawJson::from_value(&json!({"uri": uri})))
+}
+
+/// ERR-3: the client capabilities `tool` needs that this call's client did
+/// not declare. At 2026-07-28 that is read from the request's `_meta`
+/// and answered with -32021 naming them; in a legacy session it is read
+/// from the initialize capabilities and answered with a tool error (the
+/// code does not exist there).
+fn missing_capability(
+    tool: &Tool,
+    ctx: &RequestContext,
+    params: Option<&RawJson>,
+) -> Option<Outcome> {
+    let missing: Vec<&String> = if ctx.protocol_version().is_legacy() {
+        let data = ctx.session().data();
+        tool.requires
+            .iter()
+            .filter(|c| !data.client_supports(c))
+            .collect()
+    } else {
+        let v = params.map_or(Value::Null, RawJson::to_value);
+        let declared = &v["_meta"][streamable_core::META_CLIENT_CAPABILITIES];
+        tool.requires
+            .iter()
+            .filter(|c| !declared.get(c.as_str()).is_some_and(Value::is_object))
+            .collect()
+    };
+    if missing.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
+    if ctx.protocol_version().is_legacy() {
+        return Some(tool_outcome(&ToolResult::error(format!(
+            "This tool needs the client capability {}, which the client did not declare",
+            names.join(", ")
+        ))));
+    }
+    let required: Map<String, Value> = names
+        .iter()
+        .map(|n| ((*n).to_owned(), Value::Object(Map::new())))
+        .collect();
+    Some(Err(ErrorObject::new(
+        code::MISSING_CAPABILITY,
+        format!("Missing required client capability: {}", names.join(", ")),
+    )
+    .with_data(RawJson::from_value(
+        &json!({"requiredCapabilities": required}),
+    ))))
 }
 
 fn tool_outcome(r: &ToolResult) -> Outcome {

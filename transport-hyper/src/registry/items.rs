@@ -11,6 +11,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 use streamable_core::ErrorObject;
 
+use super::cache::CacheHint;
 use super::schema::Schema;
 use super::template::match_template;
 use crate::context::RequestContext;
@@ -123,10 +124,27 @@ impl Serialize for ToolResult {
 }
 
 /// A tool: name, description, JSON Schema of its arguments, and an async
-/// function. Arguments are checked against the schema (a practical subset:
-/// `type`, `properties`, `required`, `enum`, `items`, `minimum`, `maximum`,
-/// `additionalProperties: false`) before the function runs; a mismatch is a
-/// tool error (`isError: true`) the model can correct.
+/// function.
+///
+/// The schema is published exactly as given (every keyword kept) and
+/// compiled once, here, by a full JSON Schema validator: 2020-12 unless its
+/// `$schema` names another draft (SEP-2106). Each call's arguments are
+/// checked before the function runs; a mismatch is a tool error
+/// (`isError: true`) the model can correct. A schema that does not compile
+/// (or that `$ref`s a remote document, which is never fetched) is reported
+/// by [`Tool::schema_error`] and logged when the tool is registered; calls
+/// of such a tool get an internal error instead of running unchecked.
+///
+/// ```
+/// use serde_json::json;
+/// use streamable_hyper::{Tool, ToolResult};
+/// let ok = Tool::new("t", "T", json!({"type": "object", "allOf": [{"required": ["a"]}]}),
+///     |_ctx, _args| async move { Ok(ToolResult::text("ok")) });
+/// assert!(ok.schema_error().is_none());
+/// let bad = Tool::new("b", "B", json!({"type": 7}),
+///     |_ctx, _args| async move { Ok(ToolResult::text("never")) });
+/// assert!(bad.schema_error().is_some());
+/// ```
 #[derive(Clone)]
 pub struct Tool {
     pub(super) meta: Value,
@@ -134,6 +152,9 @@ pub struct Tool {
     /// `schema` compiled for the per-call check.
     pub(super) checks: Arc<Schema>,
     pub(super) run: Arc<ToolFn>,
+    /// Client capabilities a call needs (answered -32021 at 2026-07-28
+    /// when the request's `_meta` lacks one, ERR-3).
+    pub(super) requires: Vec<String>,
 }
 
 impl fmt::Debug for Tool {
@@ -154,7 +175,27 @@ impl Tool {
             checks: Arc::new(Schema::compile(&input_schema)),
             schema: input_schema,
             run: Arc::new(move |ctx, args| Box::pin(run(ctx, args))),
+            requires: Vec::new(),
         }
+    }
+
+    /// Why the input schema does not compile, if it does not.
+    pub fn schema_error(&self) -> Option<&str> {
+        self.checks.error()
+    }
+
+    /// Declare that a call needs the client capability `capability`
+    /// (`"sampling"`, `"elicitation"`, `"roots"`, ...). A 2026-07-28 call
+    /// whose `_meta` client capabilities lack it is answered with
+    /// `MissingRequiredClientCapabilityError` (-32021, HTTP 400, naming it
+    /// in `data.requiredCapabilities`) without running the tool; a legacy
+    /// call from a session whose client did not declare it gets a tool
+    /// error saying so.
+    pub fn requires_client_capability(mut self, capability: &str) -> Self {
+        if !self.requires.iter().any(|c| c == capability) {
+            self.requires.push(capability.to_owned());
+        }
+        self
     }
 
     /// A human-readable title.
@@ -189,6 +230,9 @@ impl Tool {
 pub(super) struct Readable {
     pub(super) meta: Value,
     pub(super) read: Arc<ReadFn>,
+    /// The caching hints of its `resources/read` results (the registry's
+    /// when `None`).
+    pub(super) cache: Option<CacheHint>,
 }
 
 impl Readable {
@@ -196,7 +240,11 @@ impl Readable {
     fn new(uri_key: &str, uri: &str, name: &str, mime_type: &str, read: Arc<ReadFn>) -> Self {
         let mut meta = json!({"name": name, "mimeType": mime_type});
         meta[uri_key] = json!(uri);
-        Readable { meta, read }
+        Readable {
+            meta,
+            read,
+            cache: None,
+        }
     }
 
     /// Set a string member of the entry (`description`, `title`).
@@ -279,6 +327,13 @@ impl Resource {
         }
     }
 
+    /// The caching hints of its `resources/read` results at 2026-07-28
+    /// (default: the registry's, see [`McpServer::cache`](crate::McpServer::cache)).
+    pub fn cache(mut self, hint: CacheHint) -> Self {
+        self.entry.cache = Some(hint);
+        self
+    }
+
     /// The URI it answers for.
     pub(super) fn uri(&self) -> &str {
         self.entry.meta["uri"].as_str().unwrap_or("")
@@ -323,6 +378,13 @@ impl ResourceTemplate {
         ResourceTemplate {
             entry: self.entry.with("title", title),
         }
+    }
+
+    /// The caching hints of the `resources/read` results it produces at
+    /// 2026-07-28 (default: the registry's).
+    pub fn cache(mut self, hint: CacheHint) -> Self {
+        self.entry.cache = Some(hint);
+        self
     }
 
     /// The variables of `uri` if it matches the template.

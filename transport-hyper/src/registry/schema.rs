@@ -1,166 +1,81 @@
-//! The argument check of tools: a practical subset of JSON Schema,
-//! compiled once per tool.
+//! Tool argument validation with a real JSON Schema validator (SCHEMA-n).
+//!
+//! A tool's `inputSchema` is published exactly as the application gave it
+//! (every keyword kept, SCHEMA-1) and compiled once, when the tool is
+//! created, by the `jsonschema` crate: JSON Schema 2020-12 unless the
+//! schema's `$schema` names another draft (SEP-2106, `tools.mdx`). The
+//! validator resolves only references inside the schema itself (`#/$defs/..`,
+//! `$anchor`s) and the drafts' meta-schemas it ships: it never reads a
+//! remote `$ref` over the network or from files (the crate is built without
+//! those features), so such a schema fails to compile, and that is reported
+//! when the tool is registered (SCHEMA-3).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
 
-/// Where a value sits in the arguments, for error messages. Built on the
-/// stack as validation descends and printed only when a check fails, so a
-/// valid call allocates nothing here.
-#[derive(Clone, Copy)]
-pub(super) enum Path<'a> {
-    Root(&'a str),
-    Key(&'a Path<'a>, &'a str),
-    Index(&'a Path<'a>, usize),
+/// A tool's input schema, compiled once.
+pub(super) struct Schema {
+    compiled: Result<jsonschema::Validator, String>,
 }
 
-impl fmt::Display for Path<'_> {
+impl fmt::Debug for Schema {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Path::Root(name) => f.write_str(name),
-            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
-            Path::Index(parent, n) => write!(f, "{parent}[{n}]"),
+        match &self.compiled {
+            Ok(_) => f.write_str("Schema(compiled)"),
+            Err(e) => write!(f, "Schema(error: {e})"),
         }
     }
 }
 
-/// A JSON Schema compiled once, when the tool is registered, into what the
-/// checks need: a call then reads fields instead of looking keywords up in
-/// JSON maps at every level of its arguments. The practical subset:
-/// `type`, `enum`, `minimum`, `maximum`, `properties`, `required`,
-/// `additionalProperties: false`, `items`; a schema that is not an object
-/// accepts everything.
-#[derive(Debug, Default)]
-pub(super) struct Schema {
-    /// `None`: not an object schema, nothing to check.
-    checks: Option<Box<Checks>>,
-}
-
-#[derive(Debug)]
-struct Checks {
-    /// The string entries of `type` (none: no type check).
-    types: Vec<String>,
-    /// `enum`, when it is an array.
-    options: Option<Vec<Value>>,
-    minimum: Option<f64>,
-    maximum: Option<f64>,
-    /// `properties`, when it is an object.
-    properties: Option<BTreeMap<String, Schema>>,
-    /// The string entries of `required`.
-    required: Vec<String>,
-    /// `additionalProperties: false`.
-    closed: bool,
-    items: Option<Schema>,
+/// Why a call's arguments were not checked or did not pass.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Invalid {
+    /// The arguments do not satisfy the schema: a tool error the model can
+    /// correct (`isError: true`, `tools.mdx` "Tool Execution Errors").
+    Arguments(String),
+    /// The schema itself does not compile: the server's fault (-32603).
+    Schema(String),
 }
 
 impl Schema {
+    /// Compile `schema` (draft from `$schema`, 2020-12 when absent).
     pub(super) fn compile(schema: &Value) -> Schema {
-        let Some(s) = schema.as_object() else {
-            return Schema::default();
-        };
-        let strings = |v: Option<&Value>| -> Vec<String> {
-            match v {
-                Some(Value::String(one)) => vec![one.clone()],
-                Some(Value::Array(many)) => many
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-                _ => Vec::new(),
+        let compiled = jsonschema::validator_for(schema).map_err(|e| {
+            let at = e.schema_path().as_str().to_owned();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{e} (at {at})")
             }
-        };
-        Schema {
-            checks: Some(Box::new(Checks {
-                types: strings(s.get("type")),
-                options: s.get("enum").and_then(Value::as_array).cloned(),
-                minimum: s.get("minimum").and_then(Value::as_f64),
-                maximum: s.get("maximum").and_then(Value::as_f64),
-                properties: s.get("properties").and_then(Value::as_object).map(|p| {
-                    p.iter()
-                        .map(|(k, v)| (k.clone(), Schema::compile(v)))
-                        .collect()
-                }),
-                // `required` must be an array; a lone string is ignored.
-                required: match s.get("required") {
-                    Some(r @ Value::Array(_)) => strings(Some(r)),
-                    _ => Vec::new(),
-                },
-                closed: s.get("additionalProperties") == Some(&Value::Bool(false)),
-                items: s.get("items").map(Schema::compile),
-            })),
-        }
+        });
+        Schema { compiled }
     }
 
-    /// Check `v`; the error names where it failed.
-    pub(super) fn validate(&self, v: &Value, path: Path<'_>) -> Result<(), String> {
-        let Some(c) = &self.checks else {
+    /// The compile error, if the schema does not compile.
+    pub(super) fn error(&self) -> Option<&str> {
+        self.compiled.as_ref().err().map(String::as_str)
+    }
+
+    /// Check a call's `arguments`; the error names where they fail.
+    pub(super) fn validate(&self, arguments: &Value) -> Result<(), Invalid> {
+        let validator = self
+            .compiled
+            .as_ref()
+            .map_err(|e| Invalid::Schema(e.clone()))?;
+        // The common case, valid arguments, takes the validator's fast
+        // path; the first error is looked for only when there is one.
+        if validator.is_valid(arguments) {
             return Ok(());
-        };
-        if !c.types.is_empty() && !c.types.iter().any(|t| type_matches(t, v)) {
-            return Err(format!("{path} must be {}", c.types.join(" or ")));
         }
-        if let Some(options) = &c.options
-            && !options.contains(v)
-        {
-            return Err(format!(
-                "{path} must be one of {}",
-                Value::Array(options.clone())
-            ));
-        }
-        if let Some(n) = v.as_f64() {
-            if let Some(min) = c.minimum
-                && n < min
-            {
-                return Err(format!("{path} must be >= {min}"));
-            }
-            if let Some(max) = c.maximum
-                && n > max
-            {
-                return Err(format!("{path} must be <= {max}"));
-            }
-        }
-        if let Some(obj) = v.as_object() {
-            for r in &c.required {
-                if !obj.contains_key(r) {
-                    return Err(format!("{path}.{r} is required"));
-                }
-            }
-            for (k, val) in obj {
-                match c.properties.as_ref().and_then(|p| p.get(k)) {
-                    Some(ps) => ps.validate(val, Path::Key(&path, k))?,
-                    None if c.closed => return Err(format!("{path}.{k} is not allowed")),
-                    None => {}
-                }
-            }
-        }
-        if let (Some(items), Some(arr)) = (&c.items, v.as_array()) {
-            for (n, item) in arr.iter().enumerate() {
-                items.validate(item, Path::Index(&path, n))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Check `v` against `schema` (compiled on the spot; tools compile theirs
-/// once).
-#[cfg(test)]
-fn validate(schema: &Value, v: &Value, path: Path<'_>) -> Result<(), String> {
-    Schema::compile(schema).validate(v, path)
-}
-
-fn type_matches(t: &str, v: &Value) -> bool {
-    match t {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        "number" => v.is_number(),
-        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
-        _ => true,
+        validator.validate(arguments).map_err(|e| {
+            let at = e.instance_path().as_str();
+            Invalid::Arguments(if at.is_empty() {
+                format!("arguments: {e}")
+            } else {
+                format!("arguments{at}: {e}")
+            })
+        })
     }
 }
 
@@ -169,33 +84,106 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn schema_subset() {
-        let s = json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}, "required": ["n"]});
-        assert!(validate(&s, &json!({"n": 3}), Path::Root("a")).is_ok());
-        assert!(validate(&s, &json!({}), Path::Root("a")).is_err());
-        assert!(validate(&s, &json!({"n": 0}), Path::Root("a")).is_err());
-        assert!(validate(&s, &json!({"n": "x"}), Path::Root("a")).is_err());
-        assert!(validate(&s, &json!([1]), Path::Root("a")).is_err());
+    fn invalid(schema: &Value, args: Value) -> String {
+        match Schema::compile(schema).validate(&args) {
+            Err(Invalid::Arguments(m)) => m,
+            other => panic!("expected invalid arguments, got {other:?}"),
+        }
     }
 
     #[test]
-    fn schema_errors_name_the_path() {
-        let s = json!({"type": "object", "properties": {
-            "n": {"type": "integer", "minimum": 1},
-            "list": {"type": "array", "items": {"type": ["string", "null"]}},
-            "inner": {"type": "object", "additionalProperties": false, "properties": {}}
-        }});
-        let err = |v| validate(&s, &v, Path::Root("arguments")).unwrap_err();
-        assert_eq!(err(json!({"n": 0})), "arguments.n must be >= 1");
-        assert_eq!(
-            err(json!({"list": ["a", 2]})),
-            "arguments.list[1] must be string or null"
+    fn schema_2_the_basics_still_hold() {
+        let s = json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}, "required": ["n"]});
+        let c = Schema::compile(&s);
+        assert!(c.validate(&json!({"n": 3})).is_ok());
+        assert!(c.validate(&json!({})).is_err());
+        assert!(c.validate(&json!({"n": 0})).is_err());
+        assert!(c.validate(&json!({"n": "x"})).is_err());
+        assert!(c.validate(&json!([1])).is_err());
+        assert!(invalid(&s, json!({"n": 0})).starts_with("arguments/n: "));
+    }
+
+    /// The keywords the old subset ignored are enforced now: composition,
+    /// conditionals, `$ref` into `$defs`, `$anchor`, `const`, `pattern`.
+    #[test]
+    fn schema_2_full_2020_12_vocabulary_is_enforced() {
+        let s = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "$defs": {"address": {"$anchor": "addressDef", "type": "object",
+                "properties": {"city": {"type": "string", "pattern": "^[A-Z]"}}}},
+            "properties": {
+                "address": {"$ref": "#/$defs/address"},
+                "home": {"$ref": "#addressDef"},
+                "contactMethod": {"enum": ["phone", "email"]},
+                "phone": {"type": "string"},
+                "email": {"type": "string"}
+            },
+            "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+            "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+            "then": {"required": ["phone"]},
+            "else": {"required": ["email"]},
+            "additionalProperties": false
+        });
+        let c = Schema::compile(&s);
+        assert_eq!(c.error(), None);
+        assert!(c.validate(&json!({"email": "a@b"})).is_ok());
+        assert!(
+            c.validate(&json!({"contactMethod": "phone", "phone": "1"}))
+                .is_ok()
         );
-        assert_eq!(
-            err(json!({"inner": {"x": 1}})),
-            "arguments.inner.x is not allowed"
+        // anyOf: neither phone nor email.
+        assert!(c.validate(&json!({})).is_err());
+        // if/then: phone chosen but only an email given.
+        assert!(
+            c.validate(&json!({"contactMethod": "phone", "email": "a@b"}))
+                .is_err()
         );
-        assert!(validate(&s, &json!({"list": ["a", null]}), Path::Root("arguments")).is_ok());
+        // $ref and $anchor reach the definition.
+        assert!(
+            c.validate(&json!({"email": "e", "address": {"city": "lyon"}}))
+                .is_err()
+        );
+        assert!(
+            c.validate(&json!({"email": "e", "home": {"city": "lyon"}}))
+                .is_err()
+        );
+        assert!(
+            c.validate(&json!({"email": "e", "home": {"city": "Lyon"}}))
+                .is_ok()
+        );
+        // additionalProperties: false.
+        assert!(c.validate(&json!({"email": "e", "extra": 1})).is_err());
+    }
+
+    #[test]
+    fn schema_2_an_explicit_older_draft_is_honoured() {
+        // draft-07: `exclusiveMinimum` as a number, `definitions`.
+        let s = json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "definitions": {"pos": {"type": "number", "exclusiveMinimum": 0}},
+            "properties": {"x": {"$ref": "#/definitions/pos"}}
+        });
+        let c = Schema::compile(&s);
+        assert_eq!(c.error(), None);
+        assert!(c.validate(&json!({"x": 1})).is_ok());
+        assert!(c.validate(&json!({"x": 0})).is_err());
+    }
+
+    #[test]
+    fn schema_3_a_schema_that_does_not_compile_is_reported_and_never_passes() {
+        for bad in [
+            json!({"type": "object", "properties": {"x": {"type": 12}}}),
+            json!({"$ref": "https://example.com/remote.json"}),
+            json!({"type": "object", "properties": {"x": {"pattern": "(unclosed"}}}),
+        ] {
+            let c = Schema::compile(&bad);
+            assert!(c.error().is_some(), "{bad} should not compile");
+            assert!(
+                matches!(c.validate(&json!({})), Err(Invalid::Schema(_))),
+                "{bad}"
+            );
+        }
     }
 }

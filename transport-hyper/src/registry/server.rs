@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use streamable_core::SessionKey;
 
+use super::cache::{CacheHint, CacheHints};
 use super::items::{Completion, Prompt, Resource, ResourceTemplate, Tool};
 use crate::context::{ServerHandle, Session};
 
@@ -19,6 +20,8 @@ pub(super) struct Inner {
     pub(super) templates: Vec<ResourceTemplate>,
     pub(super) prompts: BTreeMap<String, Prompt>,
     pub(super) completion: Option<Completion>,
+    /// Caching hints of 2026-07-28 results.
+    pub(super) cache: CacheHints,
     pub(super) sessions: Mutex<BTreeMap<SessionKey, Session>>,
     /// For publishing to 2026-07-28 listen streams (set by `attach`).
     pub(super) server: Mutex<Option<ServerHandle>>,
@@ -79,6 +82,7 @@ impl McpServer {
                     templates: old.templates.clone(),
                     prompts: old.prompts.clone(),
                     completion: old.completion.clone(),
+                    cache: old.cache,
                     sessions: Mutex::default(),
                     server: Mutex::default(),
                 };
@@ -95,8 +99,17 @@ impl McpServer {
         self.edit(|i| i.instructions = Some(text))
     }
 
-    /// Register a tool (replacing one of the same name).
+    /// Register a tool (replacing one of the same name). A tool whose input
+    /// schema does not compile is registered (so it is listed as given) but
+    /// every call of it gets an internal error; the reason is logged here
+    /// and given by [`Tool::schema_error`].
     pub fn tool(self, tool: Tool) -> Self {
+        if let Some(e) = tool.schema_error() {
+            tracing::error!(
+                tool = tool.name(),
+                "the tool's inputSchema does not compile: {e}; its calls will fail"
+            );
+        }
         self.edit(|i| {
             i.tools.insert(tool.name().to_owned(), tool);
         })
@@ -119,6 +132,46 @@ impl McpServer {
         self.edit(|i| {
             let name = p.meta["name"].as_str().unwrap_or("").to_owned();
             i.prompts.insert(name, p);
+        })
+    }
+
+    /// The caching hints (`ttlMs`, `cacheScope`) of every cacheable
+    /// 2026-07-28 result: `server/discover`, the four lists and
+    /// `resources/read` (CACHE-1). Default: [`CacheHint::DEFAULT`]
+    /// (private, 5 s). [`McpServer::cache_for`] and
+    /// [`Resource::cache`](crate::Resource::cache) override it.
+    pub fn cache(self, hint: CacheHint) -> Self {
+        self.edit(|i| i.cache.all = Some(hint))
+    }
+
+    /// The caching hints of one method's results: `server/discover`,
+    /// `tools/list`, `prompts/list`, `resources/list`,
+    /// `resources/templates/list` or `resources/read` (reads of a resource
+    /// or template with its own hint keep theirs). Any other method has no
+    /// hints; naming one is logged and ignored.
+    ///
+    /// ```
+    /// use streamable_hyper::{CacheHint, McpServer};
+    /// let app = McpServer::new("demo", "1")
+    ///     .cache_for("tools/list", CacheHint::public(300_000));
+    /// # drop(app);
+    /// ```
+    pub fn cache_for(self, method: &str, hint: CacheHint) -> Self {
+        let method = method.to_owned();
+        self.edit(move |i| {
+            let slot = match method.as_str() {
+                "server/discover" => &mut i.cache.discover,
+                "tools/list" => &mut i.cache.tools,
+                "prompts/list" => &mut i.cache.prompts,
+                "resources/list" => &mut i.cache.resources,
+                "resources/templates/list" => &mut i.cache.templates,
+                "resources/read" => &mut i.cache.read,
+                other => {
+                    tracing::warn!(method = other, "no caching hints for this method; ignored");
+                    return;
+                }
+            };
+            *slot = Some(hint);
         })
     }
 

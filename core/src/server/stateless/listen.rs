@@ -126,6 +126,7 @@ impl<I: IdSource> Server<I> {
                 id,
                 purpose: Purpose::Listen { filter },
                 streaming: true,
+                log_level: None,
             },
         );
     }

@@ -50,6 +50,40 @@ pub(crate) const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocol
 pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 /// The `_meta` key tagging every message of a listen stream (H-SUB-3).
 pub(crate) const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+/// The `_meta` key of a request's log level: without it the request gets no
+/// `notifications/message` (SEP-2575, REM-3).
+pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+
+/// The requests 2026-07-28 removed (SEP-2575): each is answered 404 with
+/// -32601 by the core itself, whatever the application would have done
+/// with it (REM-1), so no handler can answer them by accident.
+pub const REMOVED_METHODS: [&str; 5] = [
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
+/// The log levels, least severe first (RFC 5424 names, as `logging.mdx`).
+const LOG_LEVELS: [&str; 8] = [
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
+/// The severity of a log level name (its index in [`LOG_LEVELS`]).
+fn severity(level: &str) -> Option<u8> {
+    LOG_LEVELS
+        .iter()
+        .position(|l| *l == level)
+        .and_then(|i| u8::try_from(i).ok())
+}
 
 /// What a modern exchange is for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -71,6 +105,10 @@ pub(crate) struct Call {
     pub(crate) purpose: Purpose,
     /// The SSE head was sent (otherwise the answer may still be JSON).
     pub(crate) streaming: bool,
+    /// The least severe `notifications/message` the request asked for
+    /// (`_meta` logLevel); `None`: it asked for none, so none is sent
+    /// (REM-3).
+    pub(crate) log_level: Option<u8>,
 }
 
 /// The modern tables: open exchanges and the requests they carry.
@@ -85,10 +123,14 @@ pub(crate) struct Stateless {
 
 /// Whether a POST belongs to the modern era: it names a modern (or unknown)
 /// version, or carries modern `_meta` without a session. `initialize` always
-/// selects the legacy era (H-BC-5).
+/// selects the legacy era (H-BC-5) unless its version header names a
+/// modern version: no legacy client sends that, and at 2026-07-28
+/// `initialize` is a removed method (REM-2).
 pub(crate) fn is_modern(session: Option<&str>, version: &VersionHeader, body: &Body) -> bool {
+    let modern_header = matches!(version, VersionHeader::Known(v) if !v.is_legacy());
     if let Body::Single(Message::Request { method, .. }) = body
         && method == "initialize"
+        && !modern_header
     {
         return false;
     }
@@ -207,6 +249,41 @@ impl<I: IdSource> Server<I> {
                 }));
             return;
         };
+        if REMOVED_METHODS.contains(&method.as_str()) {
+            return self.refuse_with_id(
+                ex,
+                StatusCode::NOT_FOUND,
+                Some(&id),
+                ErrorObject::new(
+                    code::METHOD_NOT_FOUND,
+                    format!("Method not found: {method} was removed in 2026-07-28"),
+                ),
+            );
+        }
+        let log_level = match value
+            .as_ref()
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get(META_LOG_LEVEL))
+        {
+            None => None,
+            Some(l) => match l.as_str().and_then(severity) {
+                Some(s) => Some(s),
+                None => {
+                    return self.refuse_with_id(
+                        ex,
+                        StatusCode::BAD_REQUEST,
+                        Some(&id),
+                        ErrorObject::new(
+                            code::INVALID_PARAMS,
+                            format!(
+                                "Invalid params: _meta {META_LOG_LEVEL} must be one of {}",
+                                LOG_LEVELS.join(", ")
+                            ),
+                        ),
+                    );
+                }
+            },
+        };
         if method == "subscriptions/listen" {
             return self.listen(ex, id, value.as_ref());
         }
@@ -224,6 +301,7 @@ impl<I: IdSource> Server<I> {
                     discover: method == "server/discover",
                 },
                 streaming: false,
+                log_level,
             },
         );
         self.outputs.push_back(Output::Deliver(Delivery::Request {
@@ -291,6 +369,11 @@ impl<I: IdSource> Server<I> {
     ) -> Result<(), SendError> {
         let &ex = self.stateless.requests.get(&rk).ok_or(SendError::Gone)?;
         let call = self.stateless.calls.get_mut(&ex).ok_or(SendError::Gone)?;
+        if method == "notifications/message" && !log_wanted(call.log_level, params) {
+            // REM-3: a request that set no log level (or a higher one)
+            // gets no log message; dropping it is what the era asks.
+            return Ok(());
+        }
         if !call.streaming {
             if self.config.response_mode == ResponseMode::Json {
                 return Err(SendError::JsonMode);
@@ -327,8 +410,15 @@ impl<I: IdSource> Server<I> {
         });
         let mut msg = BytesMut::with_capacity(64);
         jsonrpc::write_outcome(&mut msg, &call.id, &outcome);
-        let not_found = matches!(&outcome, Err(e) if e.code == code::METHOD_NOT_FOUND);
-        if call.streaming || (self.config.response_mode == ResponseMode::Sse && !not_found) {
+        // An error whose HTTP status the spec fixes is a JSON reply with
+        // that status, unless the stream has begun (H-VER-5, ERR-2).
+        let fixed_status = match &outcome {
+            Err(e) => error_status(e.code),
+            Ok(_) => None,
+        };
+        if call.streaming
+            || (self.config.response_mode == ResponseMode::Sse && fixed_status.is_none())
+        {
             if !call.streaming {
                 self.outputs.push_back(Output::StreamHead {
                     exchange: ex,
@@ -343,11 +433,7 @@ impl<I: IdSource> Server<I> {
             });
             self.outputs.push_back(Output::Close { exchange: ex });
         } else {
-            let status = if not_found {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::OK
-            };
+            let status = fixed_status.unwrap_or(StatusCode::OK);
             self.outputs.push_back(Output::Reply {
                 exchange: ex,
                 head: ResponseHead::new(status, Content::Json),
@@ -417,6 +503,39 @@ impl<I: IdSource> Server<I> {
         assert_eq!(calls, s.requests.len(), "dangling modern requests");
         assert_eq!(listeners, s.listeners, "listener count");
     }
+}
+
+/// The HTTP status a modern error answer must have: 404 for -32601
+/// (H-VER-5), 400 for the errors the spec pins to 400 (-32020, -32021,
+/// -32022; ERR-2). Others are 200.
+fn error_status(code: i64) -> Option<StatusCode> {
+    match code {
+        code::METHOD_NOT_FOUND => Some(StatusCode::NOT_FOUND),
+        code::HEADER_MISMATCH | code::MISSING_CAPABILITY | code::UNSUPPORTED_PROTOCOL_VERSION => {
+            Some(StatusCode::BAD_REQUEST)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a `notifications/message` with `params` goes out to a request
+/// that asked for `wanted` (REM-3): only when it asked, and only at or
+/// above that level. A message whose level cannot be read goes out when
+/// any level was asked for.
+fn log_wanted(wanted: Option<u8>, params: Option<&RawJson>) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Level<'a> {
+        #[serde(borrow)]
+        level: Option<std::borrow::Cow<'a, str>>,
+    }
+    let Some(wanted) = wanted else {
+        return false;
+    };
+    let level = params
+        .and_then(|p| p.deserialize::<Level<'_>>().ok())
+        .and_then(|l| l.level)
+        .and_then(|l| severity(&l));
+    level.is_none_or(|l| l >= wanted)
 }
 
 /// `server/discover`: the transport knows which versions it speaks, so it
