@@ -60,7 +60,21 @@ my $cite = sub {
 
 # Upper-case forms. $1: the ID without its number ("T-POST-", "INV-S",
 # "X-"), $2: the number, $3: what follows (ranges, alternatives, lists).
-my $head = qr/(?:[THBLUR]-[A-Z]+-|INV-[SL]|X-|A-|SBP-)/;
+# Besides these fixed shapes, every prefix the catalogue itself defines
+# (HC-MRTR-, CACHE-, TASK-, ...) counts, so a new family of IDs is checked
+# as soon as its first row exists.
+my %prefixes;
+for my $id (keys %defined) {
+    (my $p = $id) =~ s/[0-9]+$//;
+    $prefixes{$p} = 1 if $p =~ /-$/ && $p !~ /^(?:[THBLUR]-[A-Z]+-|X-|A-|SBP-)$/;
+}
+my $known = join "|", map { quotemeta } sort { length $b <=> length $a } keys %prefixes;
+my $head = $known
+    ? qr/(?:[THBLUR]-[A-Z]+-|INV-[SL]|X-|A-|SBP-|$known)/
+    : qr/(?:[THBLUR]-[A-Z]+-|INV-[SL]|X-|A-|SBP-)/;
+# The same prefixes as words of a test name: hc_mrtr_1_..., task_3_...
+my @word_prefixes = map { [split /_/, lc(substr($_, 0, -1) =~ s/-/_/gr)] }
+    sort { length $b <=> length $a } keys %prefixes;
 my $family = qr/(?:[THBLUR](?:-[A-Z]+)?|INV|X|A|SBP)/;
 
 my @files = split /\0/, do { local $/; <STDIN> };
@@ -99,7 +113,17 @@ for my $file (@files) {
     next unless $file =~ /\.rs$/;
     while ($text =~ /\bfn\s+([a-z0-9_]+)/g) {
         my @w = split /_/, $1;
-        for (my $i = 0; $i < @w; $i++) {
+        WORD: for (my $i = 0; $i < @w; $i++) {
+            for my $pw (@word_prefixes) {
+                my $n = @$pw;
+                # A number of at most three digits: `json_schema_2020_12` is a
+                # name, not SCHEMA-2020.
+                next unless $i + $n < @w && $w[$i + $n] =~ /^[0-9]{1,3}$/;
+                next if grep { $w[$i + $_] ne $pw->[$_] } 0 .. $n - 1;
+                $cite->(uc(join("-", @$pw)) . "-$w[$i + $n]", $file);
+                $i += $n;
+                next WORD;
+            }
             if ($w[$i] =~ /^[thblur]$/ && $i + 2 < @w && $w[$i + 1] =~ /^[a-z]+$/ && $w[$i + 2] =~ /^[0-9]+$/) {
                 $cite->(uc("$w[$i]-$w[$i+1]-$w[$i+2]"), $file);
                 $i += 2;
