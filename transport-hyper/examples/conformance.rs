@@ -23,6 +23,9 @@
 
 use std::time::Duration;
 
+#[path = "fixture26/mrtr.rs"]
+mod mrtr;
+
 use serde_json::{Map, Value, json};
 use streamable_hyper::streamable_core::{Config, ErrorObject, ResponseMode};
 use streamable_hyper::{
@@ -98,6 +101,7 @@ fn fixture() -> McpServer {
     let server = tools(server);
     let server = resources(server);
     let server = prompts(server);
+    let server = mrtr::register(server);
     server.completion(Completion::new(|_ctx, params| async move {
         Ok(complete(&params))
     }))
