@@ -356,7 +356,12 @@ mod tests {
     }
 
     fn binding() -> Binding {
-        Binding::new("tools/call", "greet", Some(&json!({"a": 1, "b": [true]})), "")
+        Binding::new(
+            "tools/call",
+            "greet",
+            Some(&json!({"a": 1, "b": [true]})),
+            "",
+        )
     }
 
     fn state() -> RequestState {
@@ -428,7 +433,10 @@ mod tests {
             open(&ring, &t, &binding(), 10_000),
             Err(StateError::Expired)
         );
-        assert_eq!(open(&ring, &t, &binding(), u64::MAX), Err(StateError::Expired));
+        assert_eq!(
+            open(&ring, &t, &binding(), u64::MAX),
+            Err(StateError::Expired)
+        );
     }
 
     #[test]
@@ -439,14 +447,24 @@ mod tests {
         for other in [
             Binding::new("prompts/get", "greet", Some(&args), ""),
             Binding::new("tools/call", "other", Some(&args), ""),
-            Binding::new("tools/call", "greet", Some(&json!({"a": 2, "b": [true]})), ""),
+            Binding::new(
+                "tools/call",
+                "greet",
+                Some(&json!({"a": 2, "b": [true]})),
+                "",
+            ),
             Binding::new("tools/call", "greet", None, ""),
             Binding::new("tools/call", "greet", Some(&args), "mallory"),
         ] {
             assert_eq!(open(&ring, &t, &other, 0), Err(StateError::WrongRequest));
         }
         // Member order does not change the digest.
-        let reordered = Binding::new("tools/call", "greet", Some(&json!({"b": [true], "a": 1})), "");
+        let reordered = Binding::new(
+            "tools/call",
+            "greet",
+            Some(&json!({"b": [true], "a": 1})),
+            "",
+        );
         assert!(open(&ring, &t, &reordered, 0).is_ok());
     }
 
@@ -489,7 +507,7 @@ mod tests {
     }
 
     #[test]
-    fn mrtr_8_size_limits_hold_both_ways() {
+    fn mrtr_11_size_limits_hold_both_ways() {
         let ring = KeyRing::new(key(1, 7));
         let mut big = state();
         big.answers = (0..=MAX_ANSWERS)

@@ -213,7 +213,11 @@ fn form(message: &str, field: &str, ty: &str) -> Value {
 /// Ask the user's name under `key`; a decline or cancel answers "stranger".
 async fn ask_name(ctx: &RequestContext, key: &str, message: &str) -> Result<String, ErrorObject> {
     let answer = ctx
-        .input(key, "elicitation/create", Some(form(message, "name", "string")))
+        .input(
+            key,
+            "elicitation/create",
+            Some(form(message, "name", "string")),
+        )
         .await?;
     Ok(accepted(&answer, "name"))
 }

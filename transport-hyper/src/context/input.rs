@@ -95,7 +95,9 @@ impl InputRound {
         params: Option<Value>,
     ) -> Result<RawJson, ContextError> {
         let Some(&(_, capability, prefix)) = INPUT_KINDS.iter().find(|k| k.0 == method) else {
-            return Err(ContextError::NotSent(streamable_core::SendError::NotAllowed));
+            return Err(ContextError::NotSent(
+                streamable_core::SendError::NotAllowed,
+            ));
         };
         if !data.client_supports(capability) {
             return Err(ContextError::MissingCapability(capability));
@@ -130,10 +132,8 @@ impl InputRound {
 fn check_answer(method: &str, key: &str, v: &Value) -> Result<(), ContextError> {
     let ok = match method {
         "elicitation/create" => {
-            matches!(
-                v["action"].as_str(),
-                Some("accept" | "decline" | "cancel")
-            ) && v.get("content").is_none_or(Value::is_object)
+            matches!(v["action"].as_str(), Some("accept" | "decline" | "cancel"))
+                && v.get("content").is_none_or(Value::is_object)
         }
         "sampling/createMessage" => v["role"].is_string() && v.get("content").is_some(),
         _ => v["roots"].is_array(),
@@ -233,7 +233,10 @@ fn begin(
     let (name, args) = if method == "resources/read" {
         (params["uri"].as_str().unwrap_or(""), None)
     } else {
-        (params["name"].as_str().unwrap_or(""), params.get("arguments"))
+        (
+            params["name"].as_str().unwrap_or(""),
+            params.get("arguments"),
+        )
     };
     // The principal slot: empty until authorization exists (a later issue).
     let binding = Binding::new(method, name, args, "");

@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 use crate::mailbox::Command;
 pub(crate) use cancel::{CancelSender, CancelState};
 pub use error::ContextError;
-pub(crate) use input::{InputSettings, random_keys};
 pub use input::{INPUT_METHODS, MAX_INPUTS_PER_ROUND, with_input_rounds};
+pub(crate) use input::{InputSettings, random_keys};
 pub(crate) use link::Link;
 use progress::{ProgressFloor, number, progress_token};
 pub use session::{LogLevel, ServerHandle, Session, SessionData};
@@ -309,7 +309,9 @@ impl RequestContext {
                 "elicitation/create" | "sampling/createMessage" | "roots/list"
             )
         {
-            return Err(ContextError::NotSent(streamable_core::SendError::NotAllowed));
+            return Err(ContextError::NotSent(
+                streamable_core::SendError::NotAllowed,
+            ));
         }
         self.request(method, params).await
     }
