@@ -319,3 +319,105 @@ pub(crate) fn random_keys() -> Option<KeyRing> {
     getrandom::fill(&mut id).ok()?;
     request_state::StateKey::new(u32::from_be_bytes(id), &secret).map(KeyRing::new)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(answers: BTreeMap<String, Value>) -> InputRound {
+        InputRound {
+            answers,
+            carried_state: false,
+            state: Mutex::new(RoundState::default()),
+        }
+    }
+
+    fn caps() -> SessionData {
+        let d = SessionData::default();
+        d.set_client(json!({"capabilities": {"elicitation": {}, "sampling": {}, "roots": {}}}));
+        d
+    }
+
+    #[test]
+    fn mrtr_12_derived_keys_are_stable_and_numbered_when_repeated() {
+        let (r1, r2) = (round(BTreeMap::new()), round(BTreeMap::new()));
+        let data = caps();
+        for r in [&r1, &r2] {
+            for _ in 0..2 {
+                let e = r.ask(
+                    &data,
+                    None,
+                    "elicitation/create",
+                    Some(json!({"message": "a"})),
+                );
+                assert_eq!(e, Err(ContextError::InputRequired));
+            }
+            let e = r.ask(&data, None, "roots/list", None);
+            assert_eq!(e, Err(ContextError::InputRequired));
+        }
+        let keys = |r: &InputRound| -> Vec<String> {
+            r.state.lock().unwrap().pending.keys().cloned().collect()
+        };
+        assert_eq!(keys(&r1), keys(&r2));
+        let k = keys(&r1);
+        assert_eq!(k.len(), 3, "{k:?}");
+        assert!(
+            k[0].starts_with("elicitation-") && k[1] == format!("{}-2", k[0]),
+            "{k:?}"
+        );
+        assert!(k[2].starts_with("roots-"));
+    }
+
+    #[test]
+    fn mrtr_2_mrtr_11_at_most_sixteen_inputs_per_round() {
+        let r = round(BTreeMap::new());
+        let data = caps();
+        for i in 0..(MAX_INPUTS_PER_ROUND + 4) {
+            let key = format!("k{i}");
+            let _ = r.ask(&data, Some(&key), "roots/list", None);
+        }
+        assert_eq!(r.state.lock().unwrap().pending.len(), MAX_INPUTS_PER_ROUND);
+    }
+
+    #[test]
+    fn mrtr_8_mrtr_9_capabilities_and_answer_shapes() {
+        let answers = BTreeMap::from([
+            ("ok".to_owned(), json!({"action": "decline"})),
+            ("bad".to_owned(), json!({"action": "maybe"})),
+            (
+                "s".to_owned(),
+                json!({"role": "assistant", "content": {"type": "text", "text": "x"}}),
+            ),
+            ("r".to_owned(), json!({"roots": "none"})),
+        ]);
+        let r = round(answers);
+        let data = caps();
+        assert!(r.ask(&data, Some("ok"), "elicitation/create", None).is_ok());
+        assert!(matches!(
+            r.ask(&data, Some("bad"), "elicitation/create", None),
+            Err(ContextError::BadInputResponse(_))
+        ));
+        assert!(
+            r.ask(&data, Some("s"), "sampling/createMessage", None)
+                .is_ok()
+        );
+        assert!(matches!(
+            r.ask(&data, Some("r"), "roots/list", None),
+            Err(ContextError::BadInputResponse(_))
+        ));
+        assert_eq!(
+            r.ask(&data, Some("x"), "tools/call", None),
+            Err(ContextError::NotSent(
+                streamable_core::SendError::NotAllowed
+            ))
+        );
+        let none = SessionData::default();
+        assert_eq!(
+            r.ask(&none, Some("ok"), "elicitation/create", None),
+            Err(ContextError::MissingCapability("elicitation"))
+        );
+        // Used answers are what the next state carries.
+        let used: Vec<String> = r.state.lock().unwrap().used.keys().cloned().collect();
+        assert_eq!(used, ["ok", "s"]);
+    }
+}

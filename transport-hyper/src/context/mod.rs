@@ -35,7 +35,10 @@ pub use session::{LogLevel, ServerHandle, Session, SessionData};
 /// [`RequestContext::protocol_version`] tells which applies, and what the
 /// era does not allow fails with a clear error instead of needing a second
 /// code path — a 2026-07-28 request cannot send requests to the client
-/// ([`SendError::Stateless`](streamable_core::SendError::Stateless); return an `InputRequiredResult` instead) and
+/// ([`SendError::Stateless`](streamable_core::SendError::Stateless)), but
+/// [`RequestContext::elicit`], [`RequestContext::create_message`],
+/// [`RequestContext::list_roots`] and [`RequestContext::input`] work in both
+/// eras (multi-round-trip requests, [`with_input_rounds`]), and it
 /// is cancelled when its client closes the response stream (H-CAN-1).
 #[derive(Debug)]
 pub struct RequestContext {
