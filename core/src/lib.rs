@@ -79,9 +79,11 @@ struct ReadmeExample;
 // shares with the application live at the crate root; three toolkits keep a
 // namespace of their own because their names would collide or mislead at the
 // root (`client::Event` vs `sse::Event`, `mirror::DecodeError` vs
-// `sse::DecodeError`). Everything else is private and re-exported below.
+// `sse::DecodeError`); `request_state` (MRTR's token codec) is a pure
+// toolkit of its own too. Everything else is private and re-exported below.
 pub mod client;
 pub mod mirror;
+pub mod request_state;
 pub mod sse;
 
 mod config;

@@ -23,6 +23,9 @@
 
 use std::time::Duration;
 
+#[path = "fixture26/mrtr.rs"]
+mod mrtr;
+
 use serde_json::{Map, Value, json};
 use streamable_hyper::streamable_core::{Config, ErrorObject, ResponseMode};
 use streamable_hyper::{
@@ -102,6 +105,7 @@ fn fixture() -> McpServer {
     let server = resources(server);
     let server = prompts(server);
     let server = server26::register(server);
+    let server = mrtr::register(server);
     server.completion(Completion::new(|_ctx, params| async move {
         Ok(complete(&params))
     }))

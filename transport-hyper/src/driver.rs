@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::catch::CatchUnwind;
-use crate::context::{CancelSender, Link, RequestContext, Session, SessionData};
+use crate::context::{CancelSender, InputSettings, Link, RequestContext, Session, SessionData};
 use crate::handler::DynHandler;
 use crate::mailbox::{Command, Control, Reply};
 
@@ -116,6 +116,8 @@ pub(crate) struct DriverSettings {
     pub(crate) check_invariants: bool,
     /// Seeded (predictable) session ids instead of the OS generator.
     pub(crate) id_seed: Option<u64>,
+    /// The `requestState` keys, handed to stateless requests (MRTR).
+    pub(crate) input: Arc<InputSettings>,
 }
 
 pub(crate) struct Driver {
@@ -479,8 +481,11 @@ impl Driver {
                 };
                 let (cancel, cancelled) = CancelSender::new();
                 self.running.insert(request, Running { session, cancel });
-                let ctx =
+                let mut ctx =
                     RequestContext::new(sess, version, request, id, params.clone(), cancelled);
+                if session.is_none() {
+                    ctx.set_input_settings(Some(self.settings.input.clone()));
+                }
                 // DEBUG like the other per-message spans: an enabled span
                 // per request costs the driver ~10% of a tools/call's
                 // instructions under the fmt subscriber (callgrind,

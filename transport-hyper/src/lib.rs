@@ -67,7 +67,10 @@ pub mod sync;
 mod sync;
 
 pub use body::{KEEP_ALIVE_FRAME, McpBody};
-pub use context::{ContextError, LogLevel, RequestContext, ServerHandle, Session, SessionData};
+pub use context::{
+    ContextError, INPUT_METHODS, LogLevel, MAX_INPUTS_PER_ROUND, RequestContext, ServerHandle,
+    Session, SessionData, with_input_rounds,
+};
 pub use handler::{FnHandler, Handler, Outcome, handler_fn};
 pub use registry::{
     CacheHint, CacheScope, Completion, McpServer, Prompt, Resource, ResourceTemplate, Tool,

@@ -11,12 +11,14 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::{Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::BodyExt;
+use streamable_core::request_state::KeyRing;
 use streamable_core::{Config, ErrorObject, ResponseHead, code};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::body::McpBody;
+use crate::context::{InputSettings, random_keys};
 use crate::driver::{Clock, Driver, DriverSettings};
 use crate::handler::{DynHandler, Handler};
 use crate::mailbox::{Command, Control, ExchangeGuard, Reply, send_command};
@@ -35,6 +37,8 @@ pub struct Builder {
     path: Option<String>,
     check_invariants: bool,
     id_seed: Option<u64>,
+    state_keys: Option<KeyRing>,
+    state_ttl: Duration,
 }
 
 impl Builder {
@@ -51,7 +55,27 @@ impl Builder {
             path: None,
             check_invariants: false,
             id_seed: None,
+            state_keys: None,
+            state_ttl: Duration::from_secs(600),
         }
+    }
+
+    /// The keys that sign and verify the `requestState` of 2026-07-28
+    /// multi-round-trip requests (MRTR-7). Give every instance behind one
+    /// endpoint the same ring, so a retry may reach any of them; rotate with
+    /// [`KeyRing::rotate`]. Default: one key drawn from the OS when the
+    /// service is built (then a state is valid only on this instance; if
+    /// the OS cannot give one, input rounds are answered -32603).
+    pub fn request_state_keys(mut self, keys: KeyRing) -> Self {
+        self.state_keys = Some(keys);
+        self
+    }
+
+    /// How long a `requestState` stays valid after it is issued (default
+    /// 10 minutes: a user may take a while to answer an elicitation).
+    pub fn request_state_ttl(mut self, ttl: Duration) -> Self {
+        self.state_ttl = ttl;
+        self
     }
 
     /// Answer only requests for this path (others get 404). Default: any
@@ -140,6 +164,10 @@ impl Builder {
                 backlog: self.backlog,
                 check_invariants: self.check_invariants,
                 id_seed: self.id_seed,
+                input: Arc::new(InputSettings {
+                    keys: self.state_keys.or_else(random_keys),
+                    ttl: self.state_ttl,
+                }),
             },
             rx,
             tx.downgrade(),

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use streamable_core::{ErrorObject, SendError};
+use streamable_core::{ErrorObject, RawJson, SendError, code};
 
 /// Why a message from a handler did not go out, or a server-to-client
 /// request did not get a result.
@@ -19,6 +19,17 @@ pub enum ContextError {
     /// A progress value not greater than the last one sent for the request
     /// (U-PROG-3: each must increase); nothing was sent.
     ProgressNotIncreasing,
+    /// A 2026-07-28 input round: the input was asked in this round's
+    /// `InputRequiredResult`; end the handler (`?`). The answer comes with
+    /// the client's retry (MRTR-1).
+    InputRequired,
+    /// A 2026-07-28 input round: the client did not declare this capability
+    /// (`elicitation`, `sampling`, `roots`) in its `_meta`, so it may not be
+    /// asked (MRTR-8). As an [`ErrorObject`]: -32021.
+    MissingCapability(&'static str),
+    /// A 2026-07-28 input round: the client's answer does not have the
+    /// shape of the result it answers (MRTR-9). As an [`ErrorObject`]: -32602.
+    BadInputResponse(String),
 }
 
 impl fmt::Display for ContextError {
@@ -30,8 +41,38 @@ impl fmt::Display for ContextError {
             ContextError::ProgressNotIncreasing => f.write_str(
                 "not sent: a progress value must be greater than the last one sent (U-PROG-3)",
             ),
+            ContextError::InputRequired => {
+                f.write_str("input required: asked in this round's InputRequiredResult")
+            }
+            ContextError::MissingCapability(c) => {
+                write!(f, "the client did not declare the {c} capability")
+            }
+            ContextError::BadInputResponse(m) => f.write_str(m),
         }
     }
 }
 
 impl std::error::Error for ContextError {}
+
+impl From<ContextError> for ErrorObject {
+    /// The JSON-RPC error a handler answers with when it ends with `?` on a
+    /// context error: -32021 for a missing client capability (with
+    /// `data.requiredCapabilities`), -32602 for a bad input response, the
+    /// client's own error for a rejected request, -32603 otherwise. (An
+    /// ended input round is answered with its `InputRequiredResult`
+    /// whatever the handler returned.)
+    fn from(e: ContextError) -> ErrorObject {
+        match e {
+            ContextError::Rejected(e) => e,
+            ContextError::MissingCapability(c) => {
+                let mut o = ErrorObject::new(code::MISSING_CAPABILITY, e.to_string());
+                o.data = Some(RawJson::from_value(
+                    &serde_json::json!({"requiredCapabilities": {c: {}}}),
+                ));
+                o
+            }
+            ContextError::BadInputResponse(m) => ErrorObject::new(code::INVALID_PARAMS, m),
+            other => ErrorObject::new(code::INTERNAL_ERROR, format!("Internal error: {other}")),
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 mod cancel;
 mod error;
+mod input;
 mod link;
 mod progress;
 mod session;
@@ -16,6 +17,8 @@ use tokio::sync::oneshot;
 use crate::mailbox::Command;
 pub(crate) use cancel::{CancelSender, CancelState};
 pub use error::ContextError;
+pub use input::{INPUT_METHODS, MAX_INPUTS_PER_ROUND, with_input_rounds};
+pub(crate) use input::{InputSettings, random_keys};
 pub(crate) use link::Link;
 use progress::{ProgressFloor, number, progress_token};
 pub use session::{LogLevel, ServerHandle, Session, SessionData};
@@ -32,7 +35,10 @@ pub use session::{LogLevel, ServerHandle, Session, SessionData};
 /// [`RequestContext::protocol_version`] tells which applies, and what the
 /// era does not allow fails with a clear error instead of needing a second
 /// code path — a 2026-07-28 request cannot send requests to the client
-/// ([`SendError::Stateless`](streamable_core::SendError::Stateless); return an `InputRequiredResult` instead) and
+/// ([`SendError::Stateless`](streamable_core::SendError::Stateless)), but
+/// [`RequestContext::elicit`], [`RequestContext::create_message`],
+/// [`RequestContext::list_roots`] and [`RequestContext::input`] work in both
+/// eras (multi-round-trip requests, [`with_input_rounds`]), and it
 /// is cancelled when its client closes the response stream (H-CAN-1).
 #[derive(Debug)]
 pub struct RequestContext {
@@ -48,6 +54,11 @@ pub struct RequestContext {
     /// The last progress value sent (each must be greater, U-PROG-3).
     progress_floor: ProgressFloor,
     cancelled: Arc<CancelState>,
+    /// The `requestState` keys, for a stateless request (MRTR).
+    input_settings: Option<Arc<InputSettings>>,
+    /// The current multi-round-trip round, once [`with_input_rounds`]
+    /// started one.
+    input: Option<Arc<input::InputRound>>,
 }
 
 impl RequestContext {
@@ -70,7 +81,14 @@ impl RequestContext {
             progress_token: std::sync::OnceLock::new(),
             progress_floor: ProgressFloor::default(),
             cancelled,
+            input_settings: None,
+            input: None,
         }
+    }
+
+    /// Give a stateless request the `requestState` keys (the driver does).
+    pub(crate) fn set_input_settings(&mut self, settings: Option<Arc<InputSettings>>) {
+        self.input_settings = settings;
     }
 
     /// The session.
@@ -221,19 +239,84 @@ impl RequestContext {
             .map_err(ContextError::NotSent)
     }
 
-    /// `sampling/createMessage`.
+    /// `sampling/createMessage`: see [`RequestContext::elicit`] for how it
+    /// works in each era (needs the client's `sampling` capability in
+    /// 2026-07-28).
     pub async fn create_message(&self, params: Value) -> Result<RawJson, ContextError> {
-        self.request("sampling/createMessage", Some(params)).await
+        self.ask(None, "sampling/createMessage", Some(params)).await
     }
 
     /// `elicitation/create`.
+    ///
+    /// In a session, a server-to-client request on this request's stream.
+    /// In a 2026-07-28 round ([`with_input_rounds`]; [`McpServer`](crate::McpServer)
+    /// starts one for `tools/call`, `prompts/get` and `resources/read`):
+    /// the client's answer if its retry carries one, else the input is
+    /// asked in this round's `InputRequiredResult` and the call fails with
+    /// [`ContextError::InputRequired`] (end the handler with `?`); a
+    /// client that did not declare `elicitation` in its `_meta` capabilities
+    /// gets [`ContextError::MissingCapability`] (-32021 through `?`), an
+    /// answer of the wrong shape [`ContextError::BadInputResponse`]
+    /// (-32602). Without a round, a stateless request gets
+    /// [`SendError::Stateless`](streamable_core::SendError::Stateless).
     pub async fn elicit(&self, params: Value) -> Result<RawJson, ContextError> {
-        self.request("elicitation/create", Some(params)).await
+        self.ask(None, "elicitation/create", Some(params)).await
     }
 
-    /// `roots/list`.
+    /// `roots/list` (see [`RequestContext::elicit`]; needs `roots`).
     pub async fn list_roots(&self) -> Result<RawJson, ContextError> {
-        self.request("roots/list", None).await
+        self.ask(None, "roots/list", None).await
+    }
+
+    /// Ask for an input under a key of the handler's choosing: `method` is
+    /// `elicitation/create`, `sampling/createMessage` or `roots/list`
+    /// (anything else fails with
+    /// [`SendError::NotAllowed`](streamable_core::SendError::NotAllowed)).
+    /// In a 2026-07-28 round the key names the input in `inputRequests` and
+    /// `inputResponses` (unique within the request; the same key means the
+    /// same input in every round); in a session it is not used and this is
+    /// [`RequestContext::request`]. Otherwise as [`RequestContext::elicit`].
+    pub async fn input(
+        &self,
+        key: &str,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<RawJson, ContextError> {
+        self.ask(Some(key), method, params).await
+    }
+
+    /// Whether this request runs as a 2026-07-28 multi-round-trip round,
+    /// where inputs are asked through `InputRequiredResult`.
+    pub fn in_input_round(&self) -> bool {
+        self.input.is_some()
+    }
+
+    /// Whether this round's request carried a `requestState` (it verified:
+    /// one that does not is answered -32602 before the handler runs).
+    pub fn has_request_state(&self) -> bool {
+        self.input.as_ref().is_some_and(|r| r.carried_state)
+    }
+
+    async fn ask(
+        &self,
+        key: Option<&str>,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<RawJson, ContextError> {
+        if let Some(round) = &self.input {
+            return round.ask(&self.session.data, key, method, params);
+        }
+        if key.is_some()
+            && !matches!(
+                method,
+                "elicitation/create" | "sampling/createMessage" | "roots/list"
+            )
+        {
+            return Err(ContextError::NotSent(
+                streamable_core::SendError::NotAllowed,
+            ));
+        }
+        self.request(method, params).await
     }
 }
 

@@ -12,7 +12,7 @@ use super::cache::CacheHint;
 use super::items::{Tool, ToolResult};
 use super::schema::Invalid;
 use super::server::McpServer;
-use crate::context::{LogLevel, RequestContext, ServerHandle};
+use crate::context::{INPUT_METHODS, LogLevel, RequestContext, ServerHandle, with_input_rounds};
 use crate::handler::{Handler, Outcome};
 
 impl McpServer {
@@ -286,6 +286,17 @@ fn invalid(msg: &str) -> ErrorObject {
     ErrorObject::new(code::INVALID_PARAMS, msg)
 }
 
+impl McpServer {
+    /// Every method, with `tools/call` on its fast path.
+    async fn route(&self, ctx: RequestContext, method: String, params: Option<RawJson>) -> Outcome {
+        if method == "tools/call" && !self.inner.tools.is_empty() {
+            return self.call_tool(ctx, params.as_ref()).await;
+        }
+        let params = params.map(|p| p.to_value()).unwrap_or(Value::Null);
+        self.dispatch(ctx, &method, params).await
+    }
+}
+
 impl Handler for McpServer {
     async fn request(
         &self,
@@ -293,11 +304,12 @@ impl Handler for McpServer {
         method: String,
         params: Option<RawJson>,
     ) -> Outcome {
-        if method == "tools/call" && !self.inner.tools.is_empty() {
-            return self.call_tool(ctx, params.as_ref()).await;
+        // MRTR (SEP-2322): a stateless tools/call, prompts/get or
+        // resources/read runs as one input round (context/input.rs).
+        if ctx.is_stateless() && INPUT_METHODS.contains(&method.as_str()) {
+            return with_input_rounds(ctx, method, params, |ctx, m, p| self.route(ctx, m, p)).await;
         }
-        let params = params.map(|p| p.to_value()).unwrap_or(Value::Null);
-        self.dispatch(ctx, &method, params).await
+        self.route(ctx, method, params).await
     }
 
     fn session_closed(&self, session: SessionKey, _reason: CloseReason) {
