@@ -83,6 +83,7 @@ struct ReadmeExample;
 pub mod client;
 pub mod mirror;
 pub mod sse;
+pub mod task;
 
 mod config;
 mod edge;
