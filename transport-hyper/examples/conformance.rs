@@ -30,6 +30,9 @@ use streamable_hyper::{
     ResourceTemplate, Tool, ToolResult, serve,
 };
 
+#[path = "fixture26/tasks.rs"]
+mod tasks;
+
 /// A 1x1 red PNG (8-bit RGB), base64.
 const PNG_1X1: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
@@ -98,6 +101,7 @@ fn fixture() -> McpServer {
     let server = tools(server);
     let server = resources(server);
     let server = prompts(server);
+    let server = tasks::register(server);
     server.completion(Completion::new(|_ctx, params| async move {
         Ok(complete(&params))
     }))

@@ -48,6 +48,8 @@ pub struct RequestContext {
     /// The last progress value sent (each must be greater, U-PROG-3).
     progress_floor: ProgressFloor,
     cancelled: Arc<CancelState>,
+    /// The task this request runs as (the tasks extension), if any.
+    task: Option<crate::tasks::TaskHandle>,
 }
 
 impl RequestContext {
@@ -70,7 +72,21 @@ impl RequestContext {
             progress_token: std::sync::OnceLock::new(),
             progress_floor: ProgressFloor::default(),
             cancelled,
+            task: None,
         }
+    }
+
+    /// This context, running as task `task` (the tasks extension).
+    pub(crate) fn with_task(mut self, task: crate::tasks::TaskHandle) -> Self {
+        self.task = Some(task);
+        self
+    }
+
+    /// The task this tool call runs as, when the server answered it with a
+    /// `CreateTaskResult` (a task-supporting tool, a client that declared
+    /// the tasks extension): ask the client for input through it.
+    pub fn task(&self) -> Option<&crate::tasks::TaskHandle> {
+        self.task.as_ref()
     }
 
     /// The session.

@@ -14,9 +14,10 @@ use streamable_core::ErrorObject;
 use super::schema::Schema;
 use super::template::match_template;
 use crate::context::RequestContext;
+use crate::tasks::TaskSupport;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type ToolFn =
+pub(crate) type ToolFn =
     dyn Fn(RequestContext, Value) -> BoxFuture<Result<ToolResult, ErrorObject>> + Send + Sync;
 type ReadFn = dyn Fn(
         RequestContext,
@@ -134,6 +135,8 @@ pub struct Tool {
     /// `schema` compiled for the per-call check.
     pub(super) checks: Arc<Schema>,
     pub(super) run: Arc<ToolFn>,
+    /// Whether (and how) it runs as a task (the tasks extension).
+    pub(super) task_support: Option<TaskSupport>,
 }
 
 impl fmt::Debug for Tool {
@@ -154,7 +157,18 @@ impl Tool {
             checks: Arc::new(Schema::compile(&input_schema)),
             schema: input_schema,
             run: Arc::new(move |ctx, args| Box::pin(run(ctx, args))),
+            task_support: None,
         }
+    }
+
+    /// Let it run as a task (SEP-2663): for a 2026-07-28 client that
+    /// declared `io.modelcontextprotocol/tasks`, `tools/call` answers with a
+    /// `CreateTaskResult` at once and the function runs in the background,
+    /// reaching its task through [`RequestContext::task`]. With
+    /// [`TaskSupport::Required`], other clients get -32021.
+    pub fn task_support(mut self, support: TaskSupport) -> Self {
+        self.task_support = Some(support);
+        self
     }
 
     /// A human-readable title.

@@ -9,5 +9,6 @@ mod schema;
 mod server;
 mod template;
 
+pub(crate) use items::ToolFn;
 pub use items::{Completion, Prompt, Resource, ResourceTemplate, Tool, ToolResult};
 pub use server::McpServer;
