@@ -505,7 +505,10 @@ mod tests {
         let d = t.to_wire(Wire::Detailed);
         assert_eq!(d["resultType"], "complete");
         assert_eq!(d["status"], "input_required");
-        assert_eq!(d["inputRequests"]["input-1"]["method"], "elicitation/create");
+        assert_eq!(
+            d["inputRequests"]["input-1"]["method"],
+            "elicitation/create"
+        );
         assert_eq!(d["lastUpdatedAt"], "2025-12-05T20:30:01.000Z");
         // The create form never shows inputs, even while some are pending.
         assert!(t.to_wire(Wire::Created).get("inputRequests").is_none());

@@ -74,8 +74,8 @@ pub use registry::{Completion, McpServer, Prompt, Resource, ResourceTemplate, To
 pub use serve::{Listener, SHUTDOWN_GRACE, serve};
 pub use service::{Builder, McpService, ResponseFuture};
 pub use tasks::{
-    DEFAULT_MAX_TASKS, MemoryStore, StoreError, StoreFuture, TaskHandle, TaskInputError,
-    TaskSettings, TaskStore, TaskSupport,
+    CANCEL_GRACE, DEFAULT_MAX_TASKS, MemoryStore, StoreError, StoreFuture, TaskHandle,
+    TaskInputError, TaskSettings, TaskStore, TaskSupport,
 };
 
 pub use streamable_core;

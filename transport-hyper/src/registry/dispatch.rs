@@ -38,8 +38,7 @@ impl McpServer {
                 });
                 // Extensions are a 2026-07-28 notion: advertised here only.
                 if self.has_tasks() {
-                    r["capabilities"]["extensions"] =
-                        json!({streamable_core::task::EXTENSION: {}});
+                    r["capabilities"]["extensions"] = json!({streamable_core::task::EXTENSION: {}});
                 }
                 if let Some(text) = &i.instructions {
                     r["instructions"] = json!(text);

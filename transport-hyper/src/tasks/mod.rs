@@ -29,6 +29,10 @@ use crate::context::{CancelSender, RequestContext};
 use crate::handler::Outcome;
 use crate::registry::{ToolFn, ToolResult};
 
+/// How long the work of a cancelled task may go on winding down (after its
+/// context reads as cancelled) before it is dropped.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(1);
+
 /// Whether a tool runs as a task (declared with
 /// [`Tool::task_support`](crate::Tool::task_support)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,11 +215,18 @@ impl Tasks {
         let work = CatchUnwind::new(run(task_ctx, args));
         let ttl = self.settings.ttl;
         tokio::spawn(async move {
+            tokio::pin!(work);
             let change = tokio::select! {
                 biased;
-                _ = stopped => None,
+                _ = stopped => {
+                    // Cancelled: the context reads as cancelled; the work
+                    // gets a grace period to wind down, then is dropped.
+                    // Its result is refused (the task is terminal).
+                    let _ = tokio::time::timeout(CANCEL_GRACE, &mut work).await;
+                    None
+                }
                 () = tokio::time::sleep(ttl) => None,
-                r = work => Some(match r {
+                r = &mut work => Some(match r {
                     Ok(Ok(result)) => match RawJson::from_serialize(&result) {
                         Ok(raw) => TaskChange::Complete(raw),
                         Err(e) => TaskChange::Fail(internal(format!(
@@ -339,11 +350,8 @@ fn ack() -> RawJson {
 }
 
 fn serialize_result(r: &ToolResult) -> Outcome {
-    RawJson::from_serialize(r).map_err(|e| {
-        internal(format!(
-            "Internal error: the tool result is not JSON: {e}"
-        ))
-    })
+    RawJson::from_serialize(r)
+        .map_err(|e| internal(format!("Internal error: the tool result is not JSON: {e}")))
 }
 
 /// Why [`TaskHandle::input`] got no answer.
@@ -403,14 +411,22 @@ impl TaskHandle {
         let (applied, _) = self
             .tasks
             .store
-            .apply(&self.id, TaskChange::NeedInput(RawJson::from_value(&request)), now_ms())
+            .apply(
+                &self.id,
+                TaskChange::NeedInput(RawJson::from_value(&request)),
+                now_ms(),
+            )
             .await
             .map_err(TaskInputError::Store)?;
         let Applied::InputKey(key) = applied else {
             return Err(TaskInputError::Ended);
         };
         let rx = {
-            let mut g = self.tasks.workers.lock().map_err(|_| TaskInputError::Ended)?;
+            let mut g = self
+                .tasks
+                .workers
+                .lock()
+                .map_err(|_| TaskInputError::Ended)?;
             let w = g.get_mut(&self.id).ok_or(TaskInputError::Ended)?;
             if let Some(v) = w.early.remove(&key) {
                 return Ok(v);

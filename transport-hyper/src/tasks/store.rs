@@ -53,8 +53,11 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// The task `id`, or `None` if it is unknown or its TTL elapsed by
     /// `now_ms` (TASK-6: never before).
-    fn get<'a>(&'a self, id: &'a str, now_ms: u64)
-    -> StoreFuture<'a, Result<Option<Task>, StoreError>>;
+    fn get<'a>(
+        &'a self,
+        id: &'a str,
+        now_ms: u64,
+    ) -> StoreFuture<'a, Result<Option<Task>, StoreError>>;
 
     /// Apply `change` to task `id` atomically (with respect to every other
     /// change to it), returning what it did and the task afterwards.
@@ -133,7 +136,10 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Tables) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Tables) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut g = self
             .inner
             .lock()
