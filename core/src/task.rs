@@ -24,6 +24,10 @@ pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
 /// further one is refused with [`TaskError::TooManyInputs`].
 pub const MAX_INPUT_REQUESTS: usize = 64;
 
+/// The most task ids one `subscriptions/listen` may ask notifications for;
+/// more are refused with -32602.
+pub const MAX_LISTEN_TASK_IDS: usize = 256;
+
 /// A task's status (SEP-2663 §Task Status).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TaskStatus {

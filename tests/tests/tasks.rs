@@ -10,7 +10,7 @@ use streamable_core::Config;
 use streamable_core::task::EXTENSION;
 use streamable_hyper::streamable_core::ErrorObject;
 use streamable_hyper::{McpServer, MemoryStore, TaskSettings, TaskSupport, Tool, ToolResult};
-use streamable_tests::{T, TestServer, json_body, modern_request, send};
+use streamable_tests::{SseReader, T, TestServer, json_body, modern_request, send};
 use tokio::sync::mpsc;
 
 /// A server with task tools; `cancelled` hears from `wait_forever` when its
@@ -441,4 +441,49 @@ async fn task_6_tasks_are_kept_for_their_ttl_then_discarded_and_the_store_is_bou
     let (_, v) = rpc(&server, "tasks/get", json!({"taskId": id}), true).await;
     assert_eq!(v["error"]["code"], -32602, "{v}");
     create(&server, "double", json!({"n": 3})).await;
+}
+
+#[tokio::test]
+async fn task_14_listen_streams_get_status_notifications_of_their_tasks() {
+    let (server, _rx) = start().await;
+    let id = create(&server, "wait_forever", json!({})).await;
+    let other = create(&server, "wait_forever", json!({})).await;
+    let addr = server.addr;
+    let res = send(
+        addr,
+        modern_request(
+            addr,
+            9,
+            "subscriptions/listen",
+            with_ext(json!({"notifications": {"taskIds": [id]}}), true),
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let mut sse = SseReader::new(res);
+    let ack = sse.next().await.expect("acknowledgement").json();
+    assert_eq!(ack["params"]["notifications"]["taskIds"], json!([id]));
+
+    // The other task's change is not for this stream; this task's is.
+    result(&server, "tasks/cancel", json!({"taskId": other})).await;
+    result(&server, "tasks/cancel", json!({"taskId": id})).await;
+    let n = sse.next().await.expect("a task notification").json();
+    assert_eq!(n["method"], "notifications/tasks");
+    assert_eq!(n["params"]["taskId"], id.as_str());
+    assert_eq!(n["params"]["status"], "cancelled");
+    assert!(n["params"].get("resultType").is_none());
+    assert_eq!(
+        n["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        9
+    );
+
+    // Without the extension, asking for task ids is refused.
+    let (status, v) = rpc(
+        &server,
+        "subscriptions/listen",
+        json!({"notifications": {"taskIds": [id]}}),
+        false,
+    )
+    .await;
+    assert_eq!((status, v["error"]["code"].as_i64()), (400, Some(-32021)));
 }

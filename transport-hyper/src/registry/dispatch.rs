@@ -242,6 +242,7 @@ impl Handler for McpServer {
     }
 
     fn attach(&self, server: ServerHandle) {
+        self.inner.tasks.attach(server.clone());
         if let Ok(mut g) = self.inner.server.lock() {
             *g = Some(server);
         }

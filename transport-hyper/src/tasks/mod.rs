@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 pub use store::{DEFAULT_MAX_TASKS, MemoryStore, StoreError, StoreFuture, TaskStore};
 
 use crate::catch::CatchUnwind;
-use crate::context::{CancelSender, RequestContext};
+use crate::context::{CancelSender, RequestContext, ServerHandle};
 use crate::handler::Outcome;
 use crate::registry::{ToolFn, ToolResult};
 
@@ -82,6 +82,8 @@ pub(crate) struct Tasks {
     store: Arc<dyn TaskStore>,
     settings: TaskSettings,
     workers: Mutex<BTreeMap<String, Worker>>,
+    /// For `notifications/tasks` on listen streams (set by `attach`).
+    server: Mutex<Option<ServerHandle>>,
 }
 
 impl std::fmt::Debug for Tasks {
@@ -152,7 +154,30 @@ impl Tasks {
             store,
             settings,
             workers: Mutex::default(),
+            server: Mutex::default(),
         }
+    }
+
+    /// Publish task status notifications through `server`.
+    pub(crate) fn attach(&self, server: ServerHandle) {
+        if let Ok(mut g) = self.server.lock() {
+            *g = Some(server);
+        }
+    }
+
+    /// Apply `change` to task `id` and tell the listeners of that task
+    /// (`notifications/tasks`, the full task as `tasks/get` shows it) when
+    /// it changed (TASK-14).
+    async fn apply(&self, id: &str, change: TaskChange) -> Result<Applied, StoreError> {
+        let (applied, task) = self.store.apply(id, change, now_ms()).await?;
+        if applied != Applied::Unchanged {
+            let server = self.server.lock().ok().and_then(|g| g.clone());
+            if let Some(server) = server {
+                let params = task.to_wire(Wire::Notification);
+                let _ = server.publish("notifications/tasks", Some(params)).await;
+            }
+        }
+        Ok(applied)
     }
 
     /// `tools/call` of a task-supporting tool (its arguments already
@@ -241,7 +266,7 @@ impl Tasks {
             };
             if let Some(change) = change {
                 // A task cancelled or discarded meanwhile refuses this; fine.
-                let _ = tasks.store.apply(&id, change, now_ms()).await;
+                let _ = tasks.apply(&id, change).await;
             }
             if let Ok(mut g) = tasks.workers.lock() {
                 g.remove(&id);
@@ -281,9 +306,8 @@ impl Tasks {
                     .as_object()
                     .ok_or_else(|| invalid("inputResponses must be an object"))?;
                 let keys = responses.keys().cloned().collect();
-                let (applied, _) = self
-                    .store
-                    .apply(id, TaskChange::Answered(keys), now)
+                let applied = self
+                    .apply(id, TaskChange::Answered(keys))
                     .await
                     .map_err(store_error)?;
                 if let Applied::AnsweredKeys(keys) = applied {
@@ -292,9 +316,8 @@ impl Tasks {
                 Ok(ack())
             }
             "tasks/cancel" => {
-                let (applied, _) = self
-                    .store
-                    .apply(id, TaskChange::Cancel, now)
+                let applied = self
+                    .apply(id, TaskChange::Cancel)
                     .await
                     .map_err(store_error)?;
                 if applied == Applied::Changed {
@@ -408,13 +431,11 @@ impl TaskHandle {
     /// from `tasks/update`. Several may be outstanding at once (up to
     /// [`task::MAX_INPUT_REQUESTS`]), each under its own key.
     pub async fn input(&self, request: Value) -> Result<Value, TaskInputError> {
-        let (applied, _) = self
+        let applied = self
             .tasks
-            .store
             .apply(
                 &self.id,
                 TaskChange::NeedInput(RawJson::from_value(&request)),
-                now_ms(),
             )
             .await
             .map_err(TaskInputError::Store)?;
@@ -454,8 +475,7 @@ impl TaskHandle {
     /// Set the task's `statusMessage`.
     pub async fn status_message(&self, message: &str) -> Result<(), TaskInputError> {
         self.tasks
-            .store
-            .apply(&self.id, TaskChange::Message(message.to_owned()), now_ms())
+            .apply(&self.id, TaskChange::Message(message.to_owned()))
             .await
             .map(|_| ())
             .map_err(TaskInputError::Store)
