@@ -121,6 +121,9 @@ pub struct SubscriptionSupport {
     pub resources_list_changed: bool,
     /// `notifications/resources/updated` for subscribed URIs.
     pub resource_updates: bool,
+    /// `notifications/tasks` for the listed task ids (the tasks extension,
+    /// TASK-14); a server without tasks never publishes any.
+    pub task_status: bool,
 }
 
 impl Default for SubscriptionSupport {
@@ -130,6 +133,7 @@ impl Default for SubscriptionSupport {
             prompts_list_changed: true,
             resources_list_changed: true,
             resource_updates: true,
+            task_status: true,
         }
     }
 }

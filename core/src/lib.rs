@@ -85,6 +85,7 @@ pub mod client;
 pub mod mirror;
 pub mod request_state;
 pub mod sse;
+pub mod task;
 
 mod config;
 mod edge;

@@ -35,11 +35,14 @@ const SENTINEL_SUFFIX: &str = "?=";
 pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
 /// The body field an `Mcp-Name` header mirrors for `method`: `params.name`
-/// for `tools/call` and `prompts/get`, `params.uri` for `resources/read`.
+/// for `tools/call` and `prompts/get`, `params.uri` for `resources/read`,
+/// `params.taskId` for the tasks extension's `tasks/get`, `tasks/update` and
+/// `tasks/cancel` (SEP-2663 §Routing Headers, TASK-8).
 pub fn name_field(method: &str) -> Option<&'static str> {
     match method {
         "tools/call" | "prompts/get" => Some("name"),
         "resources/read" => Some("uri"),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
         _ => None,
     }
 }

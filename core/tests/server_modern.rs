@@ -843,3 +843,55 @@ fn abandon_and_unknown_version_without_meta_never_hang() {
     let out = h.take();
     assert_eq!(reply(&out, fut).0, 400);
 }
+
+/// TASK-14: `notifications/tasks` reach the listeners that asked for that
+/// task id (and declared the tasks extension); without the extension a
+/// listen asking for task ids is refused with -32021.
+#[test]
+fn task_14_listen_task_ids_need_the_extension_and_filter_task_notifications() {
+    let mut h = H::new(Config::default());
+    let listen_with = |h: &mut H, id: i64, caps: Value, ids: Value| {
+        let mut m = meta();
+        m["io.modelcontextprotocol/clientCapabilities"] = caps;
+        let b = json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+                       "params": {"notifications": {"taskIds": ids}, "_meta": m}});
+        h.post_with(
+            None,
+            &b.to_string(),
+            &[
+                ("mcp-protocol-version", V),
+                ("mcp-method", "subscriptions/listen"),
+            ],
+        )
+    };
+    let ext = json!({"extensions": {"io.modelcontextprotocol/tasks": {}}});
+    let refused = listen_with(&mut h, 1, json!({}), json!(["t1"]));
+    let a = listen_with(&mut h, 2, ext.clone(), json!(["t1", "t2"]));
+    let b = listen_with(&mut h, 3, ext, json!(["t3"]));
+    let out = h.take();
+    let (status, _, text) = reply(&out, refused);
+    assert_eq!(status, 400);
+    let (code, err) = error_of(&text);
+    assert_eq!(code, -32021);
+    assert!(
+        err["data"]["requiredCapabilities"]["extensions"]["io.modelcontextprotocol/tasks"]
+            .is_object()
+    );
+    let ack = json_of_frame(&frames(&out, a)[0]);
+    assert_eq!(
+        ack["params"]["notifications"]["taskIds"],
+        json!(["t1", "t2"])
+    );
+
+    let t = h.t();
+    let note = |id: &str| RawJson::from_value(&json!({"taskId": id, "status": "completed"}));
+    assert_eq!(h.s.publish(t, "notifications/tasks", Some(&note("t2"))), 1);
+    assert_eq!(h.s.publish(t, "notifications/tasks", Some(&note("t9"))), 0);
+    h.drain();
+    let out = h.take();
+    let fa = frames(&out, a);
+    assert_eq!(fa.len(), 1);
+    assert_eq!(json_of_frame(&fa[0])["params"]["taskId"], "t2");
+    assert!(frames(&out, b).is_empty());
+    h.s.check_invariants();
+}

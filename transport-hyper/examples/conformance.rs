@@ -23,9 +23,6 @@
 
 use std::time::Duration;
 
-#[path = "fixture26/mrtr.rs"]
-mod mrtr;
-
 use serde_json::{Map, Value, json};
 use streamable_hyper::streamable_core::{Config, ErrorObject, ResponseMode};
 use streamable_hyper::{
@@ -33,8 +30,12 @@ use streamable_hyper::{
     ResourceTemplate, Tool, ToolResult, serve,
 };
 
+#[path = "fixture26/mrtr.rs"]
+mod mrtr;
 #[path = "fixture26/server26.rs"]
 mod server26;
+#[path = "fixture26/tasks.rs"]
+mod tasks;
 
 /// A 1x1 red PNG (8-bit RGB), base64.
 const PNG_1X1: &str =
@@ -106,6 +107,7 @@ fn fixture() -> McpServer {
     let server = prompts(server);
     let server = server26::register(server);
     let server = mrtr::register(server);
+    let server = tasks::register(server);
     server.completion(Completion::new(|_ctx, params| async move {
         Ok(complete(&params))
     }))

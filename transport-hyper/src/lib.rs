@@ -57,6 +57,7 @@ mod mailbox;
 mod registry;
 mod serve;
 mod service;
+mod tasks;
 // Public only for the loom models (`tests/loom_*.rs`, run with
 // `--cfg loom`); otherwise a private detail of the service.
 #[cfg(loom)]
@@ -78,5 +79,9 @@ pub use registry::{
 };
 pub use serve::{Listener, SHUTDOWN_GRACE, serve};
 pub use service::{Builder, McpService, ResponseFuture};
+pub use tasks::{
+    CANCEL_GRACE, DEFAULT_MAX_TASKS, MemoryStore, StoreError, StoreFuture, TaskHandle,
+    TaskInputError, TaskSettings, TaskStore, TaskSupport,
+};
 
 pub use streamable_core;

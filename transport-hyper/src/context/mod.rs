@@ -59,6 +59,8 @@ pub struct RequestContext {
     /// The current multi-round-trip round, once [`with_input_rounds`]
     /// started one.
     input: Option<Arc<input::InputRound>>,
+    /// The task this request runs as (the tasks extension), if any.
+    task: Option<crate::tasks::TaskHandle>,
 }
 
 impl RequestContext {
@@ -83,12 +85,26 @@ impl RequestContext {
             cancelled,
             input_settings: None,
             input: None,
+            task: None,
         }
     }
 
     /// Give a stateless request the `requestState` keys (the driver does).
     pub(crate) fn set_input_settings(&mut self, settings: Option<Arc<InputSettings>>) {
         self.input_settings = settings;
+    }
+
+    /// This context, running as task `task` (the tasks extension).
+    pub(crate) fn with_task(mut self, task: crate::tasks::TaskHandle) -> Self {
+        self.task = Some(task);
+        self
+    }
+
+    /// The task this tool call runs as, when the server answered it with a
+    /// `CreateTaskResult` (a task-supporting tool, a client that declared
+    /// the tasks extension): ask the client for input through it.
+    pub fn task(&self) -> Option<&crate::tasks::TaskHandle> {
+        self.task.as_ref()
     }
 
     /// The session.

@@ -46,6 +46,10 @@ impl McpServer {
                     "capabilities": self.capabilities(),
                     "_meta": {"io.modelcontextprotocol/serverInfo": i.info},
                 });
+                // Extensions are a 2026-07-28 notion: advertised here only.
+                if self.has_tasks() {
+                    r["capabilities"]["extensions"] = json!({streamable_core::task::EXTENSION: {}});
+                }
                 if let Some(text) = &i.instructions {
                     r["instructions"] = json!(text);
                 }
@@ -141,6 +145,13 @@ impl McpServer {
                     json!({"completion": {"values": values, "total": total, "hasMore": total > 100}}),
                 )
             }
+            // The tasks extension (SEP-2663); `tasks/result` and `tasks/list`
+            // do not exist in it and fall through to -32601.
+            "tasks/get" | "tasks/update" | "tasks/cancel"
+                if ctx.is_stateless() && self.has_tasks() =>
+            {
+                i.tasks.request(&ctx, method, &params).await
+            }
             _ => unreachable_method(method),
         }
     }
@@ -174,6 +185,10 @@ impl McpServer {
                     format!("Internal error: the inputSchema of tool {name} does not compile: {e}"),
                 ));
             }
+        }
+        if let Some(support) = tool.task_support {
+            let run = tool.run.clone();
+            return self.inner.tasks.call_tool(ctx, run, args, support).await;
         }
         let r = (tool.run)(ctx, args).await?;
         tool_outcome(&r)
@@ -319,6 +334,7 @@ impl Handler for McpServer {
     }
 
     fn attach(&self, server: ServerHandle) {
+        self.inner.tasks.attach(server.clone());
         if let Ok(mut g) = self.inner.server.lock() {
             *g = Some(server);
         }

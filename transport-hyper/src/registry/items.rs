@@ -15,9 +15,10 @@ use super::cache::CacheHint;
 use super::schema::Schema;
 use super::template::match_template;
 use crate::context::RequestContext;
+use crate::tasks::TaskSupport;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type ToolFn =
+pub(crate) type ToolFn =
     dyn Fn(RequestContext, Value) -> BoxFuture<Result<ToolResult, ErrorObject>> + Send + Sync;
 type ReadFn = dyn Fn(
         RequestContext,
@@ -155,6 +156,8 @@ pub struct Tool {
     /// Client capabilities a call needs (answered -32021 at 2026-07-28
     /// when the request's `_meta` lacks one, ERR-3).
     pub(super) requires: Vec<String>,
+    /// Whether (and how) it runs as a task (the tasks extension).
+    pub(super) task_support: Option<TaskSupport>,
 }
 
 impl fmt::Debug for Tool {
@@ -176,6 +179,7 @@ impl Tool {
             schema: input_schema,
             run: Arc::new(move |ctx, args| Box::pin(run(ctx, args))),
             requires: Vec::new(),
+            task_support: None,
         }
     }
 
@@ -195,6 +199,16 @@ impl Tool {
         if !self.requires.iter().any(|c| c == capability) {
             self.requires.push(capability.to_owned());
         }
+        self
+    }
+
+    /// Let it run as a task (SEP-2663): for a 2026-07-28 client that
+    /// declared `io.modelcontextprotocol/tasks`, `tools/call` answers with a
+    /// `CreateTaskResult` at once and the function runs in the background,
+    /// reaching its task through [`RequestContext::task`]. With
+    /// [`TaskSupport::Required`], other clients get -32021.
+    pub fn task_support(mut self, support: TaskSupport) -> Self {
+        self.task_support = Some(support);
         self
     }
 

@@ -10,6 +10,7 @@ use streamable_core::SessionKey;
 use super::cache::{CacheHint, CacheHints};
 use super::items::{Completion, Prompt, Resource, ResourceTemplate, Tool};
 use crate::context::{ServerHandle, Session};
+use crate::tasks::{TaskSettings, TaskStore, Tasks};
 
 #[derive(Default)]
 pub(super) struct Inner {
@@ -25,6 +26,8 @@ pub(super) struct Inner {
     pub(super) sessions: Mutex<BTreeMap<SessionKey, Session>>,
     /// For publishing to 2026-07-28 listen streams (set by `attach`).
     pub(super) server: Mutex<Option<ServerHandle>>,
+    /// The tasks extension's runtime (used by task-supporting tools).
+    pub(super) tasks: Arc<Tasks>,
 }
 
 /// An MCP server application built from registrations; implements
@@ -85,6 +88,7 @@ impl McpServer {
                     cache: old.cache,
                     sessions: Mutex::default(),
                     server: Mutex::default(),
+                    tasks: old.tasks.clone(),
                 };
                 f(&mut inner);
                 self.inner = Arc::new(inner);
@@ -173,6 +177,20 @@ impl McpServer {
             };
             *slot = Some(hint);
         })
+    }
+
+    /// Keep the tasks of task-supporting tools in `store` with `settings`
+    /// (by default a [`MemoryStore`](crate::MemoryStore) of
+    /// [`DEFAULT_MAX_TASKS`](crate::DEFAULT_MAX_TASKS) and
+    /// [`TaskSettings::default`]).
+    pub fn task_store(self, store: Arc<dyn TaskStore>, settings: TaskSettings) -> Self {
+        self.edit(|i| i.tasks = Arc::new(Tasks::new(store, settings)))
+    }
+
+    /// Whether some tool runs as a task (then the tasks extension is
+    /// advertised and `tasks/*` answered).
+    pub(super) fn has_tasks(&self) -> bool {
+        self.inner.tools.values().any(|t| t.task_support.is_some())
     }
 
     /// Register the completion function.

@@ -8,10 +8,11 @@ use std::collections::BTreeSet;
 use http::StatusCode;
 use serde_json::Value;
 
-use super::{Call, META_SUBSCRIPTION_ID, Purpose};
+use super::{Call, META_CLIENT_CAPABILITIES, META_SUBSCRIPTION_ID, Purpose};
 use crate::jsonrpc::{self, ErrorObject, Id, RawJson, code};
 use crate::output::{Content, ExchangeId, Output, ResponseHead};
 use crate::server::{IdSource, Server};
+use crate::task;
 
 /// The change notifications a listener may ask for (the `notifications`
 /// filter of `subscriptions/listen`).
@@ -25,10 +26,13 @@ pub struct Filter {
     pub resources_list_changed: bool,
     /// `notifications/resources/updated` for these URIs.
     pub resource_subscriptions: BTreeSet<String>,
+    /// `notifications/tasks` for these task ids (the tasks extension).
+    pub task_ids: BTreeSet<String>,
 }
 
 impl Filter {
-    /// Whether a notification `method` about `uri` passes this filter.
+    /// Whether a notification `method` about `uri` (for
+    /// `notifications/tasks`, the task id) passes this filter.
     pub fn admits(&self, method: &str, uri: Option<&str>) -> bool {
         match method {
             "notifications/tools/list_changed" => self.tools_list_changed,
@@ -37,6 +41,7 @@ impl Filter {
             "notifications/resources/updated" => {
                 uri.is_some_and(|u| self.resource_subscriptions.contains(u))
             }
+            "notifications/tasks" => uri.is_some_and(|t| self.task_ids.contains(t)),
             _ => false,
         }
     }
@@ -58,6 +63,9 @@ impl Filter {
                 self.resource_subscriptions.iter().cloned().collect(),
             );
         }
+        if !self.task_ids.is_empty() {
+            m.insert("taskIds".into(), self.task_ids.iter().cloned().collect());
+        }
         Value::Object(m)
     }
 }
@@ -74,16 +82,20 @@ impl<I: IdSource> Server<I> {
                 .and_then(Value::as_bool)
                 .unwrap_or(false)
         };
-        let uris: BTreeSet<String> = requested
-            .and_then(|r| r.get("resourceSubscriptions"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let strings = |k: &str| -> BTreeSet<String> {
+            requested
+                .and_then(|r| r.get(k))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let uris = strings("resourceSubscriptions");
+        let task_ids = strings("taskIds");
         if uris.len() > max_uris {
             return self.refuse_with_id(
                 ex,
@@ -93,6 +105,34 @@ impl<I: IdSource> Server<I> {
                     code::INVALID_PARAMS,
                     format!("Invalid params: at most {max_uris} resource subscriptions per listen"),
                 ),
+            );
+        }
+        if task_ids.len() > task::MAX_LISTEN_TASK_IDS {
+            return self.refuse_with_id(
+                ex,
+                StatusCode::BAD_REQUEST,
+                Some(&id),
+                ErrorObject::new(
+                    code::INVALID_PARAMS,
+                    format!(
+                        "Invalid params: at most {} task ids per listen",
+                        task::MAX_LISTEN_TASK_IDS
+                    ),
+                ),
+            );
+        }
+        // Task notifications need the tasks extension declared on this
+        // request (SEP-2663 §Task Status Notifications, TASK-14).
+        let declared = params
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get(META_CLIENT_CAPABILITIES))
+            .is_some_and(task::declared);
+        if !task_ids.is_empty() && !declared {
+            return self.refuse_with_id(
+                ex,
+                StatusCode::BAD_REQUEST,
+                Some(&id),
+                task::missing_capability(),
             );
         }
         if self.stateless.listeners >= self.config.max_listeners {
@@ -105,6 +145,11 @@ impl<I: IdSource> Server<I> {
             resources_list_changed: support.resources_list_changed && flag("resourcesListChanged"),
             resource_subscriptions: if support.resource_updates {
                 uris
+            } else {
+                BTreeSet::new()
+            },
+            task_ids: if support.task_status {
+                task_ids
             } else {
                 BTreeSet::new()
             },
@@ -142,7 +187,12 @@ impl<I: IdSource> Server<I> {
         let value = params
             .map(RawJson::to_value)
             .unwrap_or(Value::Object(Default::default()));
-        let uri = value.get("uri").and_then(Value::as_str).map(str::to_owned);
+        let about = if method == "notifications/tasks" {
+            "taskId"
+        } else {
+            "uri"
+        };
+        let uri = value.get(about).and_then(Value::as_str).map(str::to_owned);
         let targets: Vec<(ExchangeId, Id)> = self
             .stateless
             .calls
