@@ -446,11 +446,14 @@ fn finished(r: Result<Result<ToolResult, ErrorObject>, String>) -> Outcome {
     }
 }
 
+/// How the runtime tells a deferred tool's `go_async` that the task exists.
+type GoReply = oneshot::Sender<Result<(), ErrorObject>>;
+
 /// The link between a deferred tool's context and the runtime: the tool's
 /// [`RequestContext::go_async`] asks through `go`; the runtime answers once
 /// the task exists and is set in `task` (with its cancellation signal).
 pub(crate) struct Deferral {
-    go: Mutex<Option<oneshot::Sender<oneshot::Sender<Result<(), ErrorObject>>>>>,
+    go: Mutex<Option<oneshot::Sender<GoReply>>>,
     task: OnceLock<(TaskHandle, Arc<CancelState>)>,
 }
 
