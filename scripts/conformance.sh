@@ -160,9 +160,11 @@ run_inspector() {
       echo "Inspector check failed: $name (exit $rc, wanted $want): ${json:0:300}" >&2
     fi
   }
-  expect "tools/list" 0 'len(r["tools"]) == 19 and all(t.get("description") for t in r["tools"])' \
+  # Every tool the fixture registers (legacy, 2026-07-28, MRTR and tasks fixtures).
+  local tools=33
+  expect "tools/list" 0 "len(r['tools']) == $tools and all(t.get('description') for t in r['tools'])" \
     --method tools/list
-  expect "tools/list --strict (schema portability)" 0 'len(r["tools"]) == 19' \
+  expect "tools/list --strict (schema portability)" 0 "len(r['tools']) == $tools" \
     --method tools/list --strict
   expect "tools/call add" 0 'r["structuredContent"] == {"sum": 42}' \
     --method tools/call --tool-name add --tool-arg a=2 b=40
