@@ -161,7 +161,7 @@ run_inspector() {
     fi
   }
   # Every tool the fixture registers (legacy, 2026-07-28, MRTR and tasks fixtures).
-  local tools=33
+  local tools=34
   expect "tools/list" 0 "len(r['tools']) == $tools and all(t.get('description') for t in r['tools'])" \
     --method tools/list
   expect "tools/list --strict (schema portability)" 0 "len(r['tools']) == $tools" \

@@ -487,3 +487,135 @@ async fn task_14_listen_streams_get_status_notifications_of_their_tasks() {
     .await;
     assert_eq!((status, v["error"]["code"].as_i64()), (400, Some(-32021)));
 }
+
+/// A server with deferred tools (`Tool::defer_task`): `greet_later` asks
+/// the user's name in the call's input rounds, goes async, asks the mood
+/// through the task (the same `ctx.elicit`), then greets; `park` goes
+/// async at once and waits for its cancellation (told through `cancelled`).
+fn deferred_app(cancelled: mpsc::UnboundedSender<()>) -> McpServer {
+    let form = |q: &str, field: &str| {
+        json!({"mode": "form", "message": q,
+        "requestedSchema": {"type": "object", "properties": {field: {"type": "string"}}}})
+    };
+    McpServer::new("tasks-deferred", "1")
+        .tool(
+            Tool::new(
+                "greet_later",
+                "MRTR, then a task",
+                json!({"type": "object"}),
+                move |ctx, _a| async move {
+                    let name = ctx.elicit(form("name?", "name")).await?.to_value();
+                    assert!(ctx.task().is_none(), "still a plain call");
+                    ctx.go_async().await?;
+                    let task = ctx.task().expect("a task now").id().to_owned();
+                    let mood = ctx.elicit(form("mood?", "mood")).await?.to_value();
+                    Ok(ToolResult::text(format!(
+                        "Hello {}, you are {} (task {task})",
+                        name["content"]["name"].as_str().unwrap_or("?"),
+                        mood["content"]["mood"].as_str().unwrap_or("?")
+                    )))
+                },
+            )
+            .task_support(TaskSupport::Required)
+            .defer_task(),
+        )
+        .tool(
+            Tool::new(
+                "park",
+                "async at once",
+                json!({"type": "object"}),
+                move |ctx, _a| {
+                    let cancelled = cancelled.clone();
+                    async move {
+                        ctx.go_async().await?;
+                        ctx.cancelled().await;
+                        let _ = cancelled.send(());
+                        Ok(ToolResult::text("stopped"))
+                    }
+                },
+            )
+            .defer_task(),
+        )
+}
+
+/// A 2026-07-28 `tools/call` declaring the extension and elicitation.
+async fn call_deferred(server: &TestServer, params: Value) -> Value {
+    let mut params = params;
+    params["_meta"] = json!({"io.modelcontextprotocol/clientCapabilities":
+        {"elicitation": {}, "extensions": {EXTENSION: {}}}});
+    let addr = server.addr;
+    let res = send(addr, modern_request(addr, 9, "tools/call", params)).await;
+    assert_eq!(res.status().as_u16(), 200);
+    json_body(res).await["result"].clone()
+}
+
+#[tokio::test]
+async fn task_15_a_deferred_tool_asks_in_rounds_then_goes_on_as_a_task() {
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let server = start_app(deferred_app(tx)).await;
+    let call = json!({"name": "greet_later", "arguments": {}});
+
+    // Round 1: an input round, no task yet.
+    let r1 = call_deferred(&server, call.clone()).await;
+    assert_eq!(r1["resultType"], "input_required", "{r1}");
+    assert!(r1.get("taskId").is_none(), "{r1}");
+    let key = r1["inputRequests"]
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .expect("an input request");
+
+    // Round 2: the answer; the tool goes async: a flat CreateTaskResult,
+    // nothing of the round on it.
+    let mut retry = call.clone();
+    retry["inputResponses"] = json!({key: {"action": "accept", "content": {"name": "Alice"}}});
+    retry["requestState"] = r1["requestState"].clone();
+    let r2 = call_deferred(&server, retry).await;
+    assert_eq!(r2["resultType"], "task", "{r2}");
+    assert!(r2.get("requestState").is_none(), "{r2}");
+    assert!(r2.get("inputRequests").is_none(), "{r2}");
+    let id = r2["taskId"].as_str().expect("taskId").to_owned();
+
+    // The same handler's next elicit is an input request of the task.
+    let t = poll(&server, &id, |t| t["status"] == "input_required").await;
+    let (k, req) = t["inputRequests"]
+        .as_object()
+        .and_then(|m| m.iter().next())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .expect("the task asks");
+    assert_eq!(req["method"], "elicitation/create");
+    assert_eq!(req["params"]["message"], "mood?");
+    result(
+        &server,
+        "tasks/update",
+        json!({"taskId": id, "inputResponses": {k: {"action": "accept", "content": {"mood": "glad"}}}}),
+    )
+    .await;
+    let t = poll(&server, &id, terminal).await;
+    assert_eq!(t["status"], "completed", "{t}");
+    assert_eq!(
+        t["result"]["content"][0]["text"],
+        format!("Hello Alice, you are glad (task {id})")
+    );
+
+    // Without the extension, a required deferred tool is refused (TASK-2).
+    let (status, v) = rpc(&server, "tools/call", call, false).await;
+    assert_eq!(v["error"]["code"], -32021, "{status} {v}");
+}
+
+#[tokio::test]
+async fn task_15_task_11_a_deferred_task_follows_tasks_cancel_not_its_answered_request() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let server = start_app(deferred_app(tx)).await;
+    let r = call_deferred(&server, json!({"name": "park", "arguments": {}})).await;
+    assert_eq!(r["resultType"], "task", "{r}");
+    let id = r["taskId"].as_str().expect("taskId").to_owned();
+    // The request was answered; the work goes on as the task.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(rx.try_recv().is_err(), "cancelled by the answered request");
+    let t = result(&server, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(t["status"], "working", "{t}");
+    result(&server, "tasks/cancel", json!({"taskId": id})).await;
+    tokio::time::timeout(T, rx.recv())
+        .await
+        .expect("the work heard the cancellation");
+}

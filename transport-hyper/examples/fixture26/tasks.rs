@@ -2,7 +2,8 @@
 //! name, following each scenario's "Required server fixtures" text: `greet`
 //! (sync only), `slow_compute`, `failing_job` (task required),
 //! `protocol_error_job`, `confirm_delete` and `multi_input` (both ask the
-//! client for input through their task).
+//! client for input through their task), `test_tool_with_task` (asks in the
+//! call's input rounds, then goes on as a task).
 
 use std::time::Duration;
 
@@ -107,6 +108,31 @@ pub(crate) fn register(server: McpServer) -> McpServer {
                 },
             )
             .task_support(TaskSupport::Optional),
+        )
+        .tool(
+            Tool::new(
+                "test_tool_with_task",
+                "Asks for the user's name (in the call's input rounds), then finishes the greeting as a task.",
+                json!({"type": "object", "properties": {}}),
+                |ctx, _args| async move {
+                    // A 2026-07-28 call: round 1 ends here with an
+                    // InputRequiredResult; the retry finds the answer.
+                    let answer = ctx.elicit(named("What is your user_name?")).await?.to_value();
+                    let name = answer["content"]["name"]
+                        .as_str()
+                        .unwrap_or("(none)")
+                        .to_owned();
+                    // The retry is answered with a CreateTaskResult; the
+                    // rest runs as the task.
+                    ctx.go_async().await?;
+                    if !pause(&ctx, Duration::from_millis(200)).await {
+                        return Ok(ToolResult::error("test_tool_with_task: cancelled"));
+                    }
+                    Ok(ToolResult::text(format!("Hello, {name}! (finished as a task)")))
+                },
+            )
+            .task_support(TaskSupport::Required)
+            .defer_task(),
         )
 }
 

@@ -30,6 +30,11 @@ pub enum ContextError {
     /// A 2026-07-28 input round: the client's answer does not have the
     /// shape of the result it answers (MRTR-9). As an [`ErrorObject`]: -32602.
     BadInputResponse(String),
+    /// A tool running as a task asked for input through its task
+    /// ([`TaskHandle::input`](crate::TaskHandle::input)) and got no answer:
+    /// the task ended, or its state refused the request. As an
+    /// [`ErrorObject`]: -32603.
+    Task(crate::tasks::TaskInputError),
 }
 
 impl fmt::Display for ContextError {
@@ -48,6 +53,7 @@ impl fmt::Display for ContextError {
                 write!(f, "the client did not declare the {c} capability")
             }
             ContextError::BadInputResponse(m) => f.write_str(m),
+            ContextError::Task(e) => write!(f, "task input: {e}"),
         }
     }
 }

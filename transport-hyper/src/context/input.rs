@@ -86,6 +86,11 @@ struct RoundState {
 }
 
 impl InputRound {
+    /// Whether an input asked in this run is still unanswered.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.state.lock().map_or(true, |st| !st.pending.is_empty())
+    }
+
     /// Ask for one input (see the module docs).
     pub(crate) fn ask(
         &self,
@@ -284,6 +289,14 @@ fn finish(
         ErrorObject::new(code::INTERNAL_ERROR, "Internal error: input round poisoned")
     })?;
     if st.pending.is_empty() {
+        return outcome;
+    }
+    // A deferred tool that went async answers with its task, never with an
+    // input round: the task's `CreateTaskResult` carries no `requestState`
+    // (SEP-2663), and later inputs go through the task.
+    if let Ok(raw) = &outcome
+        && raw.to_value()["resultType"] == "task"
+    {
         return outcome;
     }
     let state = RequestState {

@@ -61,6 +61,9 @@ pub struct RequestContext {
     input: Option<Arc<input::InputRound>>,
     /// The task this request runs as (the tasks extension), if any.
     task: Option<crate::tasks::TaskHandle>,
+    /// A deferred task ([`Tool::defer_task`](crate::Tool::defer_task)): the
+    /// call runs in its request until [`RequestContext::go_async`].
+    deferral: Option<Arc<crate::tasks::Deferral>>,
 }
 
 impl RequestContext {
@@ -86,6 +89,7 @@ impl RequestContext {
             input_settings: None,
             input: None,
             task: None,
+            deferral: None,
         }
     }
 
@@ -100,11 +104,49 @@ impl RequestContext {
         self
     }
 
+    /// This context, able to become a task on [`RequestContext::go_async`].
+    pub(crate) fn with_deferral(mut self, deferral: Arc<crate::tasks::Deferral>) -> Self {
+        self.deferral = Some(deferral);
+        self
+    }
+
     /// The task this tool call runs as, when the server answered it with a
     /// `CreateTaskResult` (a task-supporting tool, a client that declared
-    /// the tasks extension): ask the client for input through it.
+    /// the tasks extension; for a deferred tool, once it went async): ask
+    /// the client for input through it (or simply through
+    /// [`RequestContext::elicit`] and its siblings, which do so).
     pub fn task(&self) -> Option<&crate::tasks::TaskHandle> {
-        self.task.as_ref()
+        self.task
+            .as_ref()
+            .or_else(|| self.deferral.as_ref().and_then(|d| d.task()))
+    }
+
+    /// Continue as a task (the tasks extension, SEP-2663): for a tool
+    /// registered with [`Tool::defer_task`](crate::Tool::defer_task) and
+    /// called by a client that declared the extension, the runtime creates
+    /// the task, answers the call with its `CreateTaskResult`, and this
+    /// same handler keeps running as the task: from here on its inputs go
+    /// through the task (`tasks/get` / `tasks/update`), its result becomes
+    /// the task's, and [`RequestContext::cancelled`] follows `tasks/cancel`.
+    /// The answers gathered in the call's input rounds before (MRTR) stay
+    /// the handler's own values: a tool can ask in rounds, then go async.
+    ///
+    /// Anywhere else (a plain call, a 2025 session, a tool that already
+    /// runs as a task, a client without the extension) this does nothing
+    /// and the handler simply goes on. Fails when inputs of this round are
+    /// still unanswered ([`ContextError::InputRequired`] as -32603; end the
+    /// handler with `?` on the input instead) or the task cannot be created.
+    pub async fn go_async(&self) -> Result<(), streamable_core::ErrorObject> {
+        let Some(d) = &self.deferral else {
+            return Ok(());
+        };
+        if d.task().is_some() {
+            return Ok(());
+        }
+        if self.input.as_ref().is_some_and(|r| r.has_pending()) {
+            return Err(ContextError::InputRequired.into());
+        }
+        d.go().await
     }
 
     /// The session.
@@ -153,13 +195,28 @@ impl RequestContext {
     /// ended.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.is_cancelled()
+            || self
+                .deferral
+                .as_ref()
+                .and_then(|d| d.cancel_state())
+                .is_some_and(|c| c.is_cancelled())
     }
 
     /// Resolves when the client cancels this request
     /// (`notifications/cancelled`; for a 2026-07-28 request, closing its
     /// response stream) or its session ends. Never resolves otherwise.
     pub async fn cancelled(&self) {
+        if let Some(c) = self.deferral.as_ref().and_then(|d| d.cancel_state()) {
+            return c.wait().await;
+        }
         self.cancelled.wait().await;
+        // A deferred call that went async meanwhile: its request was
+        // answered (not cancelled), so the task's signal rules from now.
+        if !self.cancelled.is_cancelled()
+            && let Some(c) = self.deferral.as_ref().and_then(|d| d.cancel_state())
+        {
+            c.wait().await;
+        }
     }
 
     /// Send `notifications/progress` (U-PROG-*) if the client gave a progress
@@ -319,15 +376,32 @@ impl RequestContext {
         method: &str,
         params: Option<Value>,
     ) -> Result<RawJson, ContextError> {
+        let input_method = matches!(
+            method,
+            "elicitation/create" | "sampling/createMessage" | "roots/list"
+        );
+        // Running as a task: the input is one of the task's input requests
+        // (its key is the task's own, so `key` is not used).
+        if let Some(task) = self.task() {
+            if !input_method {
+                return Err(ContextError::NotSent(
+                    streamable_core::SendError::NotAllowed,
+                ));
+            }
+            let mut request = json!({ "method": method });
+            if let Some(p) = params {
+                request["params"] = p;
+            }
+            return task
+                .input(request)
+                .await
+                .map(|v| RawJson::from_value(&v))
+                .map_err(ContextError::Task);
+        }
         if let Some(round) = &self.input {
             return round.ask(&self.session.data, key, method, params);
         }
-        if key.is_some()
-            && !matches!(
-                method,
-                "elicitation/create" | "sampling/createMessage" | "roots/list"
-            )
-        {
+        if key.is_some() && !input_method {
             return Err(ContextError::NotSent(
                 streamable_core::SendError::NotAllowed,
             ));

@@ -188,7 +188,11 @@ impl McpServer {
         }
         if let Some(support) = tool.task_support {
             let run = tool.run.clone();
-            return self.inner.tasks.call_tool(ctx, run, args, support).await;
+            return self
+                .inner
+                .tasks
+                .call_tool(ctx, run, args, support, tool.deferred)
+                .await;
         }
         let r = (tool.run)(ctx, args).await?;
         tool_outcome(&r)

@@ -18,8 +18,9 @@ use crate::context::RequestContext;
 use crate::tasks::TaskSupport;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-pub(crate) type ToolFn =
-    dyn Fn(RequestContext, Value) -> BoxFuture<Result<ToolResult, ErrorObject>> + Send + Sync;
+/// A tool call's running future.
+pub(crate) type ToolFuture = BoxFuture<Result<ToolResult, ErrorObject>>;
+pub(crate) type ToolFn = dyn Fn(RequestContext, Value) -> ToolFuture + Send + Sync;
 type ReadFn = dyn Fn(
         RequestContext,
         String,
@@ -158,6 +159,8 @@ pub struct Tool {
     pub(super) requires: Vec<String>,
     /// Whether (and how) it runs as a task (the tasks extension).
     pub(super) task_support: Option<TaskSupport>,
+    /// Whether a task call first runs in its request ([`Tool::defer_task`]).
+    pub(super) deferred: bool,
 }
 
 impl fmt::Debug for Tool {
@@ -180,6 +183,7 @@ impl Tool {
             run: Arc::new(move |ctx, args| Box::pin(run(ctx, args))),
             requires: Vec::new(),
             task_support: None,
+            deferred: false,
         }
     }
 
@@ -209,6 +213,21 @@ impl Tool {
     /// [`TaskSupport::Required`], other clients get -32021.
     pub fn task_support(mut self, support: TaskSupport) -> Self {
         self.task_support = Some(support);
+        self
+    }
+
+    /// Let a task call start as a plain call and become a task only when
+    /// the function says so (with [`TaskSupport::Optional`] unless
+    /// [`Tool::task_support`] chose otherwise): for a client that declared
+    /// the extension the function runs in the request itself, asking its
+    /// inputs through the request's multi-round-trip rounds
+    /// (`InputRequiredResult`), and when it calls
+    /// [`RequestContext::go_async`] the call is answered with a
+    /// `CreateTaskResult` and the same function goes on as the task
+    /// (SEP-2663's MRTR-then-task composition, TASK-15).
+    pub fn defer_task(mut self) -> Self {
+        self.task_support.get_or_insert(TaskSupport::Optional);
+        self.deferred = true;
         self
     }
 

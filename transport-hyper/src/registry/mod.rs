@@ -15,6 +15,6 @@ mod server;
 mod template;
 
 pub use cache::{CacheHint, CacheScope};
-pub(crate) use items::ToolFn;
 pub use items::{Completion, Prompt, Resource, ResourceTemplate, Tool, ToolResult};
+pub(crate) use items::{ToolFn, ToolFuture};
 pub use server::McpServer;

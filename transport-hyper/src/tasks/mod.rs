@@ -14,7 +14,7 @@
 mod store;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 pub use store::{DEFAULT_MAX_TASKS, MemoryStore, StoreError, StoreFuture, TaskStore};
 
 use crate::catch::CatchUnwind;
-use crate::context::{CancelSender, RequestContext, ServerHandle};
+use crate::context::{CancelSender, CancelState, RequestContext, ServerHandle};
 use crate::handler::Outcome;
 use crate::registry::{ToolFn, ToolResult};
 
@@ -182,13 +182,16 @@ impl Tasks {
 
     /// `tools/call` of a task-supporting tool (its arguments already
     /// checked): a task when the client declared the extension, a plain
-    /// call when it did not and the tool allows it, else -32021.
+    /// call when it did not and the tool allows it, else -32021. A
+    /// `deferred` tool first runs in the request itself and becomes a task
+    /// only when it calls [`RequestContext::go_async`].
     pub(crate) async fn call_tool(
         self: &Arc<Self>,
         ctx: RequestContext,
         run: Arc<ToolFn>,
         args: Value,
         support: TaskSupport,
+        deferred: bool,
     ) -> Outcome {
         if !declared(&ctx) {
             return match support {
@@ -196,22 +199,11 @@ impl Tasks {
                 TaskSupport::Required => Err(task::missing_capability()),
             };
         }
-        let id = new_task_id()?;
-        let now = now_ms();
-        let created = Task::new(
-            id.clone(),
-            now,
-            Some(millis(self.settings.ttl)),
-            Some(millis(self.settings.poll_interval)),
-        );
-        let wire = created.to_wire(Wire::Created);
-        // Durable before the answer (TASK-5): the create has resolved.
-        self.store
-            .create(created, now)
-            .await
-            .map_err(|e| internal(format!("Internal error: cannot create a task: {e}")))?;
+        if deferred {
+            return self.call_deferred(ctx, run, args).await;
+        }
+        let (id, wire) = self.create().await?;
         let (cancel, cancelled) = CancelSender::new();
-        let (stop, stopped) = oneshot::channel();
         let handle = TaskHandle {
             tasks: self.clone(),
             id: id.clone(),
@@ -225,6 +217,78 @@ impl Tasks {
             cancelled,
         )
         .with_task(handle);
+        self.spawn_work(id, cancel, CatchUnwind::new(run(task_ctx, args)));
+        Ok(wire)
+    }
+
+    /// A deferred tool: run it with the request's own context (so its
+    /// inputs go through the request's multi-round-trip rounds) until it
+    /// ends (its answer, or an `InputRequiredResult`) or asks to go async;
+    /// then create the task, hand the same running future to the task's
+    /// work and answer `CreateTaskResult` (MRTR then tasks, TASK-15).
+    async fn call_deferred(
+        self: &Arc<Self>,
+        ctx: RequestContext,
+        run: Arc<ToolFn>,
+        args: Value,
+    ) -> Outcome {
+        let (go, mut asked) = oneshot::channel();
+        let deferral = Arc::new(Deferral {
+            go: Mutex::new(Some(go)),
+            task: OnceLock::new(),
+        });
+        let mut work = CatchUnwind::new(run(ctx.with_deferral(deferral.clone()), args));
+        let reply = tokio::select! {
+            biased;
+            r = &mut work => return finished(r),
+            go = &mut asked => match go {
+                Ok(reply) => reply,
+                // The context is gone: the work is ending.
+                Err(_) => return finished(work.await),
+            },
+        };
+        let (id, wire) = match self.create().await {
+            Ok(created) => created,
+            Err(e) => {
+                // The tool learns it stays a plain call; its answer is the
+                // call's.
+                let _ = reply.send(Err(e));
+                return finished(work.await);
+            }
+        };
+        let (cancel, cancelled) = CancelSender::new();
+        let handle = TaskHandle {
+            tasks: self.clone(),
+            id: id.clone(),
+        };
+        let _ = deferral.task.set((handle, cancelled));
+        self.spawn_work(id, cancel, work);
+        let _ = reply.send(Ok(()));
+        Ok(wire)
+    }
+
+    /// Create a task (durably, TASK-5): its id and `CreateTaskResult`.
+    async fn create(&self) -> Result<(String, RawJson), ErrorObject> {
+        let id = new_task_id()?;
+        let now = now_ms();
+        let created = Task::new(
+            id.clone(),
+            now,
+            Some(millis(self.settings.ttl)),
+            Some(millis(self.settings.poll_interval)),
+        );
+        let wire = RawJson::from_value(&created.to_wire(Wire::Created));
+        self.store
+            .create(created, now)
+            .await
+            .map_err(|e| internal(format!("Internal error: cannot create a task: {e}")))?;
+        Ok((id, wire))
+    }
+
+    /// Run `work` as task `id`'s work: its end completes or fails the task,
+    /// `tasks/cancel` (through `cancel`) or the TTL ends it.
+    fn spawn_work(self: &Arc<Self>, id: String, cancel: CancelSender, mut work: Work) {
+        let (stop, stopped) = oneshot::channel();
         if let Ok(mut g) = self.workers.lock() {
             g.insert(
                 id.clone(),
@@ -237,10 +301,8 @@ impl Tasks {
             );
         }
         let tasks = self.clone();
-        let work = CatchUnwind::new(run(task_ctx, args));
         let ttl = self.settings.ttl;
         tokio::spawn(async move {
-            tokio::pin!(work);
             let change = tokio::select! {
                 biased;
                 _ = stopped => {
@@ -272,7 +334,6 @@ impl Tasks {
                 g.remove(&id);
             }
         });
-        Ok(RawJson::from_value(&wire))
     }
 
     /// `tasks/get`, `tasks/update` and `tasks/cancel`.
@@ -370,6 +431,69 @@ impl Tasks {
 /// The empty acknowledgement of `tasks/update` and `tasks/cancel`.
 fn ack() -> RawJson {
     RawJson::from_value(&json!({"resultType": "complete"}))
+}
+
+/// A tool's running future, panics caught.
+type Work = CatchUnwind<crate::registry::ToolFuture>;
+
+/// The answer of a deferred tool that ended without going async.
+fn finished(r: Result<Result<ToolResult, ErrorObject>, String>) -> Outcome {
+    match r {
+        Ok(r) => serialize_result(&r?),
+        Err(panic) => Err(internal(format!(
+            "Internal error: the tool panicked: {panic}"
+        ))),
+    }
+}
+
+/// How the runtime tells a deferred tool's `go_async` that the task exists.
+type GoReply = oneshot::Sender<Result<(), ErrorObject>>;
+
+/// The link between a deferred tool's context and the runtime: the tool's
+/// [`RequestContext::go_async`] asks through `go`; the runtime answers once
+/// the task exists and is set in `task` (with its cancellation signal).
+pub(crate) struct Deferral {
+    go: Mutex<Option<oneshot::Sender<GoReply>>>,
+    task: OnceLock<(TaskHandle, Arc<CancelState>)>,
+}
+
+impl std::fmt::Debug for Deferral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deferral")
+            .field("task", &self.task())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deferral {
+    /// The task, once the tool went async.
+    pub(crate) fn task(&self) -> Option<&TaskHandle> {
+        self.task.get().map(|t| &t.0)
+    }
+
+    /// The task's cancellation signal, once the tool went async.
+    pub(crate) fn cancel_state(&self) -> Option<&Arc<CancelState>> {
+        self.task.get().map(|t| &t.1)
+    }
+
+    /// Ask the runtime to make the call a task; resolves once it is one.
+    pub(crate) async fn go(&self) -> Result<(), ErrorObject> {
+        let go = self.go.lock().ok().and_then(|mut g| g.take());
+        let Some(go) = go else {
+            // Asked already (a concurrent go_async): wait for the task.
+            return if self.task().is_some() {
+                Ok(())
+            } else {
+                Err(internal("Internal error: the call is already going async"))
+            };
+        };
+        let (reply, answer) = oneshot::channel();
+        go.send(reply)
+            .map_err(|_| internal("Internal error: the call has ended"))?;
+        answer
+            .await
+            .map_err(|_| internal("Internal error: the call has ended"))?
+    }
 }
 
 fn serialize_result(r: &ToolResult) -> Outcome {
