@@ -9,7 +9,7 @@ use http::StatusCode;
 use serde_json::Value;
 
 use super::{Call, META_CLIENT_CAPABILITIES, META_SUBSCRIPTION_ID, Purpose};
-use crate::jsonrpc::{self, ErrorObject, Id, RawJson, code};
+use crate::jsonrpc::{self, Id, RawJson};
 use crate::output::{Content, ExchangeId, Output, ResponseHead};
 use crate::server::{IdSource, Server};
 use crate::task;
@@ -97,27 +97,19 @@ impl<I: IdSource> Server<I> {
         let uris = strings("resourceSubscriptions");
         let task_ids = strings("taskIds");
         if uris.len() > max_uris {
-            return self.refuse_with_id(
+            return self.refuse_invalid_params(
                 ex,
-                StatusCode::BAD_REQUEST,
-                Some(&id),
-                ErrorObject::new(
-                    code::INVALID_PARAMS,
-                    format!("Invalid params: at most {max_uris} resource subscriptions per listen"),
-                ),
+                &id,
+                format!("Invalid params: at most {max_uris} resource subscriptions per listen"),
             );
         }
         if task_ids.len() > task::MAX_LISTEN_TASK_IDS {
-            return self.refuse_with_id(
+            return self.refuse_invalid_params(
                 ex,
-                StatusCode::BAD_REQUEST,
-                Some(&id),
-                ErrorObject::new(
-                    code::INVALID_PARAMS,
-                    format!(
-                        "Invalid params: at most {} task ids per listen",
-                        task::MAX_LISTEN_TASK_IDS
-                    ),
+                &id,
+                format!(
+                    "Invalid params: at most {} task ids per listen",
+                    task::MAX_LISTEN_TASK_IDS
                 ),
             );
         }

@@ -269,16 +269,12 @@ impl<I: IdSource> Server<I> {
             Some(l) => match l.as_str().and_then(severity) {
                 Some(s) => Some(s),
                 None => {
-                    return self.refuse_with_id(
+                    return self.refuse_invalid_params(
                         ex,
-                        StatusCode::BAD_REQUEST,
-                        Some(&id),
-                        ErrorObject::new(
-                            code::INVALID_PARAMS,
-                            format!(
-                                "Invalid params: _meta {META_LOG_LEVEL} must be one of {}",
-                                LOG_LEVELS.join(", ")
-                            ),
+                        &id,
+                        format!(
+                            "Invalid params: _meta {META_LOG_LEVEL} must be one of {}",
+                            LOG_LEVELS.join(", ")
                         ),
                     );
                 }
@@ -336,6 +332,17 @@ impl<I: IdSource> Server<I> {
                 code::INTERNAL_ERROR,
                 format!("Too Many Requests: the server's limit of {what} is reached"),
             ),
+        );
+    }
+
+    /// Refuse request `id` with 400 and -32602 `message` (its params are
+    /// out of bounds or malformed).
+    pub(super) fn refuse_invalid_params(&mut self, ex: ExchangeId, id: &Id, message: String) {
+        self.refuse_with_id(
+            ex,
+            StatusCode::BAD_REQUEST,
+            Some(id),
+            ErrorObject::new(code::INVALID_PARAMS, message),
         );
     }
 
