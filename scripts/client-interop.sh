@@ -2,7 +2,7 @@
 # Our client against the official SDK servers, both on 127.0.0.1:
 # scripts/interop/ts-server.mjs (@modelcontextprotocol/sdk) and
 # scripts/interop/py-server.py (`mcp` on PyPI). The client is the
-# conformance-client example in `--interop` mode: initialize, tools/list,
+# conformance-client fixture in `--interop` mode: initialize, tools/list,
 # tools/call, progress, a sampling request answered while the call waits,
 # and resumption (GET + Last-Event-ID) after the server drops the stream.
 #
@@ -38,12 +38,12 @@ if ! cmp -s "$ROOT/scripts/interop/requirements.txt" "$VENV/requirements.txt"; t
   cp "$ROOT/scripts/interop/requirements.txt" "$VENV/requirements.txt"
 fi
 
-say "building the conformance-client example ($PROFILE)"
-cargo build --quiet --profile "$PROFILE" --workspace --example conformance-client
+say "building the conformance-client fixture ($PROFILE)"
+cargo build --quiet --profile "$PROFILE" --workspace --bin conformance-client
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 case $PROFILE in dev | test) PDIR=debug ;; *) PDIR=$PROFILE ;; esac
-CLIENT=$TARGET_DIR/$PDIR/examples/conformance-client
+CLIENT=$TARGET_DIR/$PDIR/conformance-client
 
 rm -rf "$OUT"
 mkdir -p "$OUT"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The official MCP conformance suite's CLIENT scenarios against our client
-# (transport-hyper/examples/conformance-client.rs).
+# (fixtures/src/bin/conformance-client.rs).
 #
 #   bash scripts/conformance-client.sh [--requirements REV] [scenario...]
 #
@@ -58,12 +58,12 @@ else
   say "node $(node --version), conformance $(node -p "require('$TOOLS/node_modules/@modelcontextprotocol/conformance/package.json').version")"
 fi
 
-say "building the conformance-client example ($PROFILE)"
-cargo build --quiet --profile "$PROFILE" --workspace --example conformance-client
+say "building the conformance-client fixture ($PROFILE)"
+cargo build --quiet --profile "$PROFILE" --workspace --bin conformance-client
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 case $PROFILE in dev | test) PDIR=debug ;; *) PDIR=$PROFILE ;; esac
-CLIENT=$TARGET_DIR/$PDIR/examples/conformance-client
+CLIENT=$TARGET_DIR/$PDIR/conformance-client
 
 SCENARIOS=("$@")
 WIRE=()

@@ -2,7 +2,7 @@
 # External checks of the server: the official MCP conformance suite
 # (`conformance server --requirements REV` for both revisions we serve), the
 # official Python SDK client and the MCP Inspector CLI, all against the
-# `conformance` example (transport-hyper/examples/conformance.rs) on 127.0.0.1.
+# `conformance` fixture (fixtures/src/bin/conformance/main.rs) on 127.0.0.1.
 #
 #   bash scripts/conformance.sh
 #
@@ -68,12 +68,12 @@ if ! cmp -s "$PINS/requirements.txt" "$VENV/installed.txt"; then
 fi
 
 # ------------------------------------------------------------------- fixture
-say "building the conformance example ($PROFILE)"
-cargo build --quiet --profile "$PROFILE" --workspace --example conformance
+say "building the conformance fixture ($PROFILE)"
+cargo build --quiet --profile "$PROFILE" --workspace --bin conformance
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 case $PROFILE in dev | test) PDIR=debug ;; *) PDIR=$PROFILE ;; esac
-FIXTURE=$TARGET_DIR/$PDIR/examples/conformance
+FIXTURE=$TARGET_DIR/$PDIR/conformance
 
 rm -rf "$OUT"
 mkdir -p "$OUT"

@@ -47,13 +47,13 @@ fi
 cp "$PINS/ts2-client.mjs" "$PINS/ts2-server.mjs" "$TOOLS/"
 say "node $(node --version), @modelcontextprotocol/client $(node -p "require('$TOOLS/node_modules/@modelcontextprotocol/client/package.json').version"), /server $(node -p "require('$TOOLS/node_modules/@modelcontextprotocol/server/package.json').version")"
 
-say "building the conformance and conformance-client examples ($PROFILE)"
-cargo build --quiet --profile "$PROFILE" --workspace --example conformance --example conformance-client
+say "building the conformance and conformance-client fixtures ($PROFILE)"
+cargo build --quiet --profile "$PROFILE" --workspace --bin conformance --bin conformance-client
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 case $PROFILE in dev | test) PDIR=debug ;; *) PDIR=$PROFILE ;; esac
-FIXTURE=$TARGET_DIR/$PDIR/examples/conformance
-CLIENT=$TARGET_DIR/$PDIR/examples/conformance-client
+FIXTURE=$TARGET_DIR/$PDIR/conformance
+CLIENT=$TARGET_DIR/$PDIR/conformance-client
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
