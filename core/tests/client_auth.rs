@@ -874,3 +874,60 @@ proptest! {
         arbitrary_run(&bodies, b"Bearer", &redirect);
     }
 }
+
+// ---- AUTH-C-11: grants without a user agent ----
+
+#[test]
+fn auth_c_11_client_credentials_go_straight_to_the_token_endpoint() {
+    let mut w = World::new();
+    w.route(
+        "GET http://as.test/.well-known/oauth-authorization-server",
+        200,
+        &as_meta(
+            AS,
+            serde_json::json!({"grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "code_challenge_methods_supported": null}),
+        ),
+    );
+    let mut c = config();
+    c.grant = streamable_core::client::auth::GrantKind::ClientCredentials;
+    // Without credentials there is nothing to authenticate with.
+    assert_eq!(
+        w.run(c.clone(), &plain(), None),
+        Err(AuthError::NoRegistration)
+    );
+    c.pre_registered = Some(ClientCredentials {
+        client_id: "machine".into(),
+        client_secret: Some("s".into()),
+    });
+    let mut w2 = World::new();
+    w2.routes = w.routes.clone();
+    w2.run(c, &bearer(401, r#"Bearer scope="mcp:basic""#), None)
+        .unwrap();
+    assert!(!w2.authorized() && !w2.sent.iter().any(|s| s.contains("/register")));
+    let body = params(&w2.bodies["POST http://as.test/token"]);
+    assert_eq!(body["grant_type"], "client_credentials");
+    assert_eq!(body["scope"], "mcp:basic");
+    assert_eq!(body["resource"], SERVER);
+    assert!(w2.headers["POST http://as.test/token"].starts_with("Basic "));
+}
+
+#[test]
+fn auth_c_11_jwt_bearer_sends_the_assertion() {
+    let mut w = World::new();
+    let mut c = config();
+    c.grant = streamable_core::client::auth::GrantKind::JwtBearer {
+        assertion: "e30.e30.sig".into(),
+    };
+    assert_eq!(format!("{:?}", c.grant), "JwtBearer");
+    w.run(c, &plain(), None).unwrap();
+    assert!(!w.authorized());
+    let body = params(&w.bodies["POST http://as.test/token"]);
+    assert_eq!(
+        body["grant_type"],
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
+    assert_eq!(body["assertion"], "e30.e30.sig");
+    assert!(!body.contains_key("client_id"));
+}

@@ -106,6 +106,36 @@ impl TokenAuthMethod {
     }
 }
 
+/// The OAuth grant the flow obtains its token with.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum GrantKind {
+    /// Authorization code with PKCE: a user approves (the default).
+    #[default]
+    AuthorizationCode,
+    /// Client credentials (RFC 6749 §4.4, SEP-1046): a machine client with
+    /// pre-registered credentials, no user.
+    ClientCredentials,
+    /// JWT bearer (RFC 7523 §2.1, SEP-1933 workload identity): the given
+    /// assertion (a JWT from the workload's identity provider) is the grant.
+    JwtBearer {
+        /// The assertion (never shown by `Debug`).
+        assertion: String,
+    },
+}
+
+impl fmt::Debug for GrantKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GrantKind::AuthorizationCode => "AuthorizationCode",
+            GrantKind::ClientCredentials => "ClientCredentials",
+            GrantKind::JwtBearer { .. } => "JwtBearer",
+        })
+    }
+}
+
+/// `grant_type` of the JWT bearer grant (RFC 7523 §2.1).
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 /// What the flow needs to know about the client and the server.
 #[derive(Clone, Debug)]
 pub struct AuthConfig {
@@ -126,6 +156,8 @@ pub struct AuthConfig {
     /// Ask for `offline_access` (a refresh token) where the authorization
     /// server lists it in `scopes_supported` (SEP-2207).
     pub offline_access: bool,
+    /// The grant (default: authorization code).
+    pub grant: GrantKind,
 }
 
 impl AuthConfig {
@@ -140,6 +172,7 @@ impl AuthConfig {
             pre_registered: None,
             client_metadata_url: None,
             offline_access: true,
+            grant: GrantKind::AuthorizationCode,
         }
     }
 }
@@ -620,6 +653,9 @@ impl AuthFlow {
         prm: ResourceMetadata,
         meta: Box<ServerMetadata>,
     ) -> AuthStep {
+        if self.config.grant != GrantKind::AuthorizationCode {
+            return self.direct_grant(prm, &meta);
+        }
         if !meta
             .code_challenge_methods_supported
             .as_ref()
@@ -689,6 +725,54 @@ impl AuthFlow {
                 AuthStep::Send(req)
             }
             Err(_) => self.fail(AuthError::InvalidUrl),
+        }
+    }
+
+    /// A grant without the user agent (client credentials, JWT bearer):
+    /// straight to the token endpoint with pre-registered credentials.
+    fn direct_grant(&mut self, prm: ResourceMetadata, meta: &ServerMetadata) -> AuthStep {
+        let client = match &self.config.pre_registered {
+            Some(pre) => Registration {
+                issuer: meta.issuer.clone(),
+                client_id: pre.client_id.clone(),
+                client_secret: pre.client_secret.clone(),
+                method: choose_method(meta, pre.client_secret.is_some(), None),
+            },
+            None if matches!(self.config.grant, GrantKind::JwtBearer { .. }) => Registration {
+                issuer: meta.issuer.clone(),
+                client_id: String::new(),
+                client_secret: None,
+                method: TokenAuthMethod::None,
+            },
+            None => return self.fail(AuthError::NoRegistration),
+        };
+        let scope = self.scope(&prm, meta);
+        let grant = self.config.grant.clone();
+        let mut pairs: Vec<(&str, &str)> = match &grant {
+            GrantKind::JwtBearer { assertion } => {
+                vec![
+                    ("grant_type", JWT_BEARER_GRANT),
+                    ("assertion", assertion.as_str()),
+                ]
+            }
+            _ => vec![("grant_type", "client_credentials")],
+        };
+        pairs.push(("resource", prm.resource.as_str()));
+        if let Some(scope) = &scope {
+            pairs.push(("scope", scope.as_str()));
+        }
+        match token_request(&meta.token_endpoint, &client, &mut pairs) {
+            Ok(req) => {
+                self.phase = Phase::Token {
+                    resource: prm.resource.clone(),
+                    token_endpoint: meta.token_endpoint.clone(),
+                    client,
+                    scope,
+                    old_refresh: None,
+                };
+                AuthStep::Send(req)
+            }
+            Err(e) => self.fail(e),
         }
     }
 
@@ -881,6 +965,7 @@ fn token_request<'a>(
             pairs.push(("client_id", client.client_id.as_str()));
             pairs.push(("client_secret", secret));
         }
+        TokenAuthMethod::None if client.client_id.is_empty() => {}
         TokenAuthMethod::None => pairs.push(("client_id", client.client_id.as_str())),
     }
     req.body(Bytes::from(uri::form(pairs)))

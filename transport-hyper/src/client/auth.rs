@@ -42,7 +42,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use streamable_core::client::auth::{
-    AuthConfig, AuthError, AuthFlow, AuthStep, Challenge, ClientCredentials, Entropy, MAX_AUTH_BODY,
+    AuthConfig, AuthError, AuthFlow, AuthStep, Challenge, ClientCredentials, Entropy, GrantKind,
+    MAX_AUTH_BODY,
 };
 
 use super::driver::Http;
@@ -119,6 +120,7 @@ pub struct OAuth {
     store: Arc<dyn TokenStore>,
     user_agent: UserAgent,
     max_attempts: u32,
+    grant: GrantKind,
 }
 
 impl fmt::Debug for OAuth {
@@ -145,6 +147,7 @@ impl OAuth {
             store: Arc::new(MemoryTokenStore::default()),
             user_agent: UserAgent::None,
             max_attempts: 3,
+            grant: GrantKind::AuthorizationCode,
         }
     }
 
@@ -189,6 +192,22 @@ impl OAuth {
         self
     }
 
+    /// Machine-to-machine: the client credentials grant (RFC 6749 §4.4)
+    /// with the [`OAuth::pre_registered`] credentials, no user-agent step.
+    pub fn client_credentials(mut self) -> OAuth {
+        self.grant = GrantKind::ClientCredentials;
+        self
+    }
+
+    /// Workload identity: the JWT bearer grant (RFC 7523) with `assertion`,
+    /// a JWT issued to this workload by its identity provider.
+    pub fn jwt_bearer(mut self, assertion: &str) -> OAuth {
+        self.grant = GrantKind::JwtBearer {
+            assertion: assertion.to_owned(),
+        };
+        self
+    }
+
     /// Ask for `offline_access` where listed (default on).
     pub fn offline_access(mut self, on: bool) -> OAuth {
         self.offline_access = on;
@@ -214,6 +233,7 @@ impl OAuth {
         c.pre_registered.clone_from(&self.pre_registered);
         c.client_metadata_url.clone_from(&self.client_metadata_url);
         c.offline_access = self.offline_access;
+        c.grant = self.grant.clone();
         c
     }
 }
