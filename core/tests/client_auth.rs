@@ -145,6 +145,7 @@ impl World {
             step = match step {
                 AuthStep::Done(g) => return Ok(g),
                 AuthStep::Failed(e) => return Err(e),
+                AuthStep::Sign(_) => flow.on_signed("h.c.s"),
                 AuthStep::Send(req) => {
                     let key = format!("{} {}", req.method(), req.uri());
                     self.sent.push(key.clone());
@@ -727,6 +728,7 @@ fn auth_c_8_token_endpoint_auth_methods() {
                 assert!(header.unwrap().starts_with("Basic "));
                 assert!(!body.contains_key("client_secret"));
             }
+            TokenAuthMethod::PrivateKeyJwt => unreachable!("not registered here"),
             TokenAuthMethod::None => {
                 assert_eq!(body["client_id"], "c");
                 assert!(!body.contains_key("client_secret") && header.is_none());
@@ -835,6 +837,7 @@ fn arbitrary_run(bodies: &[(u16, Vec<u8>)], header: &[u8], redirect: &str) {
                 flow.on_response(0, status, &http::HeaderMap::new(), &body)
             }
             AuthStep::Authorize(_) => flow.on_redirect(redirect),
+            AuthStep::Sign(_) => flow.on_signed(redirect),
         };
     }
     panic!("the flow did not end");
@@ -930,4 +933,53 @@ fn auth_c_11_jwt_bearer_sends_the_assertion() {
     );
     assert_eq!(body["assertion"], "e30.e30.sig");
     assert!(!body.contains_key("client_id"));
+}
+
+#[test]
+fn auth_c_11_private_key_jwt_asks_the_caller_to_sign_then_sends_the_assertion() {
+    let mut w = World::new();
+    let mut c = config();
+    c.grant = streamable_core::client::auth::GrantKind::ClientCredentials;
+    c.private_key_jwt = true;
+    c.pre_registered = Some(ClientCredentials {
+        client_id: "machine".into(),
+        client_secret: None,
+    });
+    let (mut flow, mut step) = AuthFlow::start(c, &plain(), None, entropy());
+    let mut claims = None;
+    for _ in 0..10 {
+        step = match step {
+            AuthStep::Send(req) => {
+                let key = format!("{} {}", req.method(), req.uri());
+                w.bodies
+                    .insert(key.clone(), String::from_utf8(req.body().to_vec()).unwrap());
+                let (s, b) = w.routes.get(&key).cloned().unwrap_or((404, String::new()));
+                flow.on_response(1000, s, &http::HeaderMap::new(), b.as_bytes())
+            }
+            AuthStep::Sign(c) => {
+                claims = Some(c);
+                flow.on_signed("h.c.s")
+            }
+            AuthStep::Done(_) => break,
+            other => panic!("{other:?}"),
+        };
+    }
+    let claims = claims.expect("a signing step");
+    assert_eq!(claims["iss"], "machine");
+    assert_eq!(claims["sub"], "machine");
+    assert_eq!(claims["aud"], AS);
+    assert_eq!(claims["iat"], 1000);
+    assert_eq!(claims["exp"], 1300);
+    let body = params(&w.bodies["POST http://as.test/token"]);
+    assert_eq!(body["client_assertion"], "h.c.s");
+    assert_eq!(
+        body["client_assertion_type"],
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    assert_eq!(body["grant_type"], "client_credentials");
+    // A signature fed at the wrong time is refused.
+    assert!(matches!(
+        flow.on_signed("x"),
+        AuthStep::Failed(AuthError::OutOfOrder)
+    ));
 }

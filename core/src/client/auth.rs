@@ -84,6 +84,9 @@ pub enum TokenAuthMethod {
     ClientSecretPost,
     /// `none`: a public client, `client_id` in the form body.
     None,
+    /// `private_key_jwt` (RFC 7523 §2.2): a JWT signed with the client's
+    /// key as `client_assertion`; the flow asks for it with [`AuthStep::Sign`].
+    PrivateKeyJwt,
 }
 
 impl TokenAuthMethod {
@@ -93,6 +96,7 @@ impl TokenAuthMethod {
             TokenAuthMethod::ClientSecretBasic => "client_secret_basic",
             TokenAuthMethod::ClientSecretPost => "client_secret_post",
             TokenAuthMethod::None => "none",
+            TokenAuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -101,6 +105,7 @@ impl TokenAuthMethod {
             "client_secret_basic" => Some(TokenAuthMethod::ClientSecretBasic),
             "client_secret_post" => Some(TokenAuthMethod::ClientSecretPost),
             "none" => Some(TokenAuthMethod::None),
+            "private_key_jwt" => Some(TokenAuthMethod::PrivateKeyJwt),
             _ => None,
         }
     }
@@ -158,6 +163,9 @@ pub struct AuthConfig {
     pub offline_access: bool,
     /// The grant (default: authorization code).
     pub grant: GrantKind,
+    /// Authenticate at the token endpoint with `private_key_jwt` (for the
+    /// grants without a user; the caller signs, see [`AuthStep::Sign`]).
+    pub private_key_jwt: bool,
 }
 
 impl AuthConfig {
@@ -173,6 +181,7 @@ impl AuthConfig {
             client_metadata_url: None,
             offline_access: true,
             grant: GrantKind::AuthorizationCode,
+            private_key_jwt: false,
         }
     }
 }
@@ -267,6 +276,10 @@ pub enum AuthStep {
     /// redirected to (the redirect URI with `code`, `state`, `iss`) to
     /// [`AuthFlow::on_redirect`].
     Authorize(String),
+    /// Sign these JWT claims with the client's key (compact JWS, the key's
+    /// algorithm in the header) and feed the JWT to [`AuthFlow::on_signed`]:
+    /// the `private_key_jwt` client assertion.
+    Sign(serde_json::Value),
     /// Done: use this grant.
     Done(Grant),
     /// The flow stopped.
@@ -361,6 +374,13 @@ enum Phase {
     Authorize {
         prm: ResourceMetadata,
         meta: Box<ServerMetadata>,
+        client: Registration,
+        scope: Option<String>,
+    },
+    Sign {
+        token_endpoint: String,
+        pairs: Vec<(String, String)>,
+        resource: String,
         client: Registration,
         scope: Option<String>,
     },
@@ -569,7 +589,7 @@ impl AuthFlow {
                     Err(MetadataProblem::Unusable)
                 };
                 match parsed {
-                    Ok(meta) => self.registered_or_register(prm, Box::new(meta)),
+                    Ok(meta) => self.registered_or_register(now, prm, Box::new(meta)),
                     Err(MetadataProblem::IssuerMismatch(found)) => {
                         self.fail(AuthError::IssuerMismatch {
                             expected: issuer,
@@ -635,7 +655,7 @@ impl AuthFlow {
                     client,
                 })
             }
-            other @ (Phase::Authorize { .. } | Phase::Over) => {
+            other @ (Phase::Authorize { .. } | Phase::Sign { .. } | Phase::Over) => {
                 self.phase = other;
                 AuthStep::Failed(AuthError::OutOfOrder)
             }
@@ -650,11 +670,12 @@ impl AuthFlow {
 
     fn registered_or_register(
         &mut self,
+        now: u64,
         prm: ResourceMetadata,
         meta: Box<ServerMetadata>,
     ) -> AuthStep {
         if self.config.grant != GrantKind::AuthorizationCode {
-            return self.direct_grant(prm, &meta);
+            return self.direct_grant(now, prm, &meta);
         }
         if !meta
             .code_challenge_methods_supported
@@ -730,13 +751,17 @@ impl AuthFlow {
 
     /// A grant without the user agent (client credentials, JWT bearer):
     /// straight to the token endpoint with pre-registered credentials.
-    fn direct_grant(&mut self, prm: ResourceMetadata, meta: &ServerMetadata) -> AuthStep {
+    fn direct_grant(&mut self, now: u64, prm: ResourceMetadata, meta: &ServerMetadata) -> AuthStep {
         let client = match &self.config.pre_registered {
             Some(pre) => Registration {
                 issuer: meta.issuer.clone(),
                 client_id: pre.client_id.clone(),
                 client_secret: pre.client_secret.clone(),
-                method: choose_method(meta, pre.client_secret.is_some(), None),
+                method: if self.config.private_key_jwt {
+                    TokenAuthMethod::PrivateKeyJwt
+                } else {
+                    choose_method(meta, pre.client_secret.is_some(), None)
+                },
             },
             None if matches!(self.config.grant, GrantKind::JwtBearer { .. }) => Registration {
                 issuer: meta.issuer.clone(),
@@ -760,6 +785,30 @@ impl AuthFlow {
         pairs.push(("resource", prm.resource.as_str()));
         if let Some(scope) = &scope {
             pairs.push(("scope", scope.as_str()));
+        }
+        if client.method == TokenAuthMethod::PrivateKeyJwt {
+            // RFC 7523 §3: iss = sub = client_id, aud = the authorization
+            // server (its issuer identifier), short-lived, unique jti.
+            let claims = serde_json::json!({
+                "iss": client.client_id,
+                "sub": client.client_id,
+                "aud": meta.issuer,
+                "iat": now,
+                "exp": now.saturating_add(300),
+                "jti": self.state,
+            });
+            let pairs = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            self.phase = Phase::Sign {
+                token_endpoint: meta.token_endpoint.clone(),
+                pairs,
+                resource: prm.resource.clone(),
+                client,
+                scope,
+            };
+            return AuthStep::Sign(claims);
         }
         match token_request(&meta.token_endpoint, &client, &mut pairs) {
             Ok(req) => {
@@ -832,6 +881,46 @@ impl AuthFlow {
             scope,
         };
         AuthStep::Authorize(url)
+    }
+
+    /// The signed client assertion asked for by [`AuthStep::Sign`].
+    pub fn on_signed(&mut self, jwt: &str) -> AuthStep {
+        let Phase::Sign {
+            token_endpoint,
+            pairs,
+            resource,
+            client,
+            scope,
+        } = std::mem::replace(&mut self.phase, Phase::Over)
+        else {
+            return AuthStep::Failed(AuthError::OutOfOrder);
+        };
+        let mut pairs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.push(("client_id", client.client_id.as_str()));
+        pairs.push((
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ));
+        pairs.push(("client_assertion", jwt));
+        let mut none = client.clone();
+        none.method = TokenAuthMethod::None;
+        none.client_id = String::new();
+        match token_request(&token_endpoint, &none, &mut pairs) {
+            Ok(req) => {
+                self.phase = Phase::Token {
+                    resource,
+                    token_endpoint,
+                    client,
+                    scope,
+                    old_refresh: None,
+                };
+                AuthStep::Send(req)
+            }
+            Err(e) => self.fail(e),
+        }
     }
 
     /// The URL the user agent was redirected to after [`AuthStep::Authorize`].
@@ -965,6 +1054,8 @@ fn token_request<'a>(
             pairs.push(("client_id", client.client_id.as_str()));
             pairs.push(("client_secret", secret));
         }
+        // private_key_jwt: the caller has put the assertion in `pairs`.
+        TokenAuthMethod::PrivateKeyJwt => {}
         TokenAuthMethod::None if client.client_id.is_empty() => {}
         TokenAuthMethod::None => pairs.push(("client_id", client.client_id.as_str())),
     }

@@ -121,6 +121,8 @@ pub struct OAuth {
     user_agent: UserAgent,
     max_attempts: u32,
     grant: GrantKind,
+    /// PKCS#8 PEM of the ES256 key for `private_key_jwt` (never shown).
+    signing_key: Option<Arc<str>>,
 }
 
 impl fmt::Debug for OAuth {
@@ -148,6 +150,7 @@ impl OAuth {
             user_agent: UserAgent::None,
             max_attempts: 3,
             grant: GrantKind::AuthorizationCode,
+            signing_key: None,
         }
     }
 
@@ -208,6 +211,15 @@ impl OAuth {
         self
     }
 
+    /// Authenticate at the token endpoint with `private_key_jwt` (RFC 7523
+    /// §2.2), signing the client assertion with this ES256 (P-256) private
+    /// key in PKCS#8 PEM; with [`OAuth::client_credentials`] and the
+    /// [`OAuth::pre_registered`] client id (no secret).
+    pub fn private_key_jwt(mut self, pkcs8_pem: &str) -> OAuth {
+        self.signing_key = Some(Arc::from(pkcs8_pem));
+        self
+    }
+
     /// Ask for `offline_access` where listed (default on).
     pub fn offline_access(mut self, on: bool) -> OAuth {
         self.offline_access = on;
@@ -234,6 +246,7 @@ impl OAuth {
         c.client_metadata_url.clone_from(&self.client_metadata_url);
         c.offline_access = self.offline_access;
         c.grant = self.grant.clone();
+        c.private_key_jwt = self.signing_key.is_some();
         c
     }
 }
@@ -389,6 +402,12 @@ impl Layer {
                     }
                     Err(()) => flow.on_transport_error(now_secs()),
                 },
+                AuthStep::Sign(claims) => match self.sign(&claims) {
+                    Some(jwt) => flow.on_signed(&jwt),
+                    None => {
+                        return Err(AuthError::Token("cannot sign the client assertion".into()));
+                    }
+                },
                 AuthStep::Authorize(url) => match self.user_agent(url).await {
                     Ok(redirect) => flow.on_redirect(&redirect),
                     Err(e) => return Err(AuthError::Authorization(e)),
@@ -425,6 +444,25 @@ impl Layer {
         tokio::time::timeout(Duration::from_secs(20), exchange)
             .await
             .map_err(|_| ())?
+    }
+
+    /// A compact ES256 JWS of `claims` with the configured key (RFC 7515;
+    /// the signature is deterministic, RFC 6979, so no entropy is needed).
+    fn sign(&self, claims: &serde_json::Value) -> Option<String> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use p256::ecdsa::signature::Signer as _;
+        use p256::pkcs8::DecodePrivateKey as _;
+        let pem = self.oauth.signing_key.as_deref()?;
+        let key = p256::ecdsa::SigningKey::from_pkcs8_pem(pem).ok()?;
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let input = format!("{header}.{body}");
+        let signature: p256::ecdsa::Signature = key.sign(input.as_bytes());
+        Some(format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        ))
     }
 
     async fn user_agent(&self, url: String) -> Result<String, String> {
