@@ -79,7 +79,11 @@
 //!   reconnection delays.
 //! - `lifecycle.rs`: session loss and re-initialisation, closing.
 //! - `invariants.rs`: [`Client::check_invariants`].
+//! - `auth.rs` (public module [`auth`]): the OAuth 2.1 authorization flow,
+//!   a machine of its own that the adapter runs when a request gets a
+//!   Bearer challenge.
 
+pub mod auth;
 mod backoff;
 mod delivery;
 mod era;

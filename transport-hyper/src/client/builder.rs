@@ -35,6 +35,7 @@ pub struct ClientBuilder {
     max_reconnects: u32,
     max_input_rounds: u32,
     check_invariants: bool,
+    oauth: Option<super::auth::OAuth>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -66,6 +67,7 @@ impl ClientBuilder {
             max_reconnects: 5,
             max_input_rounds: 8,
             check_invariants: false,
+            oauth: None,
         }
     }
 
@@ -204,6 +206,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Authorize with OAuth 2.1 when the server asks for it (a 401 or 403
+    /// with a `Bearer` challenge): see [`auth`](super::auth).
+    pub fn oauth(mut self, oauth: super::auth::OAuth) -> Self {
+        self.oauth = Some(oauth);
+        self
+    }
+
     /// Start the driver over plain TCP (hyper-util's `HttpConnector`) and
     /// wait until the connection is ready (the `initialize` handshake, or
     /// the 2026-07-28 probe). The URL must be `http://`; for TLS or another
@@ -251,7 +260,11 @@ impl ClientBuilder {
         }
     }
 
-    async fn start(self, endpoint: http::Uri, http: driver::Http) -> Result<Client, Error> {
+    async fn start(mut self, endpoint: http::Uri, http: driver::Http) -> Result<Client, Error> {
+        let http = match self.oauth.take() {
+            Some(oauth) => super::auth::wrap(http, oauth, self.url.clone()),
+            None => http,
+        };
         let mut config = ClientConfig::new(endpoint);
         config.era = self.era;
         config.legacy_version = self.version;

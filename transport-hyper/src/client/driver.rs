@@ -77,6 +77,18 @@ impl Http {
             Box::pin(async move { fut.await.map_err(|e| e.to_string()) })
         }))
     }
+
+    /// A seam made of a function (a layer around another seam, e.g. OAuth).
+    pub(crate) fn from_fn(
+        f: impl Fn(http::Request<Full<Bytes>>) -> ResponseFuture + Send + Sync + 'static,
+    ) -> Http {
+        Http(Arc::new(f))
+    }
+
+    /// Send one request.
+    pub(crate) fn send(&self, request: http::Request<Full<Bytes>>) -> ResponseFuture {
+        (self.0)(request)
+    }
 }
 
 /// What HTTP tasks report.

@@ -34,6 +34,7 @@
 //! their answers, and its future resolves once, with the final result (or
 //! [`Failure::InputNotProvided`] / [`Failure::TooManyRounds`]).
 
+pub mod auth;
 mod builder;
 mod driver;
 
