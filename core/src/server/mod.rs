@@ -59,6 +59,10 @@ use self::session::Session;
 use self::stateless::Stateless;
 pub use self::stateless::{Filter, META_CLIENT_CAPABILITIES, META_LOG_LEVEL, REMOVED_METHODS};
 
+/// The longest principal id [`Server::handle_request_as`] accepts (bytes):
+/// each session keeps one, so the session table stays bounded.
+pub const MAX_PRINCIPAL_BYTES: usize = 1024;
+
 /// The sans-IO MCP Streamable HTTP server.
 ///
 /// The whole state is `Clone + Eq + Hash + Debug` so a model checker can
@@ -152,9 +156,41 @@ impl<I: IdSource> Server<I> {
     ///
     /// Returns the exchange that every output about this request names.
     pub fn handle_request(&mut self, now: Timestamp, req: Request<Bytes>) -> ExchangeId {
+        self.handle_request_as(now, &req, None)
+    }
+
+    /// [`Server::handle_request`] for a request whose sender an adapter
+    /// authenticated: `principal` is the verified principal's opaque id
+    /// (`None`: no authorization in front of this server). The request is
+    /// borrowed, so the adapter keeps its parts (headers, extensions) for
+    /// the application.
+    ///
+    /// A session is bound to the principal of the `initialize` that created
+    /// it (INV-S-PRINCIPAL): a request naming that session from another
+    /// principal, or from none when it had one, is answered 404 exactly as
+    /// for an unknown session, so the answer tells nothing of the session's
+    /// existence. A principal id longer than [`MAX_PRINCIPAL_BYTES`] is
+    /// refused with 400 (the adapter's verifiers never pass one on).
+    pub fn handle_request_as(
+        &mut self,
+        now: Timestamp,
+        req: &Request<Bytes>,
+        principal: Option<&str>,
+    ) -> ExchangeId {
         self.tick(now);
         let ex = self.router.new_exchange();
-        match edge::classify_with(&self.config, &req, false) {
+        if principal.is_some_and(|p| p.len() > MAX_PRINCIPAL_BYTES) {
+            self.refuse(
+                ex,
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    code::SERVER_ERROR,
+                    "Bad Request: principal id too long",
+                ),
+            );
+            return ex;
+        }
+        match edge::classify_with(&self.config, req, false) {
             Err(refusal) => self.refuse(ex, refusal),
             Ok(Classified::Post {
                 session,
