@@ -169,8 +169,9 @@ impl<I: IdSource> Server<I> {
     /// it (INV-S-PRINCIPAL): a request naming that session from another
     /// principal, or from none when it had one, is answered 404 exactly as
     /// for an unknown session, so the answer tells nothing of the session's
-    /// existence. A principal id longer than [`MAX_PRINCIPAL_BYTES`] is
-    /// refused with 400 (the adapter's verifiers never pass one on).
+    /// existence. An empty principal id, or one longer than
+    /// [`MAX_PRINCIPAL_BYTES`], is refused with 400 (the adapter's
+    /// resource server never passes one on).
     pub fn handle_request_as(
         &mut self,
         now: Timestamp,
@@ -179,13 +180,13 @@ impl<I: IdSource> Server<I> {
     ) -> ExchangeId {
         self.tick(now);
         let ex = self.router.new_exchange();
-        if principal.is_some_and(|p| p.len() > MAX_PRINCIPAL_BYTES) {
+        if principal.is_some_and(|p| p.is_empty() || p.len() > MAX_PRINCIPAL_BYTES) {
             self.refuse(
                 ex,
                 Refusal::new(
                     StatusCode::BAD_REQUEST,
                     code::SERVER_ERROR,
-                    "Bad Request: principal id too long",
+                    "Bad Request: principal id empty or too long",
                 ),
             );
             return ex;
@@ -202,15 +203,17 @@ impl<I: IdSource> Server<I> {
                     let mirrored = edge::Mirrored::read(req.headers());
                     self.modern_post(ex, version, mirrored, body)
                 } else {
-                    self.post(ex, session, version, body)
+                    self.post(ex, session, version, body, principal)
                 }
             }
             Ok(Classified::Get {
                 session,
                 version,
                 last_event_id,
-            }) => self.get(ex, session, version, last_event_id),
-            Ok(Classified::Delete { session, version }) => self.delete(ex, session, version),
+            }) => self.get(ex, session, version, last_event_id, principal),
+            Ok(Classified::Delete { session, version }) => {
+                self.delete(ex, session, version, principal)
+            }
         }
         ex
     }
@@ -477,8 +480,12 @@ impl<I: IdSource> Server<I> {
         }
     }
 
-    fn lookup(&self, wire: &str) -> Option<SessionKey> {
-        self.by_wire_id.get(wire).copied()
+    /// The session `wire` names, if it is live and was created by
+    /// `principal` (INV-S26): another principal's session is as unknown
+    /// as one that never existed (AUTH-RS-11).
+    fn lookup(&self, wire: &str, principal: Option<&str>) -> Option<SessionKey> {
+        let sk = self.by_wire_id.get(wire).copied()?;
+        (self.sessions.get(&sk)?.principal.as_deref() == principal).then_some(sk)
     }
 
     fn session_head(&self, sk: SessionKey, status: StatusCode, content: Content) -> ResponseHead {
