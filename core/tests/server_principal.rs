@@ -92,7 +92,11 @@ impl P {
         let (status, sid, _) = reply(&self.out, ex);
         assert_eq!(status, 200);
         let sid = sid.expect("a session id");
-        self.post(Some(&sid), r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, who);
+        self.post(
+            Some(&sid),
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            who,
+        );
         sid
     }
 
@@ -129,7 +133,9 @@ fn auth_rs_11_inv_s26_another_principal_gets_the_unknown_session_answer() {
     p.out.clear();
     let ex = p.post(Some(&sid), &req_body(3, "tools/list"), Some("alice"));
     assert!(
-        p.out.iter().any(|o| matches!(o, Output::Deliver(Delivery::Request { .. }))),
+        p.out
+            .iter()
+            .any(|o| matches!(o, Output::Deliver(Delivery::Request { .. }))),
         "alice's request is delivered"
     );
     let _ = ex;

@@ -56,11 +56,7 @@ impl std::fmt::Debug for IntrospectionVerifier {
 impl IntrospectionVerifier {
     /// Introspect at `endpoint` as client `client_id` with `client_secret`
     /// (over [`PlainHttp`]; see [`IntrospectionVerifier::with_fetch`]).
-    pub fn new(
-        endpoint: impl Into<String>,
-        client_id: &str,
-        client_secret: &str,
-    ) -> Self {
+    pub fn new(endpoint: impl Into<String>, client_id: &str, client_secret: &str) -> Self {
         // RFC 6749 §2.3.1: form-encode each, then base64 `id:secret`.
         let pair = format!("{}:{}", form_encode(client_id), form_encode(client_secret));
         IntrospectionVerifier {
@@ -116,7 +112,10 @@ impl IntrospectionVerifier {
         }
         let body = format!("token={}&token_type_hint=access_token", form_encode(token));
         let req = http::Request::post(&self.inner.endpoint)
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .header(http::header::ACCEPT, "application/json")
             .header(http::header::AUTHORIZATION, &self.inner.authorization)
             .body(Bytes::from(body))

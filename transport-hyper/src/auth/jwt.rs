@@ -118,7 +118,11 @@ impl JwtVerifier {
 
     /// How many times the JWKS was fetched (for monitoring and tests).
     pub fn jwks_fetches(&self) -> u64 {
-        self.inner.keys.lock().unwrap_or_else(|p| p.into_inner()).fetches
+        self.inner
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fetches
     }
 
     fn lookup(&self, kid: Option<&str>) -> Option<DecodingKey> {
@@ -236,9 +240,21 @@ pub(crate) fn info_from_claims(claims: Value, issuer: &str) -> AuthInfo {
         .map(str::to_owned);
     let principal = sub.clone().or_else(|| client.clone()).unwrap_or_default();
     let scopes: Vec<String> = match (&claims["scope"], &claims["scp"]) {
-        (Value::String(s), _) => s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-        (_, Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        (_, Value::String(s)) => s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        (Value::String(s), _) => s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        (_, Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        (_, Value::String(s)) => s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         _ => Vec::new(),
     };
     let mut info = AuthInfo::new(principal)

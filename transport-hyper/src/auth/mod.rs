@@ -57,7 +57,8 @@ pub use metadata::{WELL_KNOWN_PREFIX, metadata_path};
 pub use resource::{MAX_AUTHORIZATION_BYTES, ResourceServer};
 
 /// The future a [`TokenVerifier`] returns.
-pub type VerifyFuture<'a> = Pin<Box<dyn Future<Output = Result<AuthInfo, VerifyError>> + Send + 'a>>;
+pub type VerifyFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<AuthInfo, VerifyError>> + Send + 'a>>;
 
 /// Checks a bearer token and says who it belongs to (AUTH-RS-2). The
 /// adapter runs it before the request reaches the core; the core only ever

@@ -90,7 +90,10 @@ impl ResourceServer {
 
     /// More scopes for the metadata's `scopes_supported` (those handlers
     /// check themselves; never `offline_access`, as the spec advises).
-    pub fn scopes_supported<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+    pub fn scopes_supported<S: Into<String>>(
+        mut self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
         for s in scopes {
             let s = s.into();
             if !self.scopes_supported.contains(&s) {
@@ -125,7 +128,10 @@ impl ResourceServer {
     /// The metadata document, if `parts` asks for it (its path-aware
     /// well-known path or the root form): 200 with the JSON to GET, 405
     /// to other methods. `None` for every other request.
-    pub(crate) fn metadata_response(&self, parts: &http::request::Parts) -> Option<Response<McpBody>> {
+    pub(crate) fn metadata_response(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Option<Response<McpBody>> {
         let path = parts.uri.path();
         if !path.starts_with(WELL_KNOWN_PREFIX)
             || (path != WELL_KNOWN_PREFIX && path != metadata::metadata_path(&self.resource))
@@ -160,9 +166,9 @@ impl ResourceServer {
     ) -> Result<AuthInfo, Response<McpBody>> {
         if query_has_token(parts.uri.query()) {
             tracing::debug!("refused: access_token in the query string");
-            return Err(self.bad_request(
-                "access tokens are accepted only in the Authorization header",
-            ));
+            return Err(
+                self.bad_request("access tokens are accepted only in the Authorization header")
+            );
         }
         let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
         let Some(value) = values.next() else {
@@ -261,7 +267,10 @@ impl ResourceServer {
     }
 
     fn bad_request(&self, description: &str) -> Response<McpBody> {
-        let mut res = error_response(StatusCode::BAD_REQUEST, "Bad Request: invalid authorization");
+        let mut res = error_response(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: invalid authorization",
+        );
         res.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             self.challenge(Some(("invalid_request", description))),

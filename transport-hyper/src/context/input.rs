@@ -218,8 +218,7 @@ where
     let now = now_ms();
     // AUTH-RS-12: the state is bound to the principal it is issued to.
     let principal = ctx.auth().map_or("", crate::AuthInfo::principal);
-    let (binding, answers, carried_state) =
-        begin(keys, &method, params.as_ref(), principal, now)?;
+    let (binding, answers, carried_state) = begin(keys, &method, params.as_ref(), principal, now)?;
     let round = Arc::new(InputRound {
         answers,
         carried_state,
