@@ -41,7 +41,7 @@ struct Inner {
     authorization: String,
     issuer: Option<String>,
     max_cache: Duration,
-    fetch: Box<dyn HttpFetch>,
+    fetch: Arc<dyn HttpFetch>,
     cache: Mutex<BTreeMap<[u8; 32], (AuthInfo, Instant)>>,
 }
 
@@ -68,14 +68,27 @@ impl IntrospectionVerifier {
                 ),
                 issuer: None,
                 max_cache: Duration::from_secs(60),
-                fetch: Box::new(PlainHttp::default()),
+                fetch: Arc::new(PlainHttp::default()),
                 cache: Mutex::new(BTreeMap::new()),
             }),
         }
     }
 
+    /// The settings to change: this verifier's own (a clone configured
+    /// afterwards gets its own copy, with an empty cache).
     fn inner_mut(&mut self) -> &mut Inner {
-        Arc::get_mut(&mut self.inner).expect("configured before it is shared")
+        if Arc::get_mut(&mut self.inner).is_none() {
+            let i = &self.inner;
+            self.inner = Arc::new(Inner {
+                endpoint: i.endpoint.clone(),
+                authorization: i.authorization.clone(),
+                issuer: i.issuer.clone(),
+                max_cache: i.max_cache,
+                fetch: i.fetch.clone(),
+                cache: Mutex::new(BTreeMap::new()),
+            });
+        }
+        Arc::get_mut(&mut self.inner).expect("unique: just made so")
     }
 
     /// Require answers that name an issuer to name this one.
@@ -93,7 +106,7 @@ impl IntrospectionVerifier {
 
     /// Introspect with this client (e.g. one with TLS).
     pub fn with_fetch(mut self, fetch: impl HttpFetch) -> Self {
-        self.inner_mut().fetch = Box::new(fetch);
+        self.inner_mut().fetch = Arc::new(fetch);
         self
     }
 

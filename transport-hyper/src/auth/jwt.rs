@@ -53,7 +53,7 @@ struct Inner {
     jwks_url: String,
     leeway: Duration,
     refresh_interval: Duration,
-    fetch: Box<dyn HttpFetch>,
+    fetch: Arc<dyn HttpFetch>,
     keys: Mutex<Keys>,
     /// Single flight: one refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
@@ -87,20 +87,34 @@ impl JwtVerifier {
                 jwks_url: jwks_url.into(),
                 leeway: Duration::from_secs(30),
                 refresh_interval: Duration::from_secs(10),
-                fetch: Box::new(PlainHttp::default()),
+                fetch: Arc::new(PlainHttp::default()),
                 keys: Mutex::new(Keys::default()),
                 refreshing: tokio::sync::Mutex::new(()),
             }),
         }
     }
 
+    /// The settings to change: this verifier's own (a clone configured
+    /// afterwards gets its own copy, with an empty key cache).
     fn inner_mut(&mut self) -> &mut Inner {
-        Arc::get_mut(&mut self.inner).expect("configured before it is shared")
+        if Arc::get_mut(&mut self.inner).is_none() {
+            let i = &self.inner;
+            self.inner = Arc::new(Inner {
+                issuer: i.issuer.clone(),
+                jwks_url: i.jwks_url.clone(),
+                leeway: i.leeway,
+                refresh_interval: i.refresh_interval,
+                fetch: i.fetch.clone(),
+                keys: Mutex::new(Keys::default()),
+                refreshing: tokio::sync::Mutex::new(()),
+            });
+        }
+        Arc::get_mut(&mut self.inner).expect("unique: just made so")
     }
 
     /// Fetch the JWKS with this client (e.g. one with TLS).
     pub fn with_fetch(mut self, fetch: impl HttpFetch) -> Self {
-        self.inner_mut().fetch = Box::new(fetch);
+        self.inner_mut().fetch = Arc::new(fetch);
         self
     }
 
