@@ -104,8 +104,8 @@ pub use output::{
 #[cfg(feature = "test-util")]
 pub use server::SeededIds;
 pub use server::{
-    EntropyUnavailable, Filter, IdSource, META_CLIENT_CAPABILITIES, META_LOG_LEVEL,
-    REMOVED_METHODS, Server,
+    EntropyUnavailable, Filter, IdSource, MAX_PRINCIPAL_BYTES, META_CLIENT_CAPABILITIES,
+    META_LOG_LEVEL, REMOVED_METHODS, Server,
 };
 pub use time::Timestamp;
 pub use version::ProtocolVersion;

@@ -20,6 +20,8 @@
 //! | (i) | client: the `Last-Event-ID` cursor lags one event behind | client world: INV-S7 / INV-S2 |
 //! | (j) | client: `retry` ignored | client world: INV-S21 |
 //! | (k) | client: a session id answered 404 stays in use | client world: INV-S9 |
+//! | (l) | a closed 2026-07-28 stream is not a cancellation | model checker: H-CAN-1/2 |
+//! | (m) | the adapter does not pass the verified principal to the core | model checker: INV-S26 |
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -58,11 +60,15 @@ pub enum Bug {
     /// (l) a closed 2026-07-28 stream is treated like a legacy disconnect:
     /// the request runs on and nobody tells the application (H-CAN-1).
     ModernCloseIgnored,
+    /// (m) the adapter forgets the verified principal: every request
+    /// reaches the core as nobody's, so any principal may use any session
+    /// (INV-S26).
+    PrincipalDropped,
 }
 
 impl Bug {
     /// Every variant, in letter order.
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::LateReady,
         Bug::BufferedSse,
         Bug::RouteById,
@@ -75,6 +81,7 @@ impl Bug {
         Bug::IgnoresRetry,
         Bug::KeepsDeadSession,
         Bug::ModernCloseIgnored,
+        Bug::PrincipalDropped,
     ];
 
     /// The letter of the list.
@@ -92,6 +99,7 @@ impl Bug {
             Bug::IgnoresRetry => 'j',
             Bug::KeepsDeadSession => 'k',
             Bug::ModernCloseIgnored => 'l',
+            Bug::PrincipalDropped => 'm',
         }
     }
 
@@ -120,6 +128,7 @@ impl Bug {
                 | Bug::DeleteKeepsSession
                 | Bug::DisconnectCancels
                 | Bug::ModernCloseIgnored
+                | Bug::PrincipalDropped
         )
     }
 }
@@ -169,7 +178,23 @@ impl Core {
     }
 
     /// [`Server::handle_request`], through the variant.
-    pub fn handle_request(&mut self, now: Timestamp, mut req: Request<Bytes>) -> ExchangeId {
+    pub fn handle_request(&mut self, now: Timestamp, req: Request<Bytes>) -> ExchangeId {
+        self.handle_request_as(now, req, None)
+    }
+
+    /// [`Server::handle_request_as`] (a request of `principal`), through
+    /// the variant.
+    pub fn handle_request_as(
+        &mut self,
+        now: Timestamp,
+        mut req: Request<Bytes>,
+        principal: Option<&str>,
+    ) -> ExchangeId {
+        let principal = if self.bug == Some(Bug::PrincipalDropped) {
+            None
+        } else {
+            principal
+        };
         let session: Option<Box<str>> = req
             .headers()
             .get("mcp-session-id")
@@ -210,7 +235,7 @@ impl Core {
             }
             _ => {}
         }
-        let ex = self.server.handle_request(now, req);
+        let ex = self.server.handle_request_as(now, &req, principal);
         self.current = Some(ex);
         if fake {
             self.fake_delete.insert(ex);

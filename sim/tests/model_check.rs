@@ -1,5 +1,5 @@
 //! The bounded exhaustive model check of the real core (stateright, BFS),
-//! and proof that it catches the core-level known-bad variants (c)..(g) and (l).
+//! and proof that it catches the core-level known-bad variants (c)..(g), (l) and (m).
 //!
 //! Bound: every behaviour of at most `MODEL_DEPTH` actions (default
 //! [`DEFAULT_DEPTH`]) of the model in `streamable_sim::model` (two clients
@@ -8,7 +8,7 @@
 
 use streamable_sim::model::{
     self, DEFAULT_DEPTH, PROP_CAN, PROP_PSSE12, PROP_S1, PROP_S2, PROP_S4, PROP_S5, PROP_S8,
-    PROP_S18,
+    PROP_S18, PROP_S26,
 };
 use streamable_sim::variants::Bug;
 
@@ -88,4 +88,9 @@ fn variant_g_disconnect_as_cancellation_is_caught() {
 #[test]
 fn variant_l_ignored_close_of_a_stateless_stream_is_caught() {
     caught(Bug::ModernCloseIgnored, &[PROP_CAN]);
+}
+
+#[test]
+fn variant_m_inv_s26_a_dropped_principal_is_caught() {
+    caught(Bug::PrincipalDropped, &[PROP_S26]);
 }

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::auth::AuthInfo;
 use crate::catch::CatchUnwind;
 use crate::context::{CancelSender, InputSettings, Link, RequestContext, Session, SessionData};
 use crate::handler::DynHandler;
@@ -136,6 +137,15 @@ pub(crate) struct Driver {
     running: BTreeMap<RequestKey, Running>,
     outgoing: BTreeMap<OutgoingKey, oneshot::Sender<Result<RawJson, ErrorObject>>>,
     sessions: BTreeMap<SessionKey, Arc<SessionData>>,
+    /// The parts of the HTTP request being handled, for the requests it
+    /// delivers (only while the drain right after it runs).
+    parts: Option<PendingParts>,
+}
+
+struct PendingParts {
+    parts: http::request::Parts,
+    /// A JSON-RPC batch may deliver several requests: each gets a copy.
+    batch: bool,
 }
 
 impl Driver {
@@ -168,6 +178,7 @@ impl Driver {
             running: BTreeMap::new(),
             outgoing: BTreeMap::new(),
             sessions: BTreeMap::new(),
+            parts: None,
         }
     }
 
@@ -289,12 +300,26 @@ impl Driver {
         let now = self.now();
         match cmd {
             Command::Request { ticket, req, reply } => {
-                let ex = self.core.handle_request(now, req);
+                // The principal any layer in front put in the extensions
+                // (AUTH-RS-1); sessions are bound to it (INV-S-PRINCIPAL).
+                let principal = req.extensions().get::<AuthInfo>().map(AuthInfo::principal);
+                let ex = self.core.handle_request_as(now, &req, principal);
                 tracing::trace!(ticket, exchange = ex.0, "request");
                 self.tickets.insert(ticket, ex);
                 self.exchanges
                     .insert(ex, Exchange::Waiting { ticket, reply });
+                // The requests this POST delivers (now, in this drain) get
+                // its parts: moved into the first one; a batch's others get
+                // copies.
+                let batch = req
+                    .body()
+                    .iter()
+                    .find(|b| !b.is_ascii_whitespace())
+                    .is_some_and(|&b| b == b'[');
+                let (parts, _) = req.into_parts();
+                self.parts = Some(PendingParts { parts, batch });
                 self.drain();
+                self.parts = None;
                 // The client may have left while the request sat in the
                 // mailbox (its Dropped signal was then for an unknown ticket).
                 if let Some(Exchange::Waiting { reply, .. }) = self.exchanges.get(&ex)
@@ -481,8 +506,17 @@ impl Driver {
                 };
                 let (cancel, cancelled) = CancelSender::new();
                 self.running.insert(request, Running { session, cancel });
+                let parts = match self.parts.take() {
+                    Some(p) if p.batch => {
+                        let copy = p.parts.clone();
+                        self.parts = Some(p);
+                        Some(copy)
+                    }
+                    p => p.map(|p| p.parts),
+                };
                 let mut ctx =
-                    RequestContext::new(sess, version, request, id, params.clone(), cancelled);
+                    RequestContext::new(sess, version, request, id, params.clone(), cancelled)
+                        .with_parts(parts);
                 if session.is_none() {
                     ctx.set_input_settings(Some(self.settings.input.clone()));
                 }

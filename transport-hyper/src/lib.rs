@@ -46,6 +46,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod body;
 mod catch;
 #[cfg(not(loom))]
@@ -67,6 +68,7 @@ pub mod sync;
 #[allow(unreachable_pub)] // its items are `pub` for the loom build
 mod sync;
 
+pub use auth::AuthInfo;
 pub use body::{KEEP_ALIVE_FRAME, McpBody};
 pub use context::{
     ContextError, INPUT_METHODS, LogLevel, MAX_INPUTS_PER_ROUND, RequestContext, ServerHandle,

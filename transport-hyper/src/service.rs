@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::auth::ResourceServer;
 use crate::body::McpBody;
 use crate::context::{InputSettings, random_keys};
 use crate::driver::{Clock, Driver, DriverSettings};
@@ -39,6 +40,7 @@ pub struct Builder {
     id_seed: Option<u64>,
     state_keys: Option<KeyRing>,
     state_ttl: Duration,
+    auth: Option<Arc<ResourceServer>>,
 }
 
 impl Builder {
@@ -57,7 +59,22 @@ impl Builder {
             id_seed: None,
             state_keys: None,
             state_ttl: Duration::from_secs(600),
+            auth: None,
         }
+    }
+
+    /// Protect the endpoint as an OAuth 2.1 resource server (AUTH-RS-*):
+    /// every request needs a bearer token the [`ResourceServer`]'s verifier
+    /// accepts, checked before the body is read; the verified
+    /// [`AuthInfo`](crate::AuthInfo) reaches handlers
+    /// ([`RequestContext::auth`](crate::RequestContext::auth)) and binds the
+    /// session; the protected resource metadata document is served at its
+    /// well-known paths (answered before the [`Builder::path`] check, so
+    /// route those paths to this service too when it is mounted in a
+    /// router). Default: none.
+    pub fn auth(mut self, resource_server: ResourceServer) -> Self {
+        self.auth = Some(Arc::new(resource_server));
+        self
     }
 
     /// The keys that sign and verify the `requestState` of 2026-07-28
@@ -186,6 +203,7 @@ impl Builder {
                 keep_alive: self.keep_alive,
                 body_timeout: self.body_timeout,
                 path: self.path,
+                auth: self.auth,
             }),
         }
     }
@@ -206,6 +224,7 @@ struct Shared {
     keep_alive: Option<Duration>,
     body_timeout: Duration,
     path: Option<String>,
+    auth: Option<Arc<ResourceServer>>,
 }
 
 /// The MCP endpoint as a service: `tower_service::Service` (for axum and
@@ -281,14 +300,28 @@ impl McpService {
     {
         self.start();
         let shared = &self.shared;
+        let (mut parts, body) = req.into_parts();
+        if let Some(auth) = &shared.auth
+            && let Some(res) = auth.metadata_response(&parts)
+        {
+            return res;
+        }
         if shared
             .path
             .as_deref()
-            .is_some_and(|p| p != req.uri().path())
+            .is_some_and(|p| p != parts.uri.path())
         {
             return plain_error(StatusCode::NOT_FOUND, "Not Found");
         }
-        let (parts, body) = req.into_parts();
+        // The bearer token is checked before the body is read (AUTH-RS-2).
+        if let Some(auth) = &shared.auth {
+            match auth.check(&parts).await {
+                Ok(info) => {
+                    parts.extensions.insert(info);
+                }
+                Err(res) => return res,
+            }
+        }
         // Read at most max_body + 1 bytes: the core answers 413 past the
         // limit, and nothing more is ever buffered.
         let limit = shared.max_body.saturating_add(1);

@@ -49,6 +49,15 @@ impl<I: IdSource> Server<I> {
         }
         let mut attached = 0;
         for (sk, s) in &self.sessions {
+            // INV-S26 (its state half; the model checks that no request of
+            // another principal is accepted): a session's principal is
+            // bounded and never empty.
+            assert!(
+                s.principal
+                    .as_deref()
+                    .is_none_or(|p| !p.is_empty() && p.len() <= super::MAX_PRINCIPAL_BYTES),
+                "INV-S26: session principal out of bounds"
+            );
             assert!(
                 s.in_flight.len() <= c.max_in_flight_per_session,
                 "in-flight limit"

@@ -57,6 +57,7 @@ impl<I: IdSource> Server<I> {
         session: Option<String>,
         version: VersionHeader,
         body: Body,
+        principal: Option<&str>,
     ) {
         let is_initialize = matches!(&body, Body::Single(Message::Request { method, .. }) if method == "initialize");
         if is_initialize {
@@ -64,7 +65,7 @@ impl<I: IdSource> Server<I> {
                 // T-SES-7, X-16: an id that names no session gets 404, so a
                 // client whose session ended learns it and starts afresh
                 // without the id; one naming a live session is refused.
-                if self.lookup(wire).is_none() {
+                if self.lookup(wire, principal).is_none() {
                     return self.refuse(ex, unknown_session());
                 }
                 return self.refuse(
@@ -79,12 +80,12 @@ impl<I: IdSource> Server<I> {
             let Body::Single(Message::Request { id, params, .. }) = body else {
                 return;
             };
-            return self.initialize(ex, id, params);
+            return self.initialize(ex, id, params, principal);
         }
         let Some(wire) = session else {
             return self.refuse(ex, missing_session());
         };
-        let Some(sk) = self.lookup(&wire) else {
+        let Some(sk) = self.lookup(&wire, principal) else {
             return self.refuse(ex, unknown_session());
         };
         if let Err(r) = check_version(&version) {
@@ -290,7 +291,13 @@ impl<I: IdSource> Server<I> {
         }
     }
 
-    fn initialize(&mut self, ex: ExchangeId, id: Id, params: Option<RawJson>) {
+    fn initialize(
+        &mut self,
+        ex: ExchangeId,
+        id: Id,
+        params: Option<RawJson>,
+        principal: Option<&str>,
+    ) {
         let proposed = params
             .as_ref()
             .and_then(|p| {
@@ -301,7 +308,7 @@ impl<I: IdSource> Server<I> {
             })
             .filter(|v| v.is_legacy())
             .unwrap_or(ProtocolVersion::NEWEST_LEGACY);
-        let sk = match self.create_session(proposed) {
+        let sk = match self.create_session(proposed, principal) {
             Ok(sk) => sk,
             Err(refusal) => return self.refuse(ex, refusal),
         };
@@ -344,11 +351,12 @@ impl<I: IdSource> Server<I> {
         session: Option<String>,
         version: VersionHeader,
         last_event_id: Option<String>,
+        principal: Option<&str>,
     ) {
         let Some(wire) = session.filter(|_| !is_modern_header(&version)) else {
             return self.refuse(ex, Refusal::method_not_allowed("POST"));
         };
-        let Some(sk) = self.lookup(&wire) else {
+        let Some(sk) = self.lookup(&wire, principal) else {
             return self.refuse(ex, unknown_session());
         };
         if let Err(r) = check_version(&version) {
@@ -436,6 +444,7 @@ impl<I: IdSource> Server<I> {
         ex: ExchangeId,
         session: Option<String>,
         version: VersionHeader,
+        principal: Option<&str>,
     ) {
         let Some(wire) = session.filter(|_| !is_modern_header(&version)) else {
             return self.refuse(ex, Refusal::method_not_allowed("POST"));
@@ -443,7 +452,7 @@ impl<I: IdSource> Server<I> {
         if !self.config.allow_delete {
             return self.refuse(ex, Refusal::method_not_allowed("GET, POST"));
         }
-        let Some(sk) = self.lookup(&wire) else {
+        let Some(sk) = self.lookup(&wire, principal) else {
             return self.refuse(ex, unknown_session());
         };
         if let Err(r) = check_version(&version) {

@@ -59,6 +59,10 @@ use self::session::Session;
 use self::stateless::Stateless;
 pub use self::stateless::{Filter, META_CLIENT_CAPABILITIES, META_LOG_LEVEL, REMOVED_METHODS};
 
+/// The longest principal id [`Server::handle_request_as`] accepts (bytes):
+/// each session keeps one, so the session table stays bounded.
+pub const MAX_PRINCIPAL_BYTES: usize = 1024;
+
 /// The sans-IO MCP Streamable HTTP server.
 ///
 /// The whole state is `Clone + Eq + Hash + Debug` so a model checker can
@@ -152,9 +156,42 @@ impl<I: IdSource> Server<I> {
     ///
     /// Returns the exchange that every output about this request names.
     pub fn handle_request(&mut self, now: Timestamp, req: Request<Bytes>) -> ExchangeId {
+        self.handle_request_as(now, &req, None)
+    }
+
+    /// [`Server::handle_request`] for a request whose sender an adapter
+    /// authenticated: `principal` is the verified principal's opaque id
+    /// (`None`: no authorization in front of this server). The request is
+    /// borrowed, so the adapter keeps its parts (headers, extensions) for
+    /// the application.
+    ///
+    /// A session is bound to the principal of the `initialize` that created
+    /// it (INV-S-PRINCIPAL): a request naming that session from another
+    /// principal, or from none when it had one, is answered 404 exactly as
+    /// for an unknown session, so the answer tells nothing of the session's
+    /// existence. An empty principal id, or one longer than
+    /// [`MAX_PRINCIPAL_BYTES`], is refused with 400 (the adapter's
+    /// resource server never passes one on).
+    pub fn handle_request_as(
+        &mut self,
+        now: Timestamp,
+        req: &Request<Bytes>,
+        principal: Option<&str>,
+    ) -> ExchangeId {
         self.tick(now);
         let ex = self.router.new_exchange();
-        match edge::classify_with(&self.config, &req, false) {
+        if principal.is_some_and(|p| p.is_empty() || p.len() > MAX_PRINCIPAL_BYTES) {
+            self.refuse(
+                ex,
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    code::SERVER_ERROR,
+                    "Bad Request: principal id empty or too long",
+                ),
+            );
+            return ex;
+        }
+        match edge::classify_with(&self.config, req, false) {
             Err(refusal) => self.refuse(ex, refusal),
             Ok(Classified::Post {
                 session,
@@ -166,15 +203,17 @@ impl<I: IdSource> Server<I> {
                     let mirrored = edge::Mirrored::read(req.headers());
                     self.modern_post(ex, version, mirrored, body)
                 } else {
-                    self.post(ex, session, version, body)
+                    self.post(ex, session, version, body, principal)
                 }
             }
             Ok(Classified::Get {
                 session,
                 version,
                 last_event_id,
-            }) => self.get(ex, session, version, last_event_id),
-            Ok(Classified::Delete { session, version }) => self.delete(ex, session, version),
+            }) => self.get(ex, session, version, last_event_id, principal),
+            Ok(Classified::Delete { session, version }) => {
+                self.delete(ex, session, version, principal)
+            }
         }
         ex
     }
@@ -441,8 +480,12 @@ impl<I: IdSource> Server<I> {
         }
     }
 
-    fn lookup(&self, wire: &str) -> Option<SessionKey> {
-        self.by_wire_id.get(wire).copied()
+    /// The session `wire` names, if it is live and was created by
+    /// `principal` (INV-S26): another principal's session is as unknown
+    /// as one that never existed (AUTH-RS-11).
+    fn lookup(&self, wire: &str, principal: Option<&str>) -> Option<SessionKey> {
+        let sk = self.by_wire_id.get(wire).copied()?;
+        (self.sessions.get(&sk)?.principal.as_deref() == principal).then_some(sk)
     }
 
     fn session_head(&self, sk: SessionKey, status: StatusCode, content: Content) -> ResponseHead {

@@ -65,6 +65,10 @@ pub(crate) struct Session {
     pub(crate) next_outgoing: i64,
     /// The deadline entered in the server's timer set, if any.
     pub(crate) armed: Option<Timestamp>,
+    /// The principal of the `initialize` that created the session (`None`:
+    /// no authorization); every request for it must come from the same one
+    /// (INV-S26). Never changes.
+    pub(crate) principal: Option<Box<str>>,
 }
 
 impl Session {
@@ -82,6 +86,7 @@ impl Session {
             outgoing: BTreeSet::new(),
             next_outgoing: 1,
             armed: None,
+            principal: None,
         }
     }
 
@@ -173,6 +178,7 @@ impl<I: IdSource> Server<I> {
     pub(super) fn create_session(
         &mut self,
         proposed: ProtocolVersion,
+        principal: Option<&str>,
     ) -> Result<SessionKey, Refusal> {
         if self.sessions.len() >= self.config.max_sessions {
             return Err(Refusal::new(
@@ -211,8 +217,9 @@ impl<I: IdSource> Server<I> {
         self.next_session += 1;
         let sk = SessionKey(self.next_session);
         self.by_wire_id.insert(wire.clone(), sk);
-        self.sessions
-            .insert(sk, Session::new(wire, proposed, self.now));
+        let mut session = Session::new(wire, proposed, self.now);
+        session.principal = principal.map(Box::from);
+        self.sessions.insert(sk, session);
         Ok(sk)
     }
 

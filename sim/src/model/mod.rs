@@ -107,6 +107,8 @@ pub enum Violation {
     S8(String),
     /// INV-S18: something of one session reached another.
     S18(String),
+    /// INV-S26: a request of another principal dispatched in a session.
+    S26(String),
     /// T-PSSE-12: a disconnect turned into a cancellation.
     Psse12(String),
     /// H-CAN-1 / H-CAN-2: a closed 2026-07-28 stream did not cancel its
@@ -128,6 +130,7 @@ impl Violation {
             Violation::S5(_) => PROP_S5,
             Violation::S8(_) => PROP_S8,
             Violation::S18(_) => PROP_S18,
+            Violation::S26(_) => PROP_S26,
             Violation::Psse12(_) => PROP_PSSE12,
             Violation::Can(_) => PROP_CAN,
             Violation::Sse2(_) => PROP_SSE2,
@@ -148,6 +151,8 @@ pub const PROP_S5: &str = "INV-S5 exact replay";
 pub const PROP_S8: &str = "INV-S8 no dispatch after DELETE";
 /// See [`PROP_S1`].
 pub const PROP_S18: &str = "INV-S18 no cross-session leakage";
+/// See [`PROP_S1`].
+pub const PROP_S26: &str = "INV-S26 a session serves only its principal";
 /// See [`PROP_S1`].
 pub const PROP_PSSE12: &str = "T-PSSE-12 disconnect is not cancellation";
 /// See [`PROP_S1`].
@@ -220,6 +225,8 @@ impl Model for McpModel {
             }
             if !c.done.contains(&Step::Call) {
                 out.push(Action::Send(i, Req::Call));
+            } else if i == 1 && !c.done.contains(&Step::Hijack) && w.clients[0].session.is_some() {
+                out.push(Action::Send(i, Req::Hijack));
             }
             if full {
                 if !c.done.contains(&Step::Get) {
@@ -280,6 +287,7 @@ impl Model for McpModel {
                     Req::Get => c.done.insert(Step::Get),
                     Req::Delete => c.done.insert(Step::Delete),
                     Req::Modern => c.done.insert(Step::Modern),
+                    Req::Hijack => c.done.insert(Step::Hijack),
                     Req::Resume(..) => {
                         c.resumes += 1;
                         c.lost = None;
@@ -389,6 +397,7 @@ impl Model for McpModel {
             Property::always(PROP_S5, |_, w: &World| ok(w, PROP_S5)),
             Property::always(PROP_S8, |_, w: &World| ok(w, PROP_S8)),
             Property::always(PROP_S18, |_, w: &World| ok(w, PROP_S18)),
+            Property::always(PROP_S26, |_, w: &World| ok(w, PROP_S26)),
             Property::always(PROP_PSSE12, |_, w: &World| ok(w, PROP_PSSE12)),
             Property::always(PROP_CAN, |_, w: &World| ok(w, PROP_CAN)),
             Property::always(PROP_SSE2, |_, w: &World| ok(w, PROP_SSE2)),

@@ -31,6 +31,9 @@ pub enum Req {
     Answer(String),
     /// A 2026-07-28 `tools/call` with id 1: no session, no `initialize`.
     Modern,
+    /// Client 1 calls a tool (id 2) naming client 0's session, as its own
+    /// principal (INV-S26: must be 404, never dispatched).
+    Hijack,
 }
 
 /// A client step, each taken at most once.
@@ -41,6 +44,7 @@ pub(super) enum Step {
     Get,
     Delete,
     Modern,
+    Hijack,
 }
 
 /// One frame on an exchange, as the client will read it.
@@ -155,6 +159,12 @@ pub(super) fn tag(client: usize) -> String {
     format!("c{client}")
 }
 
+/// The principal a client's requests carry (the adapter's verified
+/// identity): the session clients have one each, the stateless one none.
+pub(super) fn principal(client: usize) -> Option<&'static str> {
+    ["p0", "p1"].get(client).copied()
+}
+
 /// The client that speaks 2026-07-28 (stateless requests only).
 pub(super) const MODERN_CLIENT: usize = 2;
 
@@ -246,6 +256,25 @@ impl World {
                                     "the stateless call was delivered in session {}",
                                     session.0
                                 )));
+                            }
+                            // INV-S26: only the session's creator reaches it.
+                            let hijack = self
+                                .core
+                                .server()
+                                .session_wire_id(session)
+                                .and_then(|w| {
+                                    let owner = self
+                                        .clients
+                                        .iter()
+                                        .position(|c| c.session.as_deref() == Some(w))?;
+                                    (tag != self::tag(owner) && method != "initialize").then(|| {
+                                        format!(
+                                            "{method} of {tag:?} dispatched in client {owner}'s session {w}"
+                                        )
+                                    })
+                                });
+                            if let Some(m) = hijack {
+                                self.fail(Violation::S26(m));
                             }
                             let wire = self.core.server().session_wire_id(session);
                             if let Some(w) = wire
@@ -358,6 +387,10 @@ impl World {
             Req::Resume(st, q) => wire::get(s.unwrap_or(""), Some(&format!("{st}-{q}"))),
             Req::Delete => wire::delete(s.unwrap_or("")),
             Req::Modern => wire::modern_call(1, "echo", &tag(client)),
+            Req::Hijack => wire::post(
+                self.clients[0].session.as_deref(),
+                wire::call_body(2, "echo", &tag(client)),
+            ),
             Req::Answer(id) => wire::post(
                 s,
                 wire::answer_body(
@@ -366,7 +399,7 @@ impl World {
                 ),
             ),
         };
-        let ex = self.core.handle_request(NOW, http);
+        let ex = self.core.handle_request_as(NOW, http, principal(client));
         if req == Req::Modern {
             self.modern_exchange = Some(ex);
         }

@@ -216,7 +216,9 @@ where
         ));
     };
     let now = now_ms();
-    let (binding, answers, carried_state) = begin(keys, &method, params.as_ref(), now)?;
+    // AUTH-RS-12: the state is bound to the principal it is issued to.
+    let principal = ctx.auth().map_or("", crate::AuthInfo::principal);
+    let (binding, answers, carried_state) = begin(keys, &method, params.as_ref(), principal, now)?;
     let round = Arc::new(InputRound {
         answers,
         carried_state,
@@ -232,6 +234,7 @@ fn begin(
     keys: &KeyRing,
     method: &str,
     params: Option<&RawJson>,
+    principal: &str,
     now: u64,
 ) -> Result<(Binding, BTreeMap<String, Value>, bool), ErrorObject> {
     let params = params.map_or(Value::Null, RawJson::to_value);
@@ -243,8 +246,9 @@ fn begin(
             params.get("arguments"),
         )
     };
-    // The principal slot: empty until authorization exists (a later issue).
-    let binding = Binding::new(method, name, args, "");
+    // The principal (empty without authorization): a state replayed by
+    // another principal fails like a tampered one (AUTH-RS-12).
+    let binding = Binding::new(method, name, args, principal);
     let invalid = |m: String| ErrorObject::new(code::INVALID_PARAMS, m);
     let mut answers = match params.get("requestState") {
         None => BTreeMap::new(),

@@ -6,6 +6,7 @@ mod error;
 mod input;
 mod link;
 mod progress;
+mod request;
 mod session;
 
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub struct RequestContext {
     /// A deferred task ([`Tool::defer_task`](crate::Tool::defer_task)): the
     /// call runs in its request until [`RequestContext::go_async`].
     deferral: Option<Arc<crate::tasks::Deferral>>,
+    /// The HTTP request's parts (moved, not copied, from the request).
+    parts: Option<http::request::Parts>,
 }
 
 impl RequestContext {
@@ -90,6 +93,7 @@ impl RequestContext {
             input: None,
             task: None,
             deferral: None,
+            parts: None,
         }
     }
 

@@ -216,6 +216,7 @@ impl Tasks {
             None,
             cancelled,
         )
+        .with_parts(ctx.http_request().cloned())
         .with_task(handle);
         self.spawn_work(id, cancel, CatchUnwind::new(run(task_ctx, args)));
         Ok(wire)
