@@ -843,7 +843,11 @@ fn hc_recon_1_retry_zero_or_tiny_is_clamped_up_to_the_floor() {
     assert_eq!(first_reconnect_after("0"), MIN_RETRY_MS);
     assert_eq!(first_reconnect_after("1"), MIN_RETRY_MS);
     assert_eq!(first_reconnect_after("99"), MIN_RETRY_MS);
-    assert_eq!(first_reconnect_after("250"), 250, "a larger retry is honoured");
+    assert_eq!(
+        first_reconnect_after("250"),
+        250,
+        "a larger retry is honoured"
+    );
 }
 
 /// The storm server of typescript-sdk #2682: every connection primed with a
@@ -886,9 +890,19 @@ fn hc_recon_2_a_primed_empty_stream_that_closes_at_once_is_not_progress() {
     cov_mark::check!(priming_is_not_progress);
     // A new id on every connection, but never a message: no progress.
     let (gaps, ev) = storm(4, |n| format!("id: p{n}\nretry: 0\ndata: \n\n"));
-    assert_eq!(gaps, vec![MIN_RETRY_MS; 4], "bounded, and never faster than the floor");
+    assert_eq!(
+        gaps,
+        vec![MIN_RETRY_MS; 4],
+        "bounded, and never faster than the floor"
+    );
     assert!(
-        matches!(&ev[..], [Event::Failed { failure: Failure::StreamLost, .. }]),
+        matches!(
+            &ev[..],
+            [Event::Failed {
+                failure: Failure::StreamLost,
+                ..
+            }]
+        ),
         "{ev:?}"
     );
 }
@@ -901,7 +915,13 @@ fn hc_recon_2_an_event_repeating_the_cursor_is_not_progress() {
     let (gaps, ev) = storm(3, |_| format!("id: p0\ndata: {note}\n\n"));
     assert_eq!(gaps.len(), 3, "{gaps:?}");
     assert!(
-        matches!(ev.last(), Some(Event::Failed { failure: Failure::StreamLost, .. })),
+        matches!(
+            ev.last(),
+            Some(Event::Failed {
+                failure: Failure::StreamLost,
+                ..
+            })
+        ),
         "{ev:?}"
     );
 }

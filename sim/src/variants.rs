@@ -20,6 +20,8 @@
 //! | (i) | client: the `Last-Event-ID` cursor lags one event behind | client world: INV-S7 / INV-S2 |
 //! | (j) | client: `retry` ignored | client world: INV-S21 |
 //! | (k) | client: a session id answered 404 stays in use | client world: INV-S9 |
+//! | (l) | a closed 2026-07-28 stream is treated like a legacy disconnect | model checker: H-CAN-1 (`PROP_CAN`) |
+//! | (m) | client: the `retry: 0` storm, reconnections that never run out against a server that primes and closes at once (typescript-sdk #2682) | client world: storm oracle (HC-RECON-2) |
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -58,11 +60,19 @@ pub enum Bug {
     /// (l) a closed 2026-07-28 stream is treated like a legacy disconnect:
     /// the request runs on and nobody tells the application (H-CAN-1).
     ModernCloseIgnored,
+    /// (m) client: the `retry: 0` storm. Against a server that primes every
+    /// connection with a new id and `retry: 0` and closes it at once, the
+    /// old client honoured the 0 and counted every id as progress, so it
+    /// reconnected without delay and without end. Reproduced from outside
+    /// the real code with the budget that rule amounted to: a reconnection
+    /// budget that never runs out (the real floor, HC-RECON-1, cannot be
+    /// removed from outside; the unit tests cover it).
+    RetryStorm,
 }
 
 impl Bug {
     /// Every variant, in letter order.
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::LateReady,
         Bug::BufferedSse,
         Bug::RouteById,
@@ -75,6 +85,7 @@ impl Bug {
         Bug::IgnoresRetry,
         Bug::KeepsDeadSession,
         Bug::ModernCloseIgnored,
+        Bug::RetryStorm,
     ];
 
     /// The letter of the list.
@@ -92,6 +103,7 @@ impl Bug {
             Bug::IgnoresRetry => 'j',
             Bug::KeepsDeadSession => 'k',
             Bug::ModernCloseIgnored => 'l',
+            Bug::RetryStorm => 'm',
         }
     }
 
@@ -105,7 +117,7 @@ impl Bug {
     pub fn in_client(self) -> bool {
         matches!(
             self,
-            Bug::StaleCursor | Bug::IgnoresRetry | Bug::KeepsDeadSession
+            Bug::StaleCursor | Bug::IgnoresRetry | Bug::KeepsDeadSession | Bug::RetryStorm
         )
     }
 
