@@ -911,6 +911,7 @@ fn hc_recon_2_a_primed_empty_stream_that_closes_at_once_is_not_progress() {
 fn hc_recon_2_an_event_repeating_the_cursor_is_not_progress() {
     // The server replays the event the client already has (same id, same
     // message) and closes: the budget goes on and runs out.
+    cov_mark::check!(replayed_id_is_not_progress);
     let note = json!({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}});
     let (gaps, ev) = storm(3, |_| format!("id: p0\ndata: {note}\n\n"));
     assert_eq!(gaps.len(), 3, "{gaps:?}");

@@ -9,14 +9,14 @@
 //!
 //! | letter | bug | caught by |
 //! | --- | --- | --- |
-//! | (a) | start-up publishes "ready" after a sleep; earlier requests are stranded (the fastapi_mcp pattern) | simulator: deadline oracle |
-//! | (b) | the SSE body is buffered and sent when the handler ends | simulator: event latency oracle |
+//! | (a) | start-up publishes "ready" after a sleep; earlier requests are stranded (the fastapi_mcp pattern) | simulator: `Oracle::Readiness` |
+//! | (b) | the SSE body is buffered and sent when the handler ends | simulator: `Oracle::Latency` |
 //! | (c) | responses routed by JSON-RPC id across sessions | model checker: INV-S18 |
 //! | (d) | replay after `Last-Event-ID` off by one | model checker: INV-S5 / INV-S2 |
 //! | (e) | a response emitted on the standalone GET stream | model checker: INV-S4 |
 //! | (f) | DELETE answered, session kept dispatching | model checker: INV-S8 / INV-S22 |
 //! | (g) | a legacy disconnect treated as cancellation | model checker: T-PSSE-12 |
-//! | (h) | a slow reader blocks its whole session | simulator: deadline oracle |
+//! | (h) | a slow reader blocks its whole session | simulator: `Oracle::Deadline` |
 //! | (i) | client: the `Last-Event-ID` cursor lags one event behind | client world: INV-S7 / INV-S2 |
 //! | (j) | client: `retry` ignored | client world: INV-S21 |
 //! | (k) | client: a session id answered 404 stays in use | client world: INV-S9 |

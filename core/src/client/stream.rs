@@ -110,6 +110,8 @@ impl Client {
                 s.attempts = 0;
             } else if ev.has_id && ev.data.is_empty() {
                 cov_mark::hit!(priming_is_not_progress);
+            } else if ev.has_id {
+                cov_mark::hit!(replayed_id_is_not_progress);
             }
             if ev.has_id {
                 s.seen.clone_from(&ev.last_event_id);
