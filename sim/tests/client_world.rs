@@ -116,6 +116,6 @@ fn variant_k_reusing_a_dead_session_is_caught_by_the_session_oracle() {
 }
 
 #[test]
-fn variant_m_the_retry_zero_storm_is_caught_by_the_storm_oracle() {
+fn ver_1_hc_recon_2_variant_m_the_retry_zero_storm_is_caught_by_the_storm_oracle() {
     caught(Bug::RetryStorm, 200, "storm (HC-RECON-2)");
 }
