@@ -82,6 +82,8 @@ struct ReadmeExample;
 // `sse::DecodeError`); `request_state` (MRTR's token codec) is a pure
 // toolkit of its own too. Everything else is private and re-exported below.
 pub mod client;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod mirror;
 pub mod request_state;
 pub mod sse;

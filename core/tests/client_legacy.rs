@@ -824,3 +824,120 @@ fn l_to_3_the_hard_maximum_applies_without_a_timeout_and_below_it() {
     c.sent_all();
     assert_eq!(c.c.poll_timeout().map(|t| t.0), Some(400));
 }
+
+/// A POST stream primed with `retry` and closed: the time to the first
+/// reconnection.
+fn first_reconnect_after(retry: &str) -> u64 {
+    let mut c = ready();
+    let _r = c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.sse_head(post.id, None);
+    c.body(post.id, &format!("id: e1\nretry: {retry}\ndata: \n\n"));
+    c.end(post.id);
+    c.c.poll_timeout().unwrap().0 - c.now
+}
+
+#[test]
+fn hc_recon_1_retry_zero_or_tiny_is_clamped_up_to_the_floor() {
+    use streamable_core::client::MIN_RETRY_MS;
+    assert_eq!(first_reconnect_after("0"), MIN_RETRY_MS);
+    assert_eq!(first_reconnect_after("1"), MIN_RETRY_MS);
+    assert_eq!(first_reconnect_after("99"), MIN_RETRY_MS);
+    assert_eq!(
+        first_reconnect_after("250"),
+        250,
+        "a larger retry is honoured"
+    );
+}
+
+/// The storm server of typescript-sdk #2682: every connection primed with a
+/// new id and `retry: 0`, then closed at once. Returns the reconnections
+/// the client made (each at least the floor after the close before it) and
+/// what the application got.
+fn storm(max_attempts: u32, replay_body: impl Fn(u32) -> String) -> (Vec<u64>, Vec<Event>) {
+    let mut cfg = config();
+    cfg.max_reconnect_attempts = max_attempts;
+    cfg.request_timeout = None;
+    cfg.max_request_time = None;
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    let _r = c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.sse_head(post.id, None);
+    c.body(post.id, "id: p0\nretry: 0\ndata: \n\n");
+    c.end(post.id);
+    let mut gaps = Vec::new();
+    for n in 1..=100 {
+        let closed = c.now;
+        let Some(at) = c.c.poll_timeout() else {
+            break;
+        };
+        c.advance(at.0);
+        let Some(get) = c.sent().into_iter().next() else {
+            break;
+        };
+        gaps.push(c.now - closed);
+        c.sse_head(get.id, None);
+        c.body(get.id, &replay_body(n));
+        c.end(get.id);
+    }
+    (gaps, c.events())
+}
+
+#[test]
+fn hc_recon_2_a_primed_empty_stream_that_closes_at_once_is_not_progress() {
+    use streamable_core::client::MIN_RETRY_MS;
+    cov_mark::check!(priming_is_not_progress);
+    // A new id on every connection, but never a message: no progress.
+    let (gaps, ev) = storm(4, |n| format!("id: p{n}\nretry: 0\ndata: \n\n"));
+    assert_eq!(
+        gaps,
+        vec![MIN_RETRY_MS; 4],
+        "bounded, and never faster than the floor"
+    );
+    assert!(
+        matches!(
+            &ev[..],
+            [Event::Failed {
+                failure: Failure::StreamLost,
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn hc_recon_2_an_event_repeating_the_cursor_is_not_progress() {
+    // The server replays the event the client already has (same id, same
+    // message) and closes: the budget goes on and runs out.
+    cov_mark::check!(replayed_id_is_not_progress);
+    let note = json!({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}});
+    let (gaps, ev) = storm(3, |_| format!("id: p0\ndata: {note}\n\n"));
+    assert_eq!(gaps.len(), 3, "{gaps:?}");
+    assert!(
+        matches!(
+            ev.last(),
+            Some(Event::Failed {
+                failure: Failure::StreamLost,
+                ..
+            })
+        ),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn hc_recon_2_a_new_message_with_an_id_is_progress() {
+    // The same storm, but each connection brings a new message: the budget
+    // starts again each time (a polling server, T-PSSE-5), still never
+    // faster than the floor.
+    use streamable_core::client::MIN_RETRY_MS;
+    let (gaps, ev) = storm(2, |n| {
+        let note = json!({"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":n}});
+        format!("id: p{n}\nretry: 0\ndata: {note}\n\n")
+    });
+    assert_eq!(gaps.len(), 100, "never gave up while messages kept coming");
+    assert!(gaps.iter().all(|g| *g == MIN_RETRY_MS), "{gaps:?}");
+    assert!(!ev.iter().any(|e| matches!(e, Event::Failed { .. })));
+}

@@ -204,7 +204,7 @@ proptest! {
             };
             let wait = at.0 - dropped_at;
             match retry {
-                Some(rt) => prop_assert_eq!(wait, rt, "retry honoured exactly (INV-S21)"),
+                Some(rt) => prop_assert_eq!(wait, rt.max(streamable_core::client::MIN_RETRY_MS), "retry honoured exactly, above the floor (INV-S21, HC-RECON-1)"),
                 None => prop_assert!((500..=30_000).contains(&wait), "back-off {}", wait),
             }
             // Nothing before the deadline.

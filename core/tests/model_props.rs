@@ -311,7 +311,7 @@ impl World {
         while let Some(o) = self.s.poll_output() {
             self.observe(o);
         }
-        self.s.check_invariants();
+        self.s.check_invariants().expect("server invariants");
         assert!(
             self.owed_cancel.is_empty(),
             "H-CAN-1: closing a modern stream did not cancel its request"

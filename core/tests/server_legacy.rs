@@ -184,7 +184,7 @@ fn t_psse_2_t_psse_4_end_connection_polls_and_the_resume_gets_the_response() {
     // The request goes on; its response waits in the stream's log.
     h.respond(rk, serde_json::json!({"content": []}));
     assert!(h.take().is_empty(), "no connection, nothing written");
-    h.s.check_invariants();
+    h.s.check_invariants().expect("server invariants");
     // T-PSSE-3: the client polls with its cursor and gets the response.
     let g = h.get(Some(&wire), Some(&cursor));
     let out = h.take();
@@ -200,7 +200,7 @@ fn t_psse_2_t_psse_4_end_connection_polls_and_the_resume_gets_the_response() {
     let out = h.take();
     assert!(frames(&out, g2).iter().any(|f| f.contains("retry: 1000")));
     assert!(closed(&out, g2));
-    h.s.check_invariants();
+    h.s.check_invariants().expect("server invariants");
 }
 
 #[test]
@@ -1119,7 +1119,7 @@ fn sbp_2_failed_entropy_answers_503_and_creates_no_session() {
     while let Some(o) = s.poll_output() {
         out.push(o);
     }
-    s.check_invariants();
+    s.check_invariants().expect("server invariants");
     // One answer: 503 with Retry-After and a JSON-RPC error; nothing is
     // delivered, no session exists, no timer is armed.
     let [

@@ -495,7 +495,7 @@ fn h_sse_1_h_sse_3_h_sse_4_notifications_then_response_end_the_stream() {
     assert_eq!(json_of_frame(&fs[0])["method"], "notifications/progress");
     assert_eq!(json_of_frame(&fs[1])["result"]["resultType"], "complete");
     assert!(closed(&out, ex));
-    h.s.check_invariants();
+    h.s.check_invariants().expect("server invariants");
     assert_eq!(h.s.stateless_in_flight(), 0);
 }
 
@@ -540,7 +540,7 @@ fn h_can_1_h_can_2_closing_the_stream_cancels_and_nothing_more_is_sent() {
     );
     h.drain();
     assert!(h.take().is_empty());
-    h.s.check_invariants();
+    h.s.check_invariants().expect("server invariants");
 }
 
 #[test]
@@ -656,7 +656,7 @@ fn h_bc_5_both_eras_interleave_on_one_server() {
     );
     assert_eq!(m["result"]["who"], "modern");
     // Legacy disconnect is not a cancellation; modern is.
-    h.s.check_invariants();
+    h.s.check_invariants().expect("server invariants");
 }
 
 #[test]
@@ -763,7 +763,7 @@ fn h_sub_1_h_sub_2_h_sub_3_listen_acknowledges_filters_and_tags() {
             id
         );
     }
-    h.s.check_invariants();
+    h.s.check_invariants().expect("server invariants");
 }
 
 #[test]
@@ -794,7 +794,7 @@ fn h_sub_5_x29_server_ends_subscriptions_with_a_result_then_close() {
     assert!(closed(&out, a));
     assert!(frames(&out, b).is_empty());
     assert_eq!(h.s.listener_count(), 0);
-    h.s.check_invariants();
+    h.s.check_invariants().expect("server invariants");
 }
 
 #[test]
@@ -815,7 +815,7 @@ fn limits_stateless_requests_and_listeners_are_bounded() {
     assert_eq!(reply(&out, third).0, 429);
     assert_eq!(reply(&out, second_listen).0, 429);
     assert_eq!(reply(&out, too_many_uris).0, 400);
-    h.s.check_invariants();
+    h.s.check_invariants().expect("server invariants");
 }
 
 #[test]
@@ -893,5 +893,5 @@ fn task_14_listen_task_ids_need_the_extension_and_filter_task_notifications() {
     assert_eq!(fa.len(), 1);
     assert_eq!(json_of_frame(&fa[0])["params"]["taskId"], "t2");
     assert!(frames(&out, b).is_empty());
-    h.s.check_invariants();
+    h.s.check_invariants().expect("server invariants");
 }

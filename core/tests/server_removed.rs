@@ -60,7 +60,7 @@ fn rem_1_removed_methods_are_404_method_not_found_without_reaching_the_app() {
             assert_eq!(error_code(&body), code::METHOD_NOT_FOUND, "{method}");
             let v: Value = serde_json::from_str(&body).unwrap();
             assert_eq!(v["id"], json!(id), "the error keeps the request id");
-            h.s.check_invariants();
+            h.s.check_invariants().expect("server invariants");
         }
     }
 }
@@ -113,7 +113,7 @@ fn log_frames(meta_extra: Value, levels: &[&str]) -> Vec<String> {
     h.drain();
     h.respond(rk, json!({"content": []}));
     let out = h.take();
-    h.s.check_invariants();
+    h.s.check_invariants().expect("server invariants");
     frames(&out, ex)
         .into_iter()
         .filter(|f| f.contains("notifications/message"))
@@ -172,7 +172,7 @@ fn err_2_missing_capability_is_a_bad_request_json_reply_in_every_mode() {
         let (status, _, body) = reply(&out, ex);
         assert_eq!(status, 400, "{mode:?}");
         assert_eq!(error_code(&body), code::MISSING_CAPABILITY);
-        h.s.check_invariants();
+        h.s.check_invariants().expect("server invariants");
     }
 }
 

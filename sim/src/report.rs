@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::variants::Bug;
+use crate::wire_world::Oracle;
 
 /// The result of one run.
 #[derive(Clone, Debug)]
@@ -17,6 +18,9 @@ pub struct Report {
     pub trace: Vec<String>,
     /// The first failure, if any.
     pub failure: Option<String>,
+    /// The named oracle of that failure (the wire world's; `None` for a
+    /// panic, a runner error, or a client-world oracle, named in the text).
+    pub oracle: Option<Oracle>,
     /// How often each oracle had something to check (the client world's
     /// coverage; empty for the wire world).
     pub counts: BTreeMap<&'static str, u64>,
@@ -83,6 +87,38 @@ pub fn assert_caught(bug: Bug, budget: u64, oracle: &str, run: fn(u64, Option<Bu
     assert!(
         f.contains(oracle),
         "variant ({}) failed, but not on the expected oracle {oracle:?}: {}",
+        bug.letter(),
+        r.explain()
+    );
+}
+
+/// Panic unless seeds `0..budget` of `run` with `bug` fail, and fail on
+/// exactly the named `oracle` (the wire world's proof that each variant is
+/// caught by the oracle meant for it, not by another one that happened to
+/// trip first).
+pub fn assert_caught_by(
+    bug: Bug,
+    budget: u64,
+    oracle: Oracle,
+    run: fn(u64, Option<Bug>) -> Report,
+) {
+    let Some(r) = first_failure(bug, budget, run) else {
+        panic!(
+            "variant ({}) {bug:?} not caught within {budget} seeds",
+            bug.letter()
+        );
+    };
+    println!(
+        "variant ({}) caught at seed {} by {:?}: {}",
+        bug.letter(),
+        r.seed,
+        r.oracle,
+        r.failure.as_deref().unwrap_or_default()
+    );
+    assert_eq!(
+        r.oracle,
+        Some(oracle),
+        "variant ({}) failed, but not on the oracle {oracle:?}: {}",
         bug.letter(),
         r.explain()
     );

@@ -9,19 +9,20 @@
 //!
 //! | letter | bug | caught by |
 //! | --- | --- | --- |
-//! | (a) | start-up publishes "ready" after a sleep; earlier requests are stranded (the fastapi_mcp pattern) | simulator: deadline oracle |
-//! | (b) | the SSE body is buffered and sent when the handler ends | simulator: event latency oracle |
+//! | (a) | start-up publishes "ready" after a sleep; earlier requests are stranded (the fastapi_mcp pattern) | simulator: `Oracle::Readiness` |
+//! | (b) | the SSE body is buffered and sent when the handler ends | simulator: `Oracle::Latency` |
 //! | (c) | responses routed by JSON-RPC id across sessions | model checker: INV-S18 |
 //! | (d) | replay after `Last-Event-ID` off by one | model checker: INV-S5 / INV-S2 |
 //! | (e) | a response emitted on the standalone GET stream | model checker: INV-S4 |
 //! | (f) | DELETE answered, session kept dispatching | model checker: INV-S8 / INV-S22 |
 //! | (g) | a legacy disconnect treated as cancellation | model checker: T-PSSE-12 |
-//! | (h) | a slow reader blocks its whole session | simulator: deadline oracle |
+//! | (h) | a slow reader blocks its whole session | simulator: `Oracle::Deadline` |
 //! | (i) | client: the `Last-Event-ID` cursor lags one event behind | client world: INV-S7 / INV-S2 |
 //! | (j) | client: `retry` ignored | client world: INV-S21 |
 //! | (k) | client: a session id answered 404 stays in use | client world: INV-S9 |
-//! | (l) | a closed 2026-07-28 stream is not a cancellation | model checker: H-CAN-1/2 |
+//! | (l) | a closed 2026-07-28 stream is treated like a legacy disconnect | model checker: H-CAN-1 (`PROP_CAN`) |
 //! | (m) | the adapter does not pass the verified principal to the core | model checker: INV-S26 |
+//! | (n) | client: the `retry: 0` storm, reconnections that never run out against a server that primes and closes at once (typescript-sdk #2682) | client world: storm oracle (HC-RECON-2) |
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -64,11 +65,19 @@ pub enum Bug {
     /// reaches the core as nobody's, so any principal may use any session
     /// (INV-S26).
     PrincipalDropped,
+    /// (n) client: the `retry: 0` storm. Against a server that primes every
+    /// connection with a new id and `retry: 0` and closes it at once, the
+    /// old client honoured the 0 and counted every id as progress, so it
+    /// reconnected without delay and without end. Reproduced from outside
+    /// the real code with the budget that rule amounted to: a reconnection
+    /// budget that never runs out (the real floor, HC-RECON-1, cannot be
+    /// removed from outside; the unit tests cover it).
+    RetryStorm,
 }
 
 impl Bug {
     /// Every variant, in letter order.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::LateReady,
         Bug::BufferedSse,
         Bug::RouteById,
@@ -82,6 +91,7 @@ impl Bug {
         Bug::KeepsDeadSession,
         Bug::ModernCloseIgnored,
         Bug::PrincipalDropped,
+        Bug::RetryStorm,
     ];
 
     /// The letter of the list.
@@ -100,6 +110,7 @@ impl Bug {
             Bug::KeepsDeadSession => 'k',
             Bug::ModernCloseIgnored => 'l',
             Bug::PrincipalDropped => 'm',
+            Bug::RetryStorm => 'n',
         }
     }
 
@@ -113,7 +124,7 @@ impl Bug {
     pub fn in_client(self) -> bool {
         matches!(
             self,
-            Bug::StaleCursor | Bug::IgnoresRetry | Bug::KeepsDeadSession
+            Bug::StaleCursor | Bug::IgnoresRetry | Bug::KeepsDeadSession | Bug::RetryStorm
         )
     }
 

@@ -2,7 +2,7 @@
 //! the real driver and core client machine) against our own server over
 //! turmoil, with cuts, crashes and partitions. A seed sweep, determinism,
 //! proof that every client-side oracle had something to check, and proof
-//! that the client variants (i), (j), (k) are caught.
+//! that the client variants (i), (j), (k), (m) are caught.
 //!
 //! Replay a failure with the command printed next to its trace
 //! (`cargo run --release -p streamable-sim -- --seed N`).
@@ -46,6 +46,7 @@ fn seed_sweep_is_clean_and_every_client_oracle_is_exercised() {
         "unfinished streams closed by the server", // INV-L4
         "404s",                                    // INV-S9, INV-L3
         "modern requests checked",                 // 2026-07-28 clients, INV-S24
+        "storm reconnections checked",             // HC-RECON-1, HC-RECON-2
     ] {
         assert!(
             counts.get(what).copied().unwrap_or(0) > 0,
@@ -112,4 +113,9 @@ fn variant_j_ignoring_retry_is_caught_by_the_retry_oracle() {
 #[test]
 fn variant_k_reusing_a_dead_session_is_caught_by_the_session_oracle() {
     caught(Bug::KeepsDeadSession, 200, "INV-S9");
+}
+
+#[test]
+fn ver_1_hc_recon_2_variant_n_the_retry_zero_storm_is_caught_by_the_storm_oracle() {
+    caught(Bug::RetryStorm, 200, "storm (HC-RECON-2)");
 }

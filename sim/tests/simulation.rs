@@ -11,9 +11,9 @@
 #![cfg(not(loom))]
 
 use proptest::prelude::*;
-use streamable_sim::report::assert_caught;
+use streamable_sim::report::assert_caught_by;
 use streamable_sim::variants::Bug;
-use streamable_sim::wire_world::{self, Op, Scenario, Script};
+use streamable_sim::wire_world::{self, Op, Oracle, Scenario, Script};
 
 fn seeds() -> u64 {
     std::env::var("SIM_SEEDS")
@@ -61,23 +61,23 @@ fn same_seed_gives_the_same_trace_byte_for_byte() {
 }
 
 /// Seeds 0.. with `bug` must fail within `budget`, on the oracle named.
-fn caught(bug: Bug, budget: u64, oracle: &str) {
-    assert_caught(bug, budget, oracle, wire_world::run);
+fn caught(bug: Bug, budget: u64, oracle: Oracle) {
+    assert_caught_by(bug, budget, oracle, wire_world::run);
 }
 
 #[test]
 fn variant_a_late_readiness_strands_early_requests_and_is_caught() {
-    caught(Bug::LateReady, 500, "Timeout");
+    caught(Bug::LateReady, 500, Oracle::Readiness);
 }
 
 #[test]
 fn variant_b_buffered_sse_is_caught_by_the_latency_oracle() {
-    caught(Bug::BufferedSse, 500, "late");
+    caught(Bug::BufferedSse, 500, Oracle::Latency);
 }
 
 #[test]
 fn variant_h_slow_reader_blocking_its_session_is_caught() {
-    caught(Bug::SlowReaderBlocks, 500, "no answer");
+    caught(Bug::SlowReaderBlocks, 500, Oracle::Deadline);
 }
 
 fn arb_op() -> impl Strategy<Value = Op> {

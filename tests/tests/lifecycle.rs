@@ -1,7 +1,5 @@
 //! Graceful shutdown of `serve` and session end (DELETE) over the wire.
 
-use std::time::Duration;
-
 use serde_json::json;
 use streamable_hyper::{McpService, serve};
 use streamable_tests::{Client, SseReader, T, app};
@@ -40,7 +38,11 @@ async fn graceful_shutdown_ends_open_streams_and_returns() {
         .await
         .expect("serve returns");
     r.unwrap().unwrap();
-    assert!(t0.elapsed() < Duration::from_secs(3));
+    // Liveness only (`T` above): no upper bound a loaded CI could break.
+    eprintln!(
+        "serve returned {:?} after the shutdown signal",
+        t0.elapsed()
+    );
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no longer accepting"

@@ -160,11 +160,10 @@ async fn h_can_1_closing_a_modern_stream_cancels_the_handler_promptly() {
         .expect("the handler observed something within the bound")
         .expect("a signal");
     let after = closed_at.elapsed();
+    // Cancelled, not finished: the handler would otherwise run for 30 s.
+    // How soon is the simulator's to say (exact time there); here only the
+    // liveness bound `T` above, which a loaded CI cannot break.
     assert_eq!(what, "cancelled");
-    assert!(
-        after < Duration::from_secs(2),
-        "cancellation reached the handler {after:?} after the close"
-    );
     eprintln!("modern cancellation reached the handler {after:?} after the close");
 }
 

@@ -38,9 +38,11 @@ async fn disconnect_then_resume(version: &str) {
     assert_eq!(seen, vec![1, 2]);
     // The client goes away mid-stream.
     drop(sse);
-    // The tool keeps running (a disconnect is not a cancellation); let it
-    // finish before resuming so the replay covers the rest.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The tool keeps running (a disconnect is not a cancellation). No sleep
+    // to wait for its end: whether the resume finds it finished (pure
+    // replay) or running (replay, then live events), the stream must carry
+    // exactly the missing events and the response, then end. The running
+    // case alone is `t_res_4_resume_while_running_continues_live`.
     let last_id = last_id.expect("events carry ids");
     let res = c.get(Some(&last_id)).await;
     assert_eq!(res.status(), 200);
@@ -145,6 +147,8 @@ async fn t_psse_2_handler_ends_its_connection_and_the_client_polls_for_the_respo
     assert!(events[0].event.data.is_empty());
     assert_eq!(sse.retry(), Some(1000), "T-PSSE-4");
     let cursor = events[0].event.last_event_id.clone().expect("an id");
+    // Not synchronisation: a client honours `retry` before polling again
+    // (T-PSSE-4). The GET would wait for the late response either way.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let res = c.get(Some(&cursor)).await;
     assert_eq!(res.status(), 200);

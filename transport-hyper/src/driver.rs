@@ -387,9 +387,13 @@ impl Driver {
 
     fn drain(&mut self) {
         self.drain_outputs();
-        if self.settings.check_invariants {
-            // A violation panics the driver, which `serve` reports as an error.
-            self.core.check_invariants();
+        if self.settings.check_invariants
+            && let Err(violation) = self.core.check_invariants()
+        {
+            // Opt-in (tests and the simulator), as the client driver: a
+            // broken machine stops the run loudly; `serve` reports the
+            // driver's panic as an error.
+            panic!("server invariant violated: {violation}");
         }
     }
 

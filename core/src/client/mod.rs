@@ -113,7 +113,7 @@ use state::{
 };
 use stream::{Stream, StreamKind};
 
-pub use backoff::Backoff;
+pub use backoff::{Backoff, MIN_RETRY_MS};
 pub use mrtr::MAX_INPUT_REQUESTS;
 pub use types::{
     ClientConfig, ClientError, Era, EraPreference, Event, Failure, HttpId, RequestHandle,

@@ -1,9 +1,27 @@
 //! SSE streams, their cursors and their reconnections: each stream owns its
 //! decoder, hence its own `Last-Event-ID` and `retry`, across every
 //! connection that carries it. A broken stream is resumed with GET
-//! (T-RES-4, INV-S7) after `retry` or a capped back-off ([`super::Backoff`],
-//! X-28), until its attempt budget is spent; a 2026-07-28 stream is never
-//! resumed (H-SSE-6): its request is re-issued or fails.
+//! (T-RES-4, INV-S7) after `retry` (never below [`super::MIN_RETRY_MS`],
+//! HC-RECON-1) or a capped back-off ([`super::Backoff`], X-28), until its
+//! attempt budget is spent; a 2026-07-28 stream is never resumed (H-SSE-6):
+//! its request is re-issued or fails.
+//!
+//! ## Progress (HC-RECON-2)
+//!
+//! The budget ([`super::ClientConfig::max_reconnect_attempts`]) counts the
+//! reconnections of a stream since it last made **progress**: an event
+//! dispatched on it that carries an `id` field, has non-empty data (a
+//! message for the application) and whose id differs from the stream's
+//! cursor before that event. Not progress, so the count goes on: a priming
+//! event (empty data), however new its id; an event without an id; an event
+//! repeating the cursor's id (a replay of what the client already has); a
+//! connection refused or closed before any event. So a server that primes
+//! every connection with `retry: 0` and closes it at once gets at most
+//! `max_reconnect_attempts` reconnections, each at least `MIN_RETRY_MS`
+//! apart, and then the stream is given up (its request fails with
+//! `StreamLost`, or the standalone stream is dropped with a warning); a
+//! polling server (T-PSSE-5) that sends a new message per connection never
+//! runs the budget out.
 
 use bytes::Bytes;
 use http::{HeaderName, Method};
@@ -35,8 +53,11 @@ pub(super) struct Stream {
     pub(super) conn: Option<HttpId>,
     /// When the next reconnection is due (never while connected).
     pub(super) reconnect_at: Option<Timestamp>,
-    /// Reconnections since the last event with an id (the budget).
+    /// Reconnections since the last progress (the budget, HC-RECON-2).
     attempts: u32,
+    /// The cursor after the last event dispatched on this stream: an event
+    /// repeating it is a replay, not progress.
+    seen: Option<String>,
     /// The application request it answers, for [`Event`]s it carries.
     pub(super) related: Option<RequestHandle>,
 }
@@ -54,6 +75,7 @@ impl Client {
                 conn,
                 reconnect_at: None,
                 attempts: 0,
+                seen: None,
                 related: None,
             },
         );
@@ -80,9 +102,20 @@ impl Client {
         while let Some(ev) = s.decoder.next_event() {
             events.push(ev);
         }
-        if events.iter().any(|e| e.has_id) {
-            // Progress: the reconnection budget starts again.
-            s.attempts = 0;
+        for ev in &events {
+            // HC-RECON-2 (see the module header): only a new message with
+            // an id is progress; the budget then starts again.
+            let progress = ev.has_id && !ev.data.is_empty() && ev.last_event_id != s.seen;
+            if progress {
+                s.attempts = 0;
+            } else if ev.has_id && ev.data.is_empty() {
+                cov_mark::hit!(priming_is_not_progress);
+            } else if ev.has_id {
+                cov_mark::hit!(replayed_id_is_not_progress);
+            }
+            if ev.has_id {
+                s.seen.clone_from(&ev.last_event_id);
+            }
         }
         let related = s.related;
         for ev in events {

@@ -11,7 +11,7 @@ use http::StatusCode;
 
 use super::log::{Form, Origin, ReplayError, Stream, StreamId, parse_event_id};
 use super::router::{InFlight, Kind};
-use super::session::unknown_session;
+use super::session::{Sessions, unknown_session};
 use super::{IdSource, Server};
 use crate::config::ResponseMode;
 use crate::edge::{Refusal, VersionHeader};
@@ -91,7 +91,7 @@ impl<I: IdSource> Server<I> {
         if let Err(r) = check_version(&version) {
             return self.refuse(ex, r);
         }
-        let negotiated = self.sessions[&sk].version;
+        let negotiated = self.sessions.live(sk).version;
         let messages = match body {
             Body::Single(m) => Messages::One([m]),
             Body::Batch(ms) => {
@@ -116,7 +116,7 @@ impl<I: IdSource> Server<I> {
         if let Err(r) = self.check_messages(sk, messages.as_slice()) {
             return self.refuse(ex, r);
         }
-        let session = self.sessions.get_mut(&sk).expect("looked up above");
+        let session = self.sessions.live_mut(sk);
         session.touch(self.now);
         let requests = messages
             .as_slice()
@@ -177,7 +177,7 @@ impl<I: IdSource> Server<I> {
     /// Refusals that depend on the session: duplicate in-flight ids (B-MSG-3),
     /// requests mixed with responses (T-POST-3), the in-flight limit.
     fn check_messages(&self, sk: SessionKey, messages: &[Message]) -> Result<(), Refusal> {
-        let session = &self.sessions[&sk];
+        let session = self.sessions.live(sk);
         let requests = messages.iter().filter(|m| m.is_request()).count();
         let responses = messages
             .iter()
@@ -248,7 +248,7 @@ impl<I: IdSource> Server<I> {
                     .get("reason")
                     .and_then(|r| r.as_str())
                     .map(str::to_owned);
-                let Some(&rk) = self.sessions[&sk].in_flight.get(&id) else {
+                let Some(&rk) = self.sessions.live(sk).in_flight.get(&id) else {
                     return;
                 };
                 let Some(req) = self.router.requests.get_mut(&rk) else {
@@ -275,7 +275,7 @@ impl<I: IdSource> Server<I> {
             }
             Message::Response { id, outcome } => {
                 let Id::Int(wire_id) = id else { return };
-                let session = self.sessions.get_mut(&sk).expect("live");
+                let session = self.sessions.live_mut(sk);
                 // Answers to requests we did not send (or forgot) are ignored.
                 if session.outgoing.remove(&wire_id) {
                     self.outputs.push_back(Output::Deliver(Delivery::Response {
@@ -330,7 +330,7 @@ impl<I: IdSource> Server<I> {
     /// router, answered on stream `sid`.
     fn track_request(&mut self, sk: SessionKey, sid: StreamId, id: &Id, kind: Kind) -> RequestKey {
         let rk = self.router.new_request();
-        let session = self.sessions.get_mut(&sk).expect("live");
+        let session = self.sessions.live_mut(sk);
         session.in_flight.insert(id.clone(), rk);
         self.router.requests.insert(
             rk,
@@ -365,15 +365,15 @@ impl<I: IdSource> Server<I> {
         if !self.config.get_stream {
             return self.refuse(ex, Refusal::method_not_allowed("POST, DELETE"));
         }
-        self.sessions.get_mut(&sk).expect("live").touch(self.now);
+        self.sessions.live_mut(sk).touch(self.now);
         match last_event_id {
             Some(text) => self.resume(ex, sk, &text),
             None => {
-                let sid = match self.sessions[&sk].get_stream {
+                let sid = match self.sessions.live(sk).get_stream {
                     Some(sid) => sid,
                     None => {
                         let sid = self.router.new_stream();
-                        let session = self.sessions.get_mut(&sk).expect("live");
+                        let session = self.sessions.live_mut(sk);
                         session
                             .streams
                             .insert(sid, Stream::new(Origin::Get, Form::Sse));
@@ -384,7 +384,7 @@ impl<I: IdSource> Server<I> {
                 };
                 // A fresh GET continues with everything no connection has
                 // seen yet: nothing queued for the session is lost.
-                let from = self.sessions[&sk].streams[&sid].written;
+                let from = self.sessions.live(sk).stream(sid).written;
                 self.attach(ex, sk, sid, from);
             }
         }
@@ -407,7 +407,7 @@ impl<I: IdSource> Server<I> {
         let Some((sid, seq)) = parse_event_id(text) else {
             return self.refuse(ex, bad());
         };
-        let Some(stream) = self.sessions[&sk].streams.get(&sid) else {
+        let Some(stream) = self.sessions.live(sk).streams.get(&sid) else {
             return self.refuse(ex, bad());
         };
         if matches!(stream.form, Form::Pending { .. }) {

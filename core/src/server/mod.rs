@@ -26,6 +26,7 @@
 //! | `invariants.rs` | [`Server::check_invariants`] |
 
 mod ids;
+#[macro_use]
 mod invariants;
 mod legacy;
 mod log;
@@ -62,6 +63,17 @@ pub use self::stateless::{Filter, META_CLIENT_CAPABILITIES, META_LOG_LEVEL, REMO
 /// The longest principal id [`Server::handle_request_as`] accepts (bytes):
 /// each session keeps one, so the session table stays bounded.
 pub const MAX_PRINCIPAL_BYTES: usize = 1024;
+/// `Last-Event-ID` parsing, for the fuzz targets (`crate::fuzz`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn parse_event_id_for_fuzz(text: &str) -> Option<(u64, u64)> {
+    log::parse_event_id(text).map(|(s, q)| (s.0, q))
+}
+
+/// `Last-Event-ID` formatting, for the fuzz targets (`crate::fuzz`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn event_id_for_fuzz(stream: u64, seq: u64) -> String {
+    log::event_id(log::StreamId(stream), seq)
+}
 
 /// The sans-IO MCP Streamable HTTP server.
 ///
@@ -384,8 +396,7 @@ impl<I: IdSource> Server<I> {
             }
             // The priming event carries `retry` and gives the client an id.
             self.upgrade(sk, sid);
-        } else if stream.conn.is_some() {
-            let ex = stream.conn.expect("checked");
+        } else if let Some(ex) = stream.conn {
             let mut f = BytesMut::new();
             sse::encode_retry(&mut f, retry);
             self.outputs.push_back(Output::Event {

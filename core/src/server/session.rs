@@ -71,7 +71,49 @@ pub(crate) struct Session {
     pub(crate) principal: Option<Box<str>>,
 }
 
+/// INV-P1 (`docs/panic-policy.md`): a [`SessionKey`] handed from one
+/// server method to another within one input names a live session. Every
+/// such key comes from `lookup` or a creation earlier in the same input, and
+/// a session is removed only by termination or expiry, after which no
+/// method of that input uses its key again.
+pub(crate) const INV_P1: &str =
+    "INV-P1: a session key passed within one input names a live session";
+/// INV-P2 (`docs/panic-policy.md`): a [`StreamId`] handed on with its
+/// session key names a stream of that session: it was found or created in
+/// the same input, and streams are removed only after their last use there.
+pub(crate) const INV_P2: &str =
+    "INV-P2: a stream id passed with its session key names a stream of that session";
+
+/// The session table, read through INV-P1 instead of `[]` or a bare
+/// `expect` at each of the places that rely on it.
+pub(crate) trait Sessions {
+    /// The live session `sk` (INV-P1).
+    fn live(&self, sk: SessionKey) -> &Session;
+    /// The live session `sk`, mutably (INV-P1).
+    fn live_mut(&mut self, sk: SessionKey) -> &mut Session;
+}
+
+impl Sessions for BTreeMap<SessionKey, Session> {
+    fn live(&self, sk: SessionKey) -> &Session {
+        self.get(&sk).expect(INV_P1)
+    }
+
+    fn live_mut(&mut self, sk: SessionKey) -> &mut Session {
+        self.get_mut(&sk).expect(INV_P1)
+    }
+}
+
 impl Session {
+    /// Stream `sid` of this session (INV-P2).
+    pub(crate) fn stream(&self, sid: StreamId) -> &Stream {
+        self.streams.get(&sid).expect(INV_P2)
+    }
+
+    /// Stream `sid` of this session, mutably (INV-P2).
+    pub(crate) fn stream_mut(&mut self, sid: StreamId) -> &mut Stream {
+        self.streams.get_mut(&sid).expect(INV_P2)
+    }
+
     pub(crate) fn new(wire_id: Box<str>, version: ProtocolVersion, now: Timestamp) -> Self {
         Session {
             wire_id,

@@ -10,6 +10,7 @@ use http::StatusCode;
 
 use super::log::{Form, Origin, Stream, StreamId, event_id};
 use super::router::Kind;
+use super::session::{INV_P2, Sessions};
 use super::{IdSource, Server};
 use crate::config::ResponseMode;
 use crate::jsonrpc::{self, ErrorObject, RawJson};
@@ -36,11 +37,7 @@ impl<I: IdSource> Server<I> {
         stream.owed = requests;
         stream.requests = requests;
         stream.conn = Some(ex);
-        self.sessions
-            .get_mut(&sk)
-            .expect("live")
-            .streams
-            .insert(sid, stream);
+        self.sessions.live_mut(sk).streams.insert(sid, stream);
         self.router.exchanges.insert(ex, (sk, sid));
         if sse {
             self.upgrade(sk, sid);
@@ -52,8 +49,8 @@ impl<I: IdSource> Server<I> {
     /// then the priming event (2025-11-25), then any responses collected.
     pub(super) fn upgrade(&mut self, sk: SessionKey, sid: StreamId) {
         let head = self.session_head(sk, StatusCode::OK, Content::EventStream);
-        let session = self.sessions.get_mut(&sk).expect("live");
-        let stream = session.streams.get_mut(&sid).expect("live");
+        let session = self.sessions.live_mut(sk);
+        let stream = session.stream_mut(sid);
         let Form::Pending { collected } = std::mem::replace(&mut stream.form, Form::Sse) else {
             return;
         };
@@ -70,11 +67,11 @@ impl<I: IdSource> Server<I> {
     /// The priming event (T-PSSE-1): an id and empty data, so the client has
     /// a cursor before anything else happens; 2025-11-25 sessions only.
     pub(super) fn prime(&mut self, sk: SessionKey, sid: StreamId) {
-        let session = &self.sessions[&sk];
+        let session = self.sessions.live(sk);
         if !session.version.primes_streams() || !session.initialized() {
             return;
         }
-        let seq = session.streams[&sid].log.next_seq();
+        let seq = session.stream(sid).log.next_seq();
         let mut frame = BytesMut::with_capacity(48);
         sse::encode_priming(&mut frame, &event_id(sid, seq), Some(self.config.retry_ms));
         self.append_frame(sk, sid, frame.freeze(), false);
@@ -112,7 +109,7 @@ impl<I: IdSource> Server<I> {
     }
 
     fn log_event(&mut self, sk: SessionKey, sid: StreamId, msg: &[u8], response: bool) {
-        let seq = self.sessions[&sk].streams[&sid].log.next_seq();
+        let seq = self.sessions.live(sk).stream(sid).log.next_seq();
         let mut frame = BytesMut::with_capacity(msg.len() + 48);
         sse::encode_message(&mut frame, Some(&event_id(sid, seq)), msg);
         self.append_frame(sk, sid, frame.freeze(), response);
@@ -123,11 +120,7 @@ impl<I: IdSource> Server<I> {
             self.config.max_events_per_stream,
             self.config.max_log_bytes_per_stream,
         );
-        let stream = self
-            .sessions
-            .get_mut(&sk)
-            .and_then(|s| s.streams.get_mut(&sid))
-            .expect("caller checked");
+        let stream = self.sessions.live_mut(sk).stream_mut(sid);
         if response {
             stream.responses += 1;
         }
@@ -149,9 +142,9 @@ impl<I: IdSource> Server<I> {
     /// replacing any live connection (INV-S20, X-9), and replay.
     pub(super) fn attach(&mut self, ex: ExchangeId, sk: SessionKey, sid: StreamId, from: u64) {
         let retry = self.config.retry_ms;
-        let session = self.sessions.get_mut(&sk).expect("live");
+        let session = self.sessions.live_mut(sk);
         let polls = session.version.primes_streams();
-        let stream = session.streams.get_mut(&sid).expect("live");
+        let stream = session.streams.get_mut(&sid).expect(INV_P2);
         let mut head = ResponseHead::new(StatusCode::OK, Content::EventStream);
         head.session_id = Some(session.wire_id.clone());
         if let Some(old) = stream.conn.take() {
@@ -290,7 +283,7 @@ impl<I: IdSource> Server<I> {
     fn finish_stream(&mut self, sk: SessionKey, sid: StreamId) {
         let keep = self.config.max_finished_streams_per_session;
         let mut head = self.session_head(sk, StatusCode::OK, Content::Json);
-        let session = self.sessions.get_mut(&sk).expect("live");
+        let session = self.sessions.live_mut(sk);
         let Some(stream) = session.streams.get_mut(&sid) else {
             return;
         };

@@ -97,7 +97,7 @@ impl H {
         while let Some(o) = self.s.poll_output() {
             self.out.push(o);
         }
-        self.s.check_invariants();
+        self.s.check_invariants().expect("server invariants");
     }
 
     pub fn take(&mut self) -> Vec<Output> {

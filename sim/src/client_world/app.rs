@@ -87,6 +87,8 @@ pub(super) struct App {
     pub(super) world: Shared,
     pub(super) trace: Trace,
     pub(super) calls: u32,
+    /// The client's reconnection budget (`u32::MAX` in variant (n)).
+    pub(super) reconnects: u32,
 }
 
 impl App {
@@ -95,7 +97,7 @@ impl App {
         Client::builder(&format!("http://{SERVER}:{PORT}/mcp"))
             .client_info(&self.name, "1")
             .timeout(Some(REQUEST_TIMEOUT))
-            .reconnect(BACKOFF, 5)
+            .reconnect(BACKOFF, self.reconnects)
             .standalone_stream(self.scen.clients[self.idx].standalone)
             .era(if self.scen.clients[self.idx].modern {
                 EraPreference::Auto

@@ -43,6 +43,12 @@
 //!   written on it before the server closed it;
 //! - INV-L2: no reconnection to a stream after its call returned or was
 //!   cancelled;
+//! - storm (HC-RECON-1, HC-RECON-2): against the `retry: 0` storm (a
+//!   server that primes every standalone GET with a new id and `retry: 0`
+//!   and closes it at once), per client and session at most
+//!   1 + [`MAX_RECONNECTS`] standalone GETs, each at least
+//!   [`MIN_RETRY_MS`](streamable_core::client::MIN_RETRY_MS) after the one
+//!   before;
 //! - INV-L3: after a crash, later calls succeed in a new session;
 //! - INV-L4: after a server-side close of an unfinished stream, the client
 //!   comes back to it (undisturbed);
@@ -72,6 +78,8 @@ pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 /// far below every `retry` the server sends, so a client that ignored
 /// `retry` would reconnect visibly too early (variant (j)).
 pub(super) const BACKOFF: Duration = Duration::from_millis(20);
+/// The client's reconnection budget without progress (HC-RECON-2).
+pub(super) const MAX_RECONNECTS: u32 = 5;
 /// Bytes of padding in a flood notification.
 pub(super) const PAD: u64 = 64;
 /// At most this many cuts per stream (the client gives up on a stream after
@@ -148,6 +156,10 @@ pub struct ServerSide {
     pub retry_ms: u16,
     /// An SSE response is cut with probability `1/cut_one_in` (0: never).
     pub cut_one_in: u8,
+    /// The `retry: 0` storm (HC-RECON-1, HC-RECON-2, variant (n)): every
+    /// standalone GET is answered, in front of the real service, by a
+    /// priming event with a new id and `retry: 0`, and closed at once.
+    pub storm: bool,
 }
 
 /// Everything a seed decides in the client world.
@@ -165,6 +177,9 @@ impl Scenario {
             ServerSide {
                 retry_ms,
                 cut_one_in,
+                // Drawn from a stream of its own, so that adding it left
+                // every other decision of a seed as it was.
+                storm: Rng::new(seed ^ 0x5707_5707).one_in(3),
             }
         };
         Scenario::draw(&mut r, 30, 6, server_side, |r| {
@@ -269,6 +284,11 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
             world: world.clone(),
             trace: trace.clone(),
             calls: 0,
+            reconnects: if bug == Some(Bug::RetryStorm) {
+                u32::MAX
+            } else {
+                MAX_RECONNECTS
+            },
         };
         let (ops, start) = (
             script.ops.clone(),

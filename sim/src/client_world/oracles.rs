@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::Scenario;
+use streamable_core::client::MIN_RETRY_MS;
+
 use super::recorder::{StreamLog, World};
+use super::{MAX_RECONNECTS, Scenario};
 use crate::harness::DEADLINE;
 use crate::wire::parse_event_id;
 
@@ -21,6 +23,7 @@ pub(super) fn check(
     // What crossed the wire first (the most specific oracles), then what
     // the application got.
     check_requests(scen, w, hop, &idx_of, n)?;
+    check_storm(w, n)?;
     check_streams(scen, w, hop, &idx_of, n)?;
     // Calls: INV-L1, INV-S2 (progress), misrouting, deadline.
     for c in &w.calls {
@@ -294,7 +297,7 @@ pub(super) fn check_streams(
         let Some(lei) = &r.last_event_id else {
             continue;
         };
-        if r.method != http::Method::GET {
+        if r.method != http::Method::GET || r.storm {
             continue;
         }
         let c = idx_of(&r.client);
@@ -432,4 +435,37 @@ pub(super) fn check_streams(
 /// follows it (later ones may follow further events on another connection).
 pub(super) fn retry_window(scen: &Scenario) -> u64 {
     u64::from(scen.server.retry_ms) + 4 * scen.hop() + 200
+}
+
+/// HC-RECON-1, HC-RECON-2 against the `retry: 0` storm: per client and
+/// session, at most 1 + [`MAX_RECONNECTS`] standalone GETs (the opening one
+/// and the reconnections without progress), each at least the floor after
+/// the one before (the close comes after the request, so measuring from
+/// the request is conservative).
+pub(super) fn check_storm(w: &World, n: &mut BTreeMap<&'static str, u64>) -> Result<(), String> {
+    let mut last: BTreeMap<(&str, Option<&str>), (u64, u32)> = BTreeMap::new();
+    for r in w.requests.iter().filter(|r| r.storm) {
+        *n.entry("storm reconnections checked").or_default() += 1;
+        let key = (r.client.as_str(), r.session.as_deref());
+        let (count, gap) = match last.get(&key) {
+            Some(&(at, count)) => (count + 1, Some(r.at - at)),
+            None => (1, None),
+        };
+        if let Some(gap) = gap
+            && gap < MIN_RETRY_MS
+        {
+            return Err(format!(
+                "storm (HC-RECON-1): {} reconnected its standalone stream at {} ms, {gap} ms after the last, under the {MIN_RETRY_MS} ms floor",
+                r.client, r.at
+            ));
+        }
+        if count > 1 + MAX_RECONNECTS {
+            return Err(format!(
+                "storm (HC-RECON-2): {} opened its standalone stream {count} times without progress by {} ms (bound 1 + {MAX_RECONNECTS})",
+                r.client, r.at
+            ));
+        }
+        last.insert(key, (r.at, count));
+    }
+    Ok(())
 }

@@ -41,6 +41,8 @@ pub(super) struct Seen {
     /// The JSON-RPC messages of a POST body.
     pub(super) messages: Vec<Value>,
     pub(super) status: Option<u16>,
+    /// Answered by the `retry: 0` storm, not by the real service.
+    pub(super) storm: bool,
 }
 
 impl Seen {
@@ -207,13 +209,25 @@ pub(super) async fn server_host(
                     if bug.is_some() {
                         rewrite_request(bug, &front, &client, &mut parts.headers);
                     }
-                    let seen = record_request(&parts, &bytes, &client);
+                    let mut seen = record_request(&parts, &bytes, &client);
+                    // The storm stands in front of the standalone GET only:
+                    // a first GET, or one resuming a storm id.
+                    seen.storm = scen.server.storm
+                        && seen.method == http::Method::GET
+                        && seen
+                            .last_event_id
+                            .as_deref()
+                            .is_none_or(|l| l.starts_with("storm-"));
                     trace.log("server", seen.describe());
                     let idx = {
                         let mut w = lock(&world);
                         w.requests.push(seen.clone());
                         w.requests.len() - 1
                     };
+                    if seen.storm {
+                        lock(&world).requests[idx].status = Some(200);
+                        return Ok(storm_response(idx));
+                    }
                     let res = service
                         .handle(Request::from_parts(parts, Full::new(bytes)))
                         .await;
@@ -323,6 +337,7 @@ pub(super) fn record_request(parts: &http::request::Parts, body: &[u8], client: 
         last_event_id: header(&parts.headers, "last-event-id"),
         messages,
         status: None,
+        storm: false,
     }
 }
 
@@ -331,6 +346,20 @@ pub(super) fn record_request(parts: &http::request::Parts, body: &[u8], client: 
 pub(super) enum RecBody {
     Plain(McpBody),
     Stream(Box<Recording>),
+    /// The storm's one frame, then the end.
+    Storm(Option<Bytes>),
+}
+
+/// The `retry: 0` storm's answer to request `idx`: a priming event with a
+/// new id and `retry: 0`, and the end of the stream.
+fn storm_response(idx: usize) -> Response<RecBody> {
+    let frame = format!("id: storm-{idx}\nretry: 0\ndata:\n\n");
+    let mut res = Response::new(RecBody::Storm(Some(Bytes::from(frame))));
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    res
 }
 
 pub(super) struct Recording {
@@ -476,6 +505,7 @@ impl Body for RecBody {
                     .map(|f| f.map(|f| f.map_err(|e| match e {})));
             }
             RecBody::Stream(r) => r,
+            RecBody::Storm(frame) => return Poll::Ready(frame.take().map(|f| Ok(Frame::data(f)))),
         };
         if let Some(sleep) = &mut r.cutting {
             // Give what was written a moment to leave, then drop the

@@ -95,6 +95,7 @@ pub(crate) fn report(
         bug,
         trace: inner.lines,
         failure: inner.failure,
+        oracle: inner.oracle,
         counts: BTreeMap::new(),
     }
 }

@@ -2,6 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::wire_world::Oracle;
+
 /// The shared trace and failure record of one run.
 #[derive(Clone, Default)]
 pub(crate) struct Trace {
@@ -12,6 +14,8 @@ pub(crate) struct Trace {
 pub(crate) struct TraceInner {
     pub(crate) lines: Vec<String>,
     pub(crate) failure: Option<String>,
+    /// The named oracle of the first failure, when it came from one.
+    pub(crate) oracle: Option<Oracle>,
 }
 
 /// Simulated milliseconds since the run began (0 outside a host).
@@ -31,11 +35,26 @@ impl Trace {
     }
 
     pub(crate) fn fail(&self, who: &str, what: impl std::fmt::Display) -> Failed {
+        self.record(who, None, what.to_string())
+    }
+
+    /// A failure of the named `oracle` (the wire world's).
+    pub(crate) fn fail_on(
+        &self,
+        who: &str,
+        oracle: Oracle,
+        what: impl std::fmt::Display,
+    ) -> Failed {
+        self.record(who, Some(oracle), format!("[{}] {what}", oracle.name()))
+    }
+
+    fn record(&self, who: &str, oracle: Option<Oracle>, what: String) -> Failed {
         let msg = format!("{who}: {what}");
         self.log(who, format!("FAILED: {what}"));
         let mut g = self.inner.lock().expect("trace");
         if g.failure.is_none() {
             g.failure = Some(msg.clone());
+            g.oracle = oracle;
         }
         Failed(msg)
     }

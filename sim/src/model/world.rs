@@ -4,7 +4,6 @@
 //! input's outputs drain into them.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::Bytes;
 use streamable_core::sse::Decoder;
@@ -332,12 +331,7 @@ impl World {
             }
         }
         let core = self.core.server();
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| core.check_invariants())) {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default();
+        if let Err(msg) = core.check_invariants() {
             self.fail(Violation::Structural(msg));
         }
     }

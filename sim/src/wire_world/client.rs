@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming as IncomingBody;
 use hyper_util::rt::TokioIo;
 
+use super::Oracle;
 use super::Scenario;
 use crate::harness::{DEADLINE, Failed, PORT, SERVER, Trace, now_ms};
 
@@ -70,8 +71,8 @@ impl Client {
         format!("{}-{}", self.name, self.calls)
     }
 
-    pub(super) fn fail(&self, what: impl std::fmt::Display) -> Failed {
-        self.trace.fail(&self.name, what)
+    pub(super) fn fail(&self, oracle: Oracle, what: impl std::fmt::Display) -> Failed {
+        self.trace.fail_on(&self.name, oracle, what)
     }
 
     pub(super) fn log(&self, what: impl std::fmt::Display) {
@@ -139,7 +140,7 @@ impl Client {
             self.crashed |= self.scen.crash.is_some();
             return Ok(());
         }
-        Err(self.fail(format!(
+        Err(self.fail(Oracle::Deadline, format!(
             "{what}: no answer ({why:?}) after {} ms without any fault (INV-L1, deadline {} ms)",
             now_ms() - sent,
             DEADLINE.as_millis()

@@ -35,6 +35,8 @@ mod oracles;
 mod script;
 mod server;
 
+pub use oracles::Oracle;
+
 use std::sync::Arc;
 
 use crate::harness::{self, Boots, Rng, SERVER, Trace, draw_start};

@@ -12,6 +12,62 @@ use super::client::{Client, Got, NoAnswer, describe};
 use crate::harness::{DEADLINE, Failed, Trace, now_ms};
 use crate::wire::{self, Incoming};
 
+/// The wire world's oracles, by name (as the model checker's `PROP_*`): a
+/// failure records which one it broke, so a test shows each known-bad
+/// variant caught by the oracle meant for it
+/// ([`crate::report::assert_caught_by`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Oracle {
+    /// INV-L1 at start-up: a client's `initialize` is answered within the
+    /// deadline once the listener accepts (variant (a)).
+    Readiness,
+    /// INV-L1: every later request of a session gets its head, and every
+    /// stream its next frame, within the deadline, unless a fault explains
+    /// it (variant (h): one slow reader must not stall its session).
+    Deadline,
+    /// Events stream as they are emitted: a progress event arrives within
+    /// the latency bound of its emission (variant (b)).
+    Latency,
+    /// INV-S5: event ids contiguous on a connection, and a resume starts
+    /// exactly after the cursor.
+    ExactReplay,
+    /// INV-S2: no event delivered twice.
+    AtMostOnce,
+    /// INV-S1: exactly one response per request, on its own stream.
+    OneResponse,
+    /// INV-S18: nothing of another request, client or session (tags,
+    /// progress tokens, sampling answers).
+    Isolation,
+    /// INV-S4: no response on the standalone GET stream.
+    GetStream,
+    /// INV-S8: a deleted session answers 404.
+    DeadSession,
+    /// An answer the script did not expect (a status, a missing priming
+    /// event): the protocol as the requirements describe it.
+    Protocol,
+    /// The server's accept loop itself failed.
+    Server,
+}
+
+impl Oracle {
+    /// The name printed in a failure.
+    pub fn name(self) -> &'static str {
+        match self {
+            Oracle::Readiness => "readiness (INV-L1)",
+            Oracle::Deadline => "deadline (INV-L1)",
+            Oracle::Latency => "latency",
+            Oracle::ExactReplay => "exact replay (INV-S5)",
+            Oracle::AtMostOnce => "at most once (INV-S2)",
+            Oracle::OneResponse => "one response (INV-S1)",
+            Oracle::Isolation => "isolation (INV-S18)",
+            Oracle::GetStream => "GET stream (INV-S4)",
+            Oracle::DeadSession => "dead session (INV-S8)",
+            Oracle::Protocol => "protocol",
+            Oracle::Server => "server",
+        }
+    }
+}
+
 pub(super) enum StreamEnd {
     /// The stream ended (or we stopped after the events we wanted).
     Done,
@@ -78,16 +134,22 @@ impl StreamCheck {
                     if let Some(e) = expect
                         && e != (s, q)
                     {
-                        return Err(c.fail(format!(
-                            "event {s}-{q}, expected {}-{} (INV-S5: exact replay, no gaps)",
-                            e.0, e.1
-                        )));
+                        return Err(c.fail(
+                            Oracle::ExactReplay,
+                            format!(
+                                "event {s}-{q}, expected {}-{} (INV-S5: exact replay, no gaps)",
+                                e.0, e.1
+                            ),
+                        ));
                     }
                     if let Some((cs, cq)) = self.cursor
                         && cs == s
                         && q <= cq
                     {
-                        return Err(c.fail(format!("event {s}-{q} delivered again (INV-S2)")));
+                        return Err(c.fail(
+                            Oracle::AtMostOnce,
+                            format!("event {s}-{q} delivered again (INV-S2)"),
+                        ));
                     }
                     first_on_conn = false;
                     self.cursor = Some((s, q));
@@ -113,7 +175,10 @@ impl StreamCheck {
                             Err(e) => c.excuse("answer", asked, e)?,
                             other => {
                                 if !c.disturbed_since(asked) {
-                                    return Err(c.fail(format!("answer: {}", describe(&other))));
+                                    return Err(c.fail(
+                                        Oracle::Protocol,
+                                        format!("answer: {}", describe(&other)),
+                                    ));
                                 }
                             }
                         }
@@ -145,7 +210,7 @@ impl StreamCheck {
             && !self.slow_reader
             && !c.scen.disturbed(c.idx, sent.min(emitted), now)
         {
-            return Err(c.fail(format!(
+            return Err(c.fail(Oracle::Latency, format!(
                 "progress emitted at {emitted} ms arrived at {now} ms: {late} ms late (bound {} ms; events must stream, not wait for the handler)",
                 c.scen.latency_bound()
             )));
@@ -164,25 +229,35 @@ impl StreamCheck {
             return Ok(());
         };
         if !answer.is_empty() && *answer != c.name {
-            return Err(c.fail(format!(
-                "the sampling request of id={id} was answered by {answer:?} (INV-S18)"
-            )));
+            return Err(c.fail(
+                Oracle::Isolation,
+                format!("the sampling request of id={id} was answered by {answer:?} (INV-S18)"),
+            ));
         }
         if *id != self.id {
-            return Err(c.fail(format!(
-                "response to id={id} on the stream of id={} (INV-S1)",
-                self.id
-            )));
+            return Err(c.fail(
+                Oracle::OneResponse,
+                format!(
+                    "response to id={id} on the stream of id={} (INV-S1)",
+                    self.id
+                ),
+            ));
         }
         if *error || tag != &self.tag {
-            return Err(c.fail(format!(
-                "response to id={id} carries {tag:?} (error: {error}), expected {:?} (INV-S18)",
-                self.tag
-            )));
+            return Err(c.fail(
+                Oracle::Isolation,
+                format!(
+                    "response to id={id} carries {tag:?} (error: {error}), expected {:?} (INV-S18)",
+                    self.tag
+                ),
+            ));
         }
         self.responses += 1;
         if self.responses > 1 {
-            return Err(c.fail(format!("second response to id={id} (INV-S1)")));
+            return Err(c.fail(
+                Oracle::OneResponse,
+                format!("second response to id={id} (INV-S1)"),
+            ));
         }
         Ok(())
     }
@@ -200,10 +275,13 @@ impl StreamCheck {
             .and_then(|t| t.as_str())
             .unwrap_or("");
         if token != self.tag {
-            return Err(c.fail(format!(
-                "progress for {token:?} on the stream of {:?} (INV-S18)",
-                self.tag
-            )));
+            return Err(c.fail(
+                Oracle::Isolation,
+                format!(
+                    "progress for {token:?} on the stream of {:?} (INV-S18)",
+                    self.tag
+                ),
+            ));
         }
         let p = v
             .pointer("/params/progress")
@@ -240,8 +318,9 @@ pub(super) async fn check_get_stream(body: IncomingBody, slow: bool, name: Strin
                 if let Some((cs, cq)) = cursor
                     && (cs, cq + 1) != (s, q)
                 {
-                    trace.fail(
+                    trace.fail_on(
                         &name,
+                        Oracle::ExactReplay,
                         format!("GET stream: event {s}-{q} after {cs}-{cq} (INV-S5)"),
                     );
                 }
@@ -252,8 +331,9 @@ pub(super) async fn check_get_stream(body: IncomingBody, slow: bool, name: Strin
             }
             match wire::classify(ev.data.as_bytes()) {
                 Incoming::Response { id, .. } => {
-                    trace.fail(
+                    trace.fail_on(
                         &name,
+                        Oracle::GetStream,
                         format!("response to {id} on the GET stream (INV-S4)"),
                     );
                 }
@@ -264,8 +344,9 @@ pub(super) async fn check_get_stream(body: IncomingBody, slow: bool, name: Strin
                         .and_then(|t| t.as_str())
                         .unwrap_or("");
                     if !t.starts_with(&format!("{name}-")) {
-                        trace.fail(
+                        trace.fail_on(
                             &name,
+                            Oracle::Isolation,
                             format!("GET stream carried {t:?}, another client's (INV-S18)"),
                         );
                     }

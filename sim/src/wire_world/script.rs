@@ -10,9 +10,9 @@ use bytes::Bytes;
 use http::Request;
 use serde_json::{Value, json};
 
-use super::Op;
 use super::client::{Client, Got, NoAnswer, describe};
 use super::oracles::{StreamCheck, StreamEnd, check_get_stream};
+use super::{Op, Oracle};
 use crate::harness::{DEADLINE, Failed, now_ms};
 use crate::wire;
 
@@ -32,10 +32,13 @@ impl Client {
                         .send(wire::post(Some(&s), wire::initialized_body()))
                         .await;
                     if !matches!(r, Ok(Got::Json(202, ..))) && !self.disturbed_since(sent) {
-                        return Err(self.fail(format!(
-                            "notifications/initialized not accepted with 202: {}",
-                            describe(&r)
-                        )));
+                        return Err(self.fail(
+                            Oracle::Protocol,
+                            format!(
+                                "notifications/initialized not accepted with 202: {}",
+                                describe(&r)
+                            ),
+                        ));
                     }
                     self.session = Some(s);
                     self.born = sent;
@@ -50,11 +53,20 @@ impl Client {
                     self.log(format!("initialize: {e:?} during a fault; retrying"));
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     if now_ms() - start > 4 * DEADLINE.as_millis() as u64 {
-                        return Err(self.fail("could not initialize for 20 s"));
+                        return Err(self.fail(Oracle::Readiness, "could not initialize for 20 s"));
                     }
                 }
                 other => {
-                    return Err(self.fail(format!("initialize failed: {}", describe(&other))));
+                    // No answer at all is the start-up oracle's; a wrong
+                    // answer is the protocol's.
+                    let oracle = if other.is_err() {
+                        Oracle::Readiness
+                    } else {
+                        Oracle::Protocol
+                    };
+                    return Err(
+                        self.fail(oracle, format!("initialize failed: {}", describe(&other)))
+                    );
                 }
             }
         }
@@ -131,10 +143,13 @@ impl Client {
                 return Ok(());
             }
             Ok(Got::Json(status, _, bytes)) => {
-                return Err(self.fail(format!(
-                    "tools/call {tool} id={id}: status {status}: {}",
-                    String::from_utf8_lossy(&bytes)
-                )));
+                return Err(self.fail(
+                    Oracle::Protocol,
+                    format!(
+                        "tools/call {tool} id={id}: status {status}: {}",
+                        String::from_utf8_lossy(&bytes)
+                    ),
+                ));
             }
             Ok(Got::Sse(200, body)) => {
                 self.log("200 text/event-stream");
@@ -144,7 +159,7 @@ impl Client {
                 }
             }
             Ok(Got::Sse(status, ..)) => {
-                return Err(self.fail(format!("SSE with status {status}")));
+                return Err(self.fail(Oracle::Protocol, format!("SSE with status {status}")));
             }
             Err(e) => return self.excuse(&format!("tools/call {tool} id={id}"), sent, e),
         }
@@ -154,10 +169,13 @@ impl Client {
                 self.crashed |= self.scen.crash.is_some();
                 return Ok(());
             }
-            return Err(self.fail(format!(
-                "tools/call id={id}: {} responses (INV-S1/INV-L1: exactly one)",
-                stream.responses
-            )));
+            return Err(self.fail(
+                Oracle::OneResponse,
+                format!(
+                    "tools/call id={id}: {} responses (INV-S1/INV-L1: exactly one)",
+                    stream.responses
+                ),
+            ));
         }
         self.log(format!("response id={id} ok"));
         Ok(())
@@ -178,7 +196,7 @@ impl Client {
                 Ok(())
             }
             Err(e) => self.excuse("GET", sent, e),
-            other => Err(self.fail(format!("GET: {}", describe(&other)))),
+            other => Err(self.fail(Oracle::Protocol, format!("GET: {}", describe(&other)))),
         }
     }
 
@@ -208,7 +226,7 @@ impl Client {
             return Ok(());
         }
         let Some(cursor) = stream.cursor else {
-            return Err(self.fail("no event id before the drop"));
+            return Err(self.fail(Oracle::Protocol, "no event id before the drop (T-PSSE-1)"));
         };
         self.log(format!(
             "dropped the connection at {}-{}",
@@ -232,13 +250,16 @@ impl Client {
                 self.crashed |= self.scen.crash.is_some();
                 return Ok(());
             }
-            return Err(self.fail(format!(
-                "after resume: {} responses to id={id} (INV-S1/INV-L1)",
-                stream.responses
-            )));
+            return Err(self.fail(
+                Oracle::OneResponse,
+                format!(
+                    "after resume: {} responses to id={id} (INV-S1/INV-L1)",
+                    stream.responses
+                ),
+            ));
         }
         if stream.progress != (1..=u64::from(steps)).collect::<Vec<_>>() {
-            return Err(self.fail(format!(
+            return Err(self.fail(Oracle::ExactReplay, format!(
                 "progress seen across drop and resume: {:?}, expected 1..={steps} once each (INV-S2/INV-S5)",
                 stream.progress
             )));
@@ -276,7 +297,7 @@ impl Client {
                 self.excuse(what, at, e)?;
                 Ok(false)
             }
-            other => Err(self.fail(format!("{refused}: {}", describe(&other)))),
+            other => Err(self.fail(Oracle::Protocol, format!("{refused}: {}", describe(&other)))),
         }
     }
 
@@ -293,7 +314,9 @@ impl Client {
                 self.session = None;
                 return Ok(());
             }
-            other => return Err(self.fail(format!("DELETE: {}", describe(&other)))),
+            other => {
+                return Err(self.fail(Oracle::Protocol, format!("DELETE: {}", describe(&other))));
+            }
         }
         for h in self.background.drain(..) {
             h.abort();
@@ -306,10 +329,13 @@ impl Client {
             Ok(Got::Json(404, ..)) => self.log("request on the deleted session: 404"),
             Err(e) => self.excuse("POST after DELETE", sent, e)?,
             other => {
-                return Err(self.fail(format!(
-                    "request on a deleted session: {} (INV-S8: expected 404)",
-                    describe(&other)
-                )));
+                return Err(self.fail(
+                    Oracle::DeadSession,
+                    format!(
+                        "request on a deleted session: {} (INV-S8: expected 404)",
+                        describe(&other)
+                    ),
+                ));
             }
         }
         self.session = None;

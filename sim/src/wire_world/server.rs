@@ -55,7 +55,11 @@ pub(super) async fn server_host(
         _ => streamable_hyper::serve(SimListener(listener), service, std::future::pending()).await,
     };
     if let Err(e) = &result {
-        trace.fail("server", format!("serve failed: {e}"));
+        trace.fail_on(
+            "server",
+            super::Oracle::Server,
+            format!("serve failed: {e}"),
+        );
     }
     Ok(result?)
 }

@@ -473,33 +473,33 @@ impl<I: IdSource> Server<I> {
     }
 
     /// The modern part of [`Server::check_invariants`].
-    pub(super) fn check_stateless(&self) {
+    pub(super) fn check_stateless(&self) -> Result<(), String> {
         let s = &self.stateless;
-        assert!(
+        ensure!(
             s.requests.len() <= self.config.max_stateless_in_flight,
             "stateless in-flight limit"
         );
-        assert!(s.listeners <= self.config.max_listeners, "listener limit");
+        ensure!(s.listeners <= self.config.max_listeners, "listener limit");
         let mut listeners = 0;
         let mut calls = 0;
         for (ex, call) in &s.calls {
-            assert!(
+            ensure!(
                 !self.router.exchanges.contains_key(ex),
                 "an exchange is both modern and legacy"
             );
             match &call.purpose {
                 Purpose::Call { request, .. } => {
                     calls += 1;
-                    assert_eq!(s.requests.get(request), Some(ex), "modern request table");
-                    assert!(
+                    ensure_eq!(s.requests.get(request), Some(ex), "modern request table");
+                    ensure!(
                         !self.router.requests.contains_key(request),
                         "a request is both modern and legacy"
                     );
                 }
                 Purpose::Listen { filter } => {
                     listeners += 1;
-                    assert!(call.streaming, "INV-S23: listen stream without its head");
-                    assert!(
+                    ensure!(call.streaming, "INV-S23: listen stream without its head");
+                    ensure!(
                         filter.resource_subscriptions.len()
                             <= self.config.max_resource_subscriptions,
                         "resource subscription limit"
@@ -507,8 +507,9 @@ impl<I: IdSource> Server<I> {
                 }
             }
         }
-        assert_eq!(calls, s.requests.len(), "dangling modern requests");
-        assert_eq!(listeners, s.listeners, "listener count");
+        ensure_eq!(calls, s.requests.len(), "dangling modern requests");
+        ensure_eq!(listeners, s.listeners, "listener count");
+        Ok(())
     }
 }
 

@@ -1,0 +1,4 @@
+#![no_main]
+//! `streamable_core::fuzz::edge` under libFuzzer (see `fuzz/README.md`).
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| streamable_core::fuzz::edge(data));
