@@ -32,6 +32,7 @@ use http::{Request, header};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use streamable_core::sse::Decoder;
+use tokio::sync::mpsc;
 
 use crate::handler::Handler;
 use crate::service::McpService;
@@ -179,6 +180,50 @@ impl TestClient {
         }
         let body = res.into_body().collect().await.map(|b| b.to_bytes());
         Err(TestError::Http(status, text(body.ok())))
+    }
+
+    /// Open the session's standalone stream (`GET`): the messages the
+    /// server sends outside any request (`notifications/resources/updated`,
+    /// ...) arrive on the returned channel, in order, until the session or
+    /// the service ends. Server requests on it are not answered.
+    pub async fn open_stream(&self) -> Result<mpsc::UnboundedReceiver<Value>, TestError> {
+        let mut req = Request::get("http://localhost/mcp")
+            .header(header::HOST, "localhost")
+            .header(header::ACCEPT, "text/event-stream")
+            .header("mcp-protocol-version", TEST_PROTOCOL_VERSION);
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        let req = req
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| TestError::Http(0, e.to_string()))?;
+        let res = self.service.handle(req).await;
+        let status = res.status().as_u16();
+        if status != 200 {
+            let body = res.into_body().collect().await.map(|b| b.to_bytes());
+            return Err(TestError::Http(status, text(body.ok())));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut body = res.into_body();
+        tokio::spawn(async move {
+            let mut decoder = Decoder::new();
+            while let Some(Ok(frame)) = body.frame().await {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if decoder.feed(&data).is_err() {
+                    return;
+                }
+                while let Some(ev) = decoder.next_event() {
+                    if let Ok(v) = serde_json::from_str::<Value>(&ev.data)
+                        && tx.send(v).is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(rx)
     }
 
     /// End the session (`DELETE`).
