@@ -332,8 +332,12 @@ impl Simulation {
         let records: Arc<Mutex<Vec<CallRecord>>> = Arc::default();
         let mut sim = scen.turmoil(seed).build();
         {
-            let (trace, world, scen, make) =
-                (trace.clone(), world.clone(), scen.clone(), self.make.clone());
+            let (trace, world, scen, make) = (
+                trace.clone(),
+                world.clone(),
+                scen.clone(),
+                self.make.clone(),
+            );
             let boots = Boots::new(scen.server_delay_ms);
             sim.host(SERVER, move || {
                 let (boot, delay) = boots.next();
@@ -433,7 +437,8 @@ impl Simulation {
                         .partition
                         .is_some_and(|(pc, at, _)| pc == c.client && u64::from(at) <= c.end_ms);
                 let excused = c.disturbed
-                    || (after_fault && (e.contains("session expired") || e.contains("stream lost")));
+                    || (after_fault
+                        && (e.contains("session expired") || e.contains("stream lost")));
                 if !excused {
                     return Err(format!(
                         "undisturbed call failed: client {} {} {} after {took} ms: {e}",
@@ -561,9 +566,7 @@ impl SimClient {
                 Err(Error::Transport(Failure::SessionExpired)) => {
                     Outcome::Failed("session expired".into())
                 }
-                Err(Error::Transport(Failure::StreamLost)) => {
-                    Outcome::Failed("stream lost".into())
-                }
+                Err(Error::Transport(Failure::StreamLost)) => Outcome::Failed("stream lost".into()),
                 Err(e) => Outcome::Failed(e.to_string()),
             };
             trace.log(&name, format!("{} -> {outcome:?}", call.tool));

@@ -99,7 +99,9 @@ fn server(planted: Planted) -> impl Fn() -> McpServer + Send + Sync + 'static {
 /// The user's oracle: every answer is right.
 fn sums_are_right(run: &Run) -> Result<(), String> {
     for c in run.answered() {
-        let got = c.result().and_then(|r| r["structuredContent"]["sum"].as_i64());
+        let got = c
+            .result()
+            .and_then(|r| r["structuredContent"]["sum"].as_i64());
         let want = match c.tool.as_str() {
             "add" => c.arguments["a"].as_i64().unwrap() + c.arguments["b"].as_i64().unwrap(),
             _ => c.arguments["steps"].as_i64().unwrap(),
@@ -204,7 +206,9 @@ fn kit_8_a_wrong_answer_under_overlap_is_caught_with_a_replay_command() {
     );
     // What a failing `check` prints: the seed, the trace, the replay line.
     let seed = report.seed;
-    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.check(seed..seed + 1))).unwrap_err();
+    let panic =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.check(seed..seed + 1)))
+            .unwrap_err();
     let msg = panic.downcast_ref::<String>().unwrap();
     assert!(msg.starts_with(&format!("seed {seed} failed")), "{msg}");
     assert!(msg.contains("--- trace ---"), "{msg}");
