@@ -30,7 +30,7 @@ impl P {
         while let Some(o) = self.s.poll_output() {
             self.out.push(o);
         }
-        self.s.check_invariants();
+        self.s.check_invariants().expect("server invariants");
         ex
     }
 

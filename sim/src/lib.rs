@@ -10,6 +10,8 @@
 //!   share a [`harness`] and run the same server application: the
 //!   [`wire_world`] (hand-written HTTP clients) and the [`client_world`]
 //!   (our own client); each run gives a [`Report`];
+//! - [`kit`]: the same simulation for *your* server: your application,
+//!   your calls, the protocol oracles plus yours, for a range of seeds;
 //! - [`variants`]: deliberately broken variants (the list (a)..(h)),
 //!   each wired into the checker that must catch it.
 //!
@@ -26,6 +28,7 @@ pub mod cli;
 pub mod client_world;
 mod fixture;
 pub mod harness;
+pub mod kit;
 pub mod model;
 pub mod report;
 pub mod variants;

@@ -32,11 +32,12 @@ async fn main() -> std::io::Result<()> {
         "axum app on http://{}/ (MCP at /mcp)",
         listener.local_addr()?
     );
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    // `graceful` also ends open SSE streams, so axum's graceful shutdown
+    // can finish.
     axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            // End open SSE streams so axum's graceful shutdown can finish.
-            mcp.shutdown().await;
-        })
+        .with_graceful_shutdown(mcp.graceful(ctrl_c))
         .await
 }

@@ -59,6 +59,8 @@ mod registry;
 mod serve;
 mod service;
 mod tasks;
+#[cfg(not(loom))]
+pub mod testing;
 // Public only for the loom models (`tests/loom_*.rs`, run with
 // `--cfg loom`); otherwise a private detail of the service.
 #[cfg(loom)]
@@ -79,6 +81,8 @@ pub use registry::{
     CacheHint, CacheScope, Completion, McpServer, Prompt, Resource, ResourceTemplate, Tool,
     ToolResult,
 };
+#[cfg(feature = "schemars")]
+pub use registry::{IntoToolResult, Json, ToolError};
 pub use serve::{Listener, SHUTDOWN_GRACE, serve};
 pub use service::{Builder, McpService, ResponseFuture};
 pub use tasks::{
@@ -86,4 +90,8 @@ pub use tasks::{
     TaskInputError, TaskSettings, TaskStore, TaskSupport,
 };
 
+/// The schemars version typed tools derive schemas with (`#[derive(JsonSchema)]`
+/// needs `schemars` in your own `Cargo.toml`, at this major version).
+#[cfg(feature = "schemars")]
+pub use schemars;
 pub use streamable_core;

@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -97,6 +98,12 @@ impl Builder {
 
     /// Answer only requests for this path (others get 404). Default: any
     /// path, for mounting under a router that already matched it.
+    ///
+    /// Under a router that strips the prefix it matched (axum's
+    /// `nest_service("/mcp", ..)` hands the service `/`), leave it unset, or
+    /// use `route_service("/mcp", ..)`, which keeps the path. A mismatch is
+    /// not silent (KIT-6): the 404 says which path was configured, which
+    /// arrived and what to do, and the first one is logged at WARN.
     pub fn path(mut self, path: &str) -> Self {
         self.path = Some(path.to_owned());
         self
@@ -204,6 +211,7 @@ impl Builder {
                 body_timeout: self.body_timeout,
                 path: self.path,
                 auth: self.auth,
+                path_reported: AtomicBool::new(false),
             }),
         }
     }
@@ -225,6 +233,8 @@ struct Shared {
     body_timeout: Duration,
     path: Option<String>,
     auth: Option<Arc<ResourceServer>>,
+    /// Whether a path mismatch has been logged (once per service).
+    path_reported: AtomicBool,
 }
 
 /// The MCP endpoint as a service: `tower_service::Service` (for axum and
@@ -292,6 +302,35 @@ impl McpService {
         let _ = self.shared.mailbox.send(Command::Shutdown).await;
     }
 
+    /// A shutdown signal for a server that waits for its connections
+    /// (axum's `with_graceful_shutdown`, hyper-util's graceful watcher):
+    /// when `signal` resolves, the service stops ([`McpService::shutdown`]),
+    /// so its open SSE streams end and the server's graceful shutdown can
+    /// complete (KIT-7). Without it, an open stream keeps its connection,
+    /// and the server, waiting forever.
+    ///
+    /// ```no_run
+    /// # async fn doc() -> std::io::Result<()> {
+    /// use streamable_hyper::{McpServer, McpService};
+    /// let mcp = McpService::new(McpServer::new("demo", "1"));
+    /// let router = axum::Router::new().route_service("/mcp", mcp.clone());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+    /// axum::serve(listener, router)
+    ///     .with_graceful_shutdown(mcp.graceful(async { let _ = tokio::signal::ctrl_c().await; }))
+    ///     .await
+    /// # }
+    /// ```
+    pub fn graceful<S>(&self, signal: S) -> impl Future<Output = ()> + Send + 'static + use<S>
+    where
+        S: Future<Output = ()> + Send + 'static,
+    {
+        let this = self.clone();
+        async move {
+            signal.await;
+            this.shutdown().await;
+        }
+    }
+
     /// Handle one HTTP request (what both `Service` impls call).
     pub async fn handle<B>(&self, req: Request<B>) -> Response<McpBody>
     where
@@ -306,12 +345,10 @@ impl McpService {
         {
             return res;
         }
-        if shared
-            .path
-            .as_deref()
-            .is_some_and(|p| p != parts.uri.path())
+        if let Some(path) = shared.path.as_deref()
+            && path != parts.uri.path()
         {
-            return plain_error(StatusCode::NOT_FOUND, "Not Found");
+            return path_mismatch(shared, path, parts.uri.path());
         }
         // The bearer token is checked before the body is read (AUTH-RS-2).
         if let Some(auth) = &shared.auth {
@@ -423,6 +460,29 @@ fn plain_error(status: StatusCode, message: &str) -> Response<McpBody> {
         http::HeaderValue::from_static("application/json"),
     );
     res
+}
+
+/// KIT-6: a 404 that says why, logged the first time.
+#[cold]
+fn path_mismatch(shared: &Shared, path: &str, got: &str) -> Response<McpBody> {
+    let got: String = got.chars().take(200).collect();
+    if !shared.path_reported.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            configured = path,
+            received = %got,
+            "a request for another path than Builder::path was answered 404 \
+             (under axum's nest_service, which strips the prefix, leave Builder::path unset); \
+             reported once"
+        );
+    }
+    plain_error(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "Not Found: this MCP endpoint answers only at {path} (Builder::path), the request was for {got}. \
+             Under a router that strips the prefix it matched (axum's nest_service), \
+             leave Builder::path unset or mount with route_service."
+        ),
+    )
 }
 
 fn unavailable() -> Response<McpBody> {

@@ -21,10 +21,10 @@ use crate::harness::{self, DEADLINE, PORT, SERVER, Trace, now_ms};
 
 /// turmoil's network as a hyper-util connector.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct SimConnector;
+pub(crate) struct SimConnector;
 
 /// A turmoil TCP stream as a hyper-util connection.
-pub(super) struct SimConn(TokioIo<turmoil::net::TcpStream>);
+pub(crate) struct SimConn(TokioIo<turmoil::net::TcpStream>);
 
 impl Connection for SimConn {
     fn connected(&self) -> Connected {

@@ -56,14 +56,15 @@
 //!   (`ClientBuilder::check_invariants`), the server's likewise: a
 //!   violation panics, and a panic fails the run.
 
-mod app;
-mod oracles;
-mod recorder;
+pub(crate) mod app;
+pub(crate) mod oracles;
+pub(crate) mod recorder;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::fixture;
 use crate::harness::{self, Boots, Rng, SERVER, Trace, draw_start};
 use crate::report::Report;
 use crate::variants::Bug;
@@ -73,11 +74,11 @@ use oracles::check;
 use recorder::{Shared, lock, server_host};
 
 /// The client's per-request timeout (below [`DEADLINE`](crate::harness::DEADLINE)).
-pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 /// The client's reconnection back-off start when no `retry` was received:
 /// far below every `retry` the server sends, so a client that ignored
 /// `retry` would reconnect visibly too early (variant (j)).
-pub(super) const BACKOFF: Duration = Duration::from_millis(20);
+pub(crate) const BACKOFF: Duration = Duration::from_millis(20);
 /// The client's reconnection budget without progress (HC-RECON-2).
 pub(super) const MAX_RECONNECTS: u32 = 5;
 /// Bytes of padding in a flood notification.
@@ -231,7 +232,7 @@ impl Scenario {
 
     /// How long a message may take from one host to the other, with slack
     /// for a tick and the hosts' own scheduling (ms).
-    fn hop(&self) -> u64 {
+    pub(crate) fn hop(&self) -> u64 {
         u64::from(self.max_latency_ms) + 5
     }
 }
@@ -263,6 +264,7 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
         sim.host(SERVER, move || {
             let (boot, delay) = boots.next();
             server_host(
+                Arc::new(|retry, ids| fixture::service_with(retry, Some(ids))),
                 delay,
                 // Session ids replay with the seed, and differ per boot (a
                 // restarted server must not mint a dead session's id again).

@@ -147,7 +147,7 @@ pub(super) fn check(
 }
 
 /// INV-S9, INV-S14 and the cancel's arrival, from the requests.
-pub(super) fn check_requests(
+pub(crate) fn check_requests(
     scen: &Scenario,
     w: &World,
     hop: u64,
@@ -285,7 +285,7 @@ pub(super) fn post_stream<'w>(w: &'w World, tag: &str) -> Option<&'w StreamLog> 
 }
 
 /// INV-S7, INV-S21, INV-L2, INV-L4, from the reconnections.
-pub(super) fn check_streams(
+pub(crate) fn check_streams(
     scen: &Scenario,
     w: &World,
     hop: u64,

@@ -22,13 +22,17 @@ use streamable_core::sse::Decoder;
 use streamable_hyper::McpBody;
 
 use super::{MAX_CUTS_PER_STREAM, Scenario};
-use crate::fixture;
 use crate::harness::{PORT, Rng, Trace, now_ms};
 use crate::variants::Bug;
 use crate::wire::parse_event_id;
 
+/// Builds the server's service for one boot: from the `retry` (ms) its
+/// priming events carry and the seed of its session ids (the fixture's in
+/// the client world, a user's application in [`crate::kit`]).
+pub(crate) type MakeService = dyn Fn(u64, u64) -> streamable_hyper::McpService + Send + Sync;
+
 /// The cut decisions: a generator, and the cuts made per stream.
-pub(super) type Cuts = Arc<Mutex<(Rng, BTreeMap<(String, u64), u32>)>>;
+pub(crate) type Cuts = Arc<Mutex<(Rng, BTreeMap<(String, u64), u32>)>>;
 
 /// One HTTP request as the server received it.
 #[derive(Clone, Debug)]
@@ -94,7 +98,7 @@ pub(super) struct Close {
 
 /// One SSE stream of a session (POST or GET origin).
 #[derive(Clone, Debug, Default)]
-pub(super) struct StreamLog {
+pub(crate) struct StreamLog {
     pub(super) client: String,
     /// The tag of the call whose POST opened it (none: the GET stream).
     pub(super) tag: Option<String>,
@@ -103,6 +107,9 @@ pub(super) struct StreamLog {
     pub(super) retry: Option<u64>,
     pub(super) closes: Vec<Close>,
     pub(super) response_at: Option<u64>,
+    /// The event sequences that carried a JSON-RPC response (a stream
+    /// answers one request: more than one is a request answered twice).
+    pub(crate) responses: std::collections::BTreeSet<u64>,
 }
 
 /// One call as the application saw it.
@@ -122,9 +129,9 @@ pub(super) struct Call {
 
 /// Everything seen in one run (outlives server crashes).
 #[derive(Default)]
-pub(super) struct World {
+pub(crate) struct World {
     pub(super) requests: Vec<Seen>,
-    pub(super) streams: BTreeMap<(String, u64), StreamLog>,
+    pub(crate) streams: BTreeMap<(String, u64), StreamLog>,
     /// `(client, session id, time, initialize's JSON-RPC id)` of every
     /// session minted.
     pub(super) minted: Vec<(String, String, u64, String)>,
@@ -137,9 +144,9 @@ pub(super) struct World {
     pub(super) closed_at: BTreeMap<String, u64>,
 }
 
-pub(super) type Shared = Arc<Mutex<World>>;
+pub(crate) type Shared = Arc<Mutex<World>>;
 
-pub(super) fn lock(w: &Shared) -> std::sync::MutexGuard<'_, World> {
+pub(crate) fn lock(w: &Shared) -> std::sync::MutexGuard<'_, World> {
     w.lock().expect("world")
 }
 
@@ -163,7 +170,9 @@ struct Layers {
 
 /// The server host: the real service behind the recorder (and the front,
 /// for the client variants).
-pub(super) async fn server_host(
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn server_host(
+    make: Arc<MakeService>,
     delay: Duration,
     ids: u64,
     scen: Arc<Scenario>,
@@ -175,7 +184,7 @@ pub(super) async fn server_host(
     tokio::time::sleep(delay).await;
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
     trace.log("server", "listening");
-    let service = fixture::service_with(u64::from(scen.server.retry_ms), Some(ids));
+    let service = make(u64::from(scen.server.retry_ms), ids);
     service.start();
     let layers = Layers {
         service,
@@ -441,13 +450,14 @@ impl Recording {
             if let Some(r) = self.decoder.retry() {
                 log.retry = Some(r);
             }
-            if log.response_at.is_none()
-                && serde_json::from_str::<Value>(&ev.data).is_ok_and(|v| {
-                    v.get("id").is_some() && (v.get("result").is_some() || v.get("error").is_some())
-                })
-            {
-                log.response_at = Some(now);
-                self.finished = true;
+            if serde_json::from_str::<Value>(&ev.data).is_ok_and(|v| {
+                v.get("id").is_some() && (v.get("result").is_some() || v.get("error").is_some())
+            }) {
+                log.responses.insert(q);
+                if log.response_at.is_none() {
+                    log.response_at = Some(now);
+                    self.finished = true;
+                }
             }
         }
         // A retry without an event (a resumed stream's first frame).

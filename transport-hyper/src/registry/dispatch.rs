@@ -12,7 +12,9 @@ use super::cache::CacheHint;
 use super::items::{Tool, ToolResult};
 use super::schema::Invalid;
 use super::server::McpServer;
-use crate::context::{INPUT_METHODS, LogLevel, RequestContext, ServerHandle, with_input_rounds};
+use crate::context::{
+    INPUT_METHODS, LogLevel, RequestContext, ServerHandle, Session, with_input_rounds,
+};
 use crate::handler::{Handler, Outcome};
 
 impl McpServer {
@@ -31,7 +33,7 @@ impl McpServer {
         match method {
             "initialize" => {
                 ctx.session().data().set_client(params);
-                if let (Some(key), Ok(mut g)) = (ctx.session().key(), i.sessions.lock()) {
+                if let (Some(key), Ok(mut g)) = (ctx.session().key(), i.shared.sessions.lock()) {
                     g.insert(key, ctx.session().clone());
                 }
                 let mut r = json!({"capabilities": self.capabilities(), "serverInfo": i.info});
@@ -152,7 +154,13 @@ impl McpServer {
             {
                 i.tasks.request(&ctx, method, &params).await
             }
-            _ => unreachable_method(method),
+            _ => match &i.fallback {
+                Some(f) => {
+                    let params = (!params.is_null()).then(|| RawJson::from_value(&params));
+                    f(ctx, method.to_owned(), params).await
+                }
+                None => unreachable_method(method),
+            },
         }
     }
 }
@@ -331,16 +339,26 @@ impl Handler for McpServer {
         self.route(ctx, method, params).await
     }
 
+    async fn notification(&self, session: Session, method: String, params: Option<RawJson>) {
+        if let Some(f) = &self.inner.notify {
+            f(session, method, params).await;
+        }
+    }
+
     fn session_closed(&self, session: SessionKey, _reason: CloseReason) {
-        if let Ok(mut g) = self.inner.sessions.lock() {
+        if let Ok(mut g) = self.inner.shared.sessions.lock() {
             g.remove(&session);
         }
     }
 
     fn attach(&self, server: ServerHandle) {
         self.inner.tasks.attach(server.clone());
-        if let Ok(mut g) = self.inner.server.lock() {
+        let shared = &self.inner.shared;
+        if let Ok(mut g) = shared.server.lock() {
             *g = Some(server);
+        }
+        if let Ok(mut g) = shared.served.lock() {
+            *g = std::sync::Arc::downgrade(&self.inner);
         }
     }
 

@@ -13,8 +13,12 @@ mod items;
 mod schema;
 mod server;
 mod template;
+#[cfg(feature = "schemars")]
+mod typed;
 
 pub use cache::{CacheHint, CacheScope};
 pub use items::{Completion, Prompt, Resource, ResourceTemplate, Tool, ToolResult};
 pub(crate) use items::{ToolFn, ToolFuture};
 pub use server::McpServer;
+#[cfg(feature = "schemars")]
+pub use typed::{IntoToolResult, Json, ToolError};

@@ -2,15 +2,37 @@
 //! capabilities derived from what is registered.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::{Value, json};
-use streamable_core::SessionKey;
+use streamable_core::{RawJson, SessionKey};
 
 use super::cache::{CacheHint, CacheHints};
 use super::items::{Completion, Prompt, Resource, ResourceTemplate, Tool};
-use crate::context::{ServerHandle, Session};
+use crate::context::{RequestContext, ServerHandle, Session};
+use crate::handler::Outcome;
 use crate::tasks::{TaskSettings, TaskStore, Tasks};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// [`McpServer::fallback`]'s function.
+pub(super) type FallbackFn =
+    dyn Fn(RequestContext, String, Option<RawJson>) -> BoxFuture<Outcome> + Send + Sync;
+/// [`McpServer::on_notification`]'s function.
+pub(super) type NotifyFn = dyn Fn(Session, String, Option<RawJson>) -> BoxFuture<()> + Send + Sync;
+
+/// What every clone of a registry shares, whenever it was cloned (KIT-5):
+/// the sessions, the handle of the service it was given to, and the tables
+/// that service serves.
+#[derive(Default)]
+pub(super) struct Shared {
+    pub(super) sessions: Mutex<BTreeMap<SessionKey, Session>>,
+    /// For publishing to 2026-07-28 listen streams (set by `attach`).
+    pub(super) server: Mutex<Option<ServerHandle>>,
+    /// The tables of the copy a service was built with (set by `attach`).
+    pub(super) served: Mutex<Weak<Inner>>,
+}
 
 #[derive(Default)]
 pub(super) struct Inner {
@@ -23,16 +45,23 @@ pub(super) struct Inner {
     pub(super) completion: Option<Completion>,
     /// Caching hints of 2026-07-28 results.
     pub(super) cache: CacheHints,
-    pub(super) sessions: Mutex<BTreeMap<SessionKey, Session>>,
-    /// For publishing to 2026-07-28 listen streams (set by `attach`).
-    pub(super) server: Mutex<Option<ServerHandle>>,
     /// The tasks extension's runtime (used by task-supporting tools).
     pub(super) tasks: Arc<Tasks>,
+    /// Custom methods (KIT-4).
+    pub(super) fallback: Option<Arc<FallbackFn>>,
+    /// Client notifications (KIT-4).
+    pub(super) notify: Option<Arc<NotifyFn>>,
+    /// Shared by every clone.
+    pub(super) shared: Arc<Shared>,
 }
 
-/// An MCP server application built from registrations; implements
-/// [`Handler`](crate::Handler). Clone it to keep a handle (e.g. for
-/// [`McpServer::resource_updated`]) after giving it to the service.
+/// An MCP server application built from registrations (the *registry*);
+/// implements [`Handler`](crate::Handler). Clone it to keep a handle (e.g.
+/// for [`McpServer::resource_updated`]) after giving it to the service:
+/// every clone, taken before or after the last registration, is the same
+/// registry (the sessions, the service's handle, and the tables the service
+/// serves are shared, KIT-5). Methods it does not answer go to
+/// [`McpServer::fallback`], so custom methods need no wrapping `Handler`.
 ///
 /// ```
 /// use serde_json::json;
@@ -72,7 +101,9 @@ impl McpServer {
 
     fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
         // Registration happens before the server is shared; if it has been
-        // cloned already, registrations go to a fresh copy of the tables.
+        // cloned already, registrations go to a fresh copy of the tables,
+        // and the clones keep sharing everything else (`Shared`): sessions,
+        // the service's handle, and which tables the service serves.
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => f(inner),
             None => {
@@ -86,9 +117,10 @@ impl McpServer {
                     prompts: old.prompts.clone(),
                     completion: old.completion.clone(),
                     cache: old.cache,
-                    sessions: Mutex::default(),
-                    server: Mutex::default(),
                     tasks: old.tasks.clone(),
+                    fallback: old.fallback.clone(),
+                    notify: old.notify.clone(),
+                    shared: old.shared.clone(),
                 };
                 f(&mut inner);
                 self.inner = Arc::new(inner);
@@ -193,6 +225,61 @@ impl McpServer {
         self.inner.tools.values().any(|t| t.task_support.is_some())
     }
 
+    /// Answer every method the registry does not (custom methods, or
+    /// standard ones for which nothing is registered) with `f`, instead of
+    /// -32601. With this, a server with custom methods needs no `Handler`
+    /// of its own around the registry (one that would have to forward
+    /// `attach`, `session_closed` and notifications, KIT-4).
+    ///
+    /// ```
+    /// use streamable_core::{ErrorObject, RawJson, code};
+    /// use streamable_hyper::McpServer;
+    /// let app = McpServer::new("demo", "1").fallback(|_ctx, method, params| async move {
+    ///     match method.as_str() {
+    ///         "demo/echo" => Ok(params.unwrap_or_else(RawJson::empty_object)),
+    ///         _ => Err(ErrorObject::new(code::METHOD_NOT_FOUND, format!("Method not found: {method}"))),
+    ///     }
+    /// });
+    /// # drop(app);
+    /// ```
+    pub fn fallback<F, Fut>(self, f: F) -> Self
+    where
+        F: Fn(RequestContext, String, Option<RawJson>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let f: Arc<FallbackFn> = Arc::new(move |ctx, m, p| Box::pin(f(ctx, m, p)));
+        self.edit(|i| i.fallback = Some(f))
+    }
+
+    /// Receive the client's notifications (`notifications/initialized`,
+    /// `notifications/roots/list_changed`, ...; cancellations arrive
+    /// through [`RequestContext::cancelled`] instead).
+    pub fn on_notification<F, Fut>(self, f: F) -> Self
+    where
+        F: Fn(Session, String, Option<RawJson>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let f: Arc<NotifyFn> = Arc::new(move |s, m, p| Box::pin(f(s, m, p)));
+        self.edit(|i| i.notify = Some(f))
+    }
+
+    /// How many legacy-era sessions are open (initialized and not yet
+    /// closed).
+    pub fn open_sessions(&self) -> usize {
+        self.inner.shared.sessions.lock().map_or(0, |g| g.len())
+    }
+
+    /// The tables the service serves (this copy's until one is attached).
+    fn served(&self) -> Arc<Inner> {
+        self.inner
+            .shared
+            .served
+            .lock()
+            .ok()
+            .and_then(|g| g.upgrade())
+            .unwrap_or_else(|| self.inner.clone())
+    }
+
     /// Register the completion function.
     pub fn completion(self, c: Completion) -> Self {
         self.edit(|i| i.completion = Some(c))
@@ -201,7 +288,8 @@ impl McpServer {
     /// The `capabilities` of the initialize result, derived from what is
     /// registered (`logging` always).
     pub fn capabilities(&self) -> Value {
-        let i = &self.inner;
+        let served = self.served();
+        let i = &*served;
         let mut caps = json!({"logging": {}});
         if !i.tools.is_empty() {
             caps["tools"] = json!({"listChanged": false});
@@ -222,7 +310,7 @@ impl McpServer {
     /// `uri` (on its GET stream) and to every 2026-07-28 listen stream that
     /// subscribed to it; returns how many it reached.
     pub async fn resource_updated(&self, uri: &str) -> usize {
-        let server = self.inner.server.lock().ok().and_then(|g| g.clone());
+        let server = self.inner.shared.server.lock().ok().and_then(|g| g.clone());
         let mut n = match server {
             Some(h) => h
                 .publish("notifications/resources/updated", Some(json!({"uri": uri})))
@@ -230,7 +318,7 @@ impl McpServer {
                 .unwrap_or(0),
             None => 0,
         };
-        let sessions: Vec<Session> = match self.inner.sessions.lock() {
+        let sessions: Vec<Session> = match self.inner.shared.sessions.lock() {
             Ok(g) => g
                 .values()
                 .filter(|s| s.data().is_subscribed(uri))
