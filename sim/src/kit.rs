@@ -91,7 +91,7 @@ use streamable_core::{Config, HostPolicy};
 use streamable_hyper::client::{Client, Error};
 use streamable_hyper::{Handler, McpService};
 
-use crate::client_world::app::SimConnector;
+use crate::client_world::app::connect_until_up;
 use crate::client_world::oracles::{check_requests, check_streams};
 use crate::client_world::recorder::{MakeService, Shared, lock, server_host};
 use crate::client_world::{BACKOFF, REQUEST_TIMEOUT, Scenario};
@@ -483,9 +483,8 @@ struct SimClient {
 
 impl SimClient {
     async fn connect(&self) -> Option<Client> {
-        let start = now_ms();
-        loop {
-            let builder = Client::builder(&format!("http://{SERVER}:{PORT}/mcp"))
+        let builder = || {
+            Client::builder(&format!("http://{SERVER}:{PORT}/mcp"))
                 .client_info(&self.name, "1")
                 .timeout(Some(REQUEST_TIMEOUT))
                 .reconnect(BACKOFF, 5)
@@ -496,21 +495,9 @@ impl SimClient {
                     EraPreference::Legacy
                 })
                 .header("x-sim-client", &self.name)
-                .check_invariants(true);
-            match builder.connect_with(SimConnector).await {
-                Ok(c) => {
-                    self.trace.log(&self.name, "connected");
-                    return Some(c);
-                }
-                Err(e) => {
-                    self.trace.log(&self.name, format!("connect failed: {e}"));
-                    if now_ms() - start > 4 * DEADLINE.as_millis() as u64 {
-                        return None;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
+                .check_invariants(true)
+        };
+        connect_until_up(builder, &self.trace, &self.name).await
     }
 
     async fn run(self, plan: Vec<(Call, u64, bool)>) -> Result<(), harness::Failed> {

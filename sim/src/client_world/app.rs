@@ -120,22 +120,7 @@ impl App {
 
     /// Connect, retrying while the server is not up yet.
     async fn connect(&self) -> Option<Client> {
-        let start = now_ms();
-        loop {
-            match self.builder().connect_with(SimConnector).await {
-                Ok(c) => {
-                    self.trace.log(&self.name, "connected");
-                    return Some(c);
-                }
-                Err(e) => {
-                    self.trace.log(&self.name, format!("connect failed: {e}"));
-                    if now_ms() - start > 4 * DEADLINE.as_millis() as u64 {
-                        return None;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
+        connect_until_up(|| self.builder(), &self.trace, &self.name).await
     }
 
     fn tag(&mut self) -> String {
@@ -323,5 +308,32 @@ pub(super) fn spawn_call(
     });
     async move {
         let _ = task.await;
+    }
+}
+
+/// Connect with a fresh builder from `builder` every 50 ms of simulated time
+/// while the server is not up yet (it may be booting or restarting), giving
+/// up after four deadlines; every attempt is traced under `name`. Shared by
+/// the client world and the user kit (`crate::kit`).
+pub(crate) async fn connect_until_up(
+    builder: impl Fn() -> ClientBuilder,
+    trace: &Trace,
+    name: &str,
+) -> Option<Client> {
+    let start = now_ms();
+    loop {
+        match builder().connect_with(SimConnector).await {
+            Ok(c) => {
+                trace.log(name, "connected");
+                return Some(c);
+            }
+            Err(e) => {
+                trace.log(name, format!("connect failed: {e}"));
+                if now_ms() - start > 4 * DEADLINE.as_millis() as u64 {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 }

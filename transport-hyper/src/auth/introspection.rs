@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::fetch::{HttpFetch, PlainHttp};
 use super::jwt::info_from_claims;
-use super::{AuthInfo, TokenVerifier, VerifyError, VerifyFuture, same_resource};
+use super::{AuthInfo, TokenVerifier, VerifyError, VerifyFuture, audience_names};
 
 /// The most positive answers cached.
 pub const MAX_CACHED_TOKENS: usize = 10_000;
@@ -163,15 +163,8 @@ impl IntrospectionVerifier {
         {
             return Err(VerifyError::invalid("wrong issuer"));
         }
-        let aud_ok = match &answer["aud"] {
-            Value::Null => true,
-            Value::String(a) => same_resource(a, resource),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|a| same_resource(a, resource)),
-            _ => false,
-        };
+        // `aud` is optional in an introspection answer (RFC 7662 §2.2).
+        let aud_ok = answer["aud"].is_null() || audience_names(&answer["aud"], resource);
         if !aud_ok {
             return Err(VerifyError::invalid("token is not for this resource"));
         }

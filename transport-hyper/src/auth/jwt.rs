@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::fetch::{HttpFetch, PlainHttp};
-use super::{AuthInfo, TokenVerifier, VerifyError, VerifyFuture, same_resource};
+use super::{AuthInfo, TokenVerifier, VerifyError, VerifyFuture, audience_names};
 
 /// The largest JWKS document read (bytes).
 pub const MAX_JWKS_BYTES: usize = 64 * 1024;
@@ -230,15 +230,7 @@ impl JwtVerifier {
             })
         })?;
         let claims = data.claims;
-        let aud_ok = match &claims["aud"] {
-            Value::String(a) => same_resource(a, resource),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|a| same_resource(a, resource)),
-            _ => false,
-        };
-        if !aud_ok {
+        if !audience_names(&claims["aud"], resource) {
             return Err(VerifyError::invalid("token is not for this resource"));
         }
         Ok(info_from_claims(claims, &self.inner.issuer))

@@ -104,6 +104,21 @@ impl std::fmt::Display for VerifyError {
 
 impl std::error::Error for VerifyError {}
 
+/// Whether a token's `aud` claim (a string or an array of strings) names
+/// `resource` (RFC 8707); anything else names nothing. Shared by the JWT and
+/// introspection verifiers so both read the claim the same way.
+#[cfg(not(loom))]
+pub(crate) fn audience_names(aud: &serde_json::Value, resource: &str) -> bool {
+    match aud {
+        serde_json::Value::String(a) => same_resource(a, resource),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .any(|a| same_resource(a, resource)),
+        _ => false,
+    }
+}
+
 /// Whether `aud` names `resource`: equal once the scheme and host are
 /// lower-cased and a trailing `/` is dropped (the canonical form of RFC
 /// 8707 §2; the spec asks to accept upper-case scheme and host).
