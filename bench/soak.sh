@@ -15,8 +15,15 @@ CALLS_PER_SEC=${CALLS_PER_SEC:-2000}
 SAMPLE_SECS=${SAMPLE_SECS:-60}
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
-# Two descriptors per stream (one each side) plus headroom.
-ulimit -n $((STREAMS * 2 + 4096)) 2>/dev/null || ulimit -n 65536
+# A descriptor per stream in each process (server and soak) plus headroom;
+# as many as the hard limit allows.
+WANT=$((STREAMS + 4096))
+HARD=$(ulimit -Hn)
+if [ "$HARD" != unlimited ] && [ "$HARD" -lt "$WANT" ]; then
+  echo "soak: the hard limit of open files is $HARD; $STREAMS streams need about $WANT" >&2
+  WANT=$HARD
+fi
+ulimit -n "$WANT"
 
 cargo build --release -q -p streamable-bench --bin soak
 cargo build --release -q -p streamable-hyper --example server

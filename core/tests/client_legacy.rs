@@ -547,7 +547,12 @@ fn t_get_1_t_get_3_standalone_stream_and_405() {
         .find(|s| s.method() == "GET")
         .expect("standalone GET");
     assert_eq!(get.header("last-event-id"), None);
+    assert!(c.events().is_empty(), "HC-GET-1: Ready waits for the GET");
     c.head(get.id, 405, &[]);
+    assert!(
+        matches!(&c.events()[..], [Event::Ready { .. }]),
+        "405 releases Ready"
+    );
     c.advance(1_000_000);
     assert!(c.sent().is_empty(), "405: no retry");
     // And a stream that works: notifications arrive unrelated; a drop reconnects with its cursor.
@@ -570,12 +575,49 @@ fn t_get_1_t_get_3_standalone_stream_and_405() {
     );
     assert!(matches!(
         &c.events()[..],
-        [Event::Notification { related: None, .. }]
+        [
+            Event::Ready { .. },
+            Event::Notification { related: None, .. }
+        ]
     ));
     c.end(get.id);
     c.advance(500);
     let again = c.sent().remove(0);
     assert_eq!(again.header("last-event-id"), Some("g-1"));
+}
+
+/// HC-GET-1: a server that never answers the standalone GET delays Ready by
+/// at most `READY_HOLD_MS`; a GET that fails before its head releases it at
+/// once.
+#[test]
+fn hc_get_1_ready_waits_for_the_standalone_head_within_a_bound() {
+    use streamable_core::client::READY_HOLD_MS;
+    let mut cfg = config();
+    cfg.standalone_stream = true;
+    let mut c = C::new(cfg.clone());
+    c.handshake("s", V);
+    let get = c
+        .sent_all()
+        .into_iter()
+        .find(|s| s.method() == "GET")
+        .unwrap();
+    c.advance(READY_HOLD_MS - 1);
+    assert!(c.events().is_empty(), "held until the bound");
+    c.advance(READY_HOLD_MS);
+    assert!(matches!(&c.events()[..], [Event::Ready { .. }]));
+    // The head arriving later does not report Ready twice.
+    c.sse_head(get.id, None);
+    assert!(c.events().is_empty());
+
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    let get = c
+        .sent_all()
+        .into_iter()
+        .find(|s| s.method() == "GET")
+        .unwrap();
+    c.error(get.id);
+    assert!(matches!(&c.events()[..], [Event::Ready { .. }]));
 }
 
 #[test]

@@ -115,7 +115,9 @@ impl Client {
                     .push_back(Event::Warning(format!("message not delivered: {failure}")));
             }
             Purpose::Listen(key) => {
-                // The reconnection failed before its head.
+                // The reconnection failed before its head (HC-GET-1: a
+                // held Ready waits no longer).
+                self.release_ready();
                 if let Some(s) = self.streams.get_mut(&key) {
                     s.conn = None;
                 }

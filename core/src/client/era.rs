@@ -8,10 +8,10 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderName, Method};
 use serde_json::Value;
 
-use super::Client;
 use super::state::{Pending, Phase, Purpose, Waiter};
 use super::stream::StreamKind;
 use super::types::{Era, EraPreference, Event, Failure, RequestHandle};
+use super::{Client, READY_HOLD_MS};
 use crate::jsonrpc::{self, ErrorObject, Id, RawJson, code};
 use crate::time::Timestamp;
 use crate::version::ProtocolVersion;
@@ -140,19 +140,28 @@ impl Client {
         self.phase_deadline = None;
         self.era = Some(era);
         self.version = Some(version);
-        self.events.push_back(Event::Ready {
+        let ready = Event::Ready {
             era,
             version,
             result,
-        });
+        };
         if era == Era::Legacy {
             // Exactly once per session, before anything else (INV-S11).
             self.send_notification("notifications/initialized", None);
         }
         self.flush_queue();
         if era == Era::Legacy && self.config.standalone_stream {
+            // HC-GET-1: Ready waits for the GET's answer. A server may send
+            // a request that belongs to no call (the TypeScript SDK's
+            // `server.request` inside a tool) only on an open standalone
+            // stream and drops it otherwise; an application that calls a
+            // tool as soon as it is ready would race the GET and lose it.
+            let until = Timestamp(self.now.0.saturating_add(READY_HOLD_MS));
+            self.held_ready = Some((until, ready));
             let key = self.open_stream(StreamKind::Standalone, None);
             self.reconnect(key);
+        } else {
+            self.events.push_back(ready);
         }
     }
 

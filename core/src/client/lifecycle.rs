@@ -16,6 +16,8 @@ impl Client {
     pub(super) fn session_lost(&mut self, now: Timestamp) {
         self.epoch += 1;
         self.session = None;
+        // The held Ready named the lost session; the new one brings its own.
+        self.held_ready = None;
         self.losses += 1;
         self.events.push_back(Event::SessionExpired);
         let inflight = std::mem::take(&mut self.inflight);
@@ -44,6 +46,7 @@ impl Client {
     pub(super) fn fail_all(&mut self, failure: &Failure) {
         // The waiting calls fail below with everything else.
         self.refresh = None;
+        self.held_ready = None;
         for (h, r) in &self.requests {
             if !r.hidden {
                 self.events.push_back(Event::Failed {

@@ -159,9 +159,18 @@ pub struct Client {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     phase_deadline: Option<Timestamp>,
+    /// HC-GET-1: the [`Event::Ready`] held back until the standalone
+    /// stream's GET is answered (or [`READY_HOLD_MS`] passed), with the
+    /// time it is released at the latest.
+    held_ready: Option<(Timestamp, Event)>,
     losses: u32,
     now: Timestamp,
 }
+
+/// HC-GET-1: the longest [`Event::Ready`] waits for the standalone stream's
+/// response head (ms). A server that holds the GET's head longer still gets
+/// a ready client, just without the guarantee that the stream is open.
+pub const READY_HOLD_MS: u64 = 2_000;
 
 impl Client {
     /// A client that starts connecting at `now`: the first
@@ -194,6 +203,7 @@ impl Client {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             phase_deadline: None,
+            held_ready: None,
             losses: 0,
             now,
         };
@@ -253,7 +263,12 @@ impl Client {
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let requests = self.requests.values().filter_map(|r| r.deadline);
         let streams = self.streams.values().filter_map(|s| s.reconnect_at);
-        requests.chain(streams).chain(self.phase_deadline).min()
+        let held = self.held_ready.as_ref().map(|(t, _)| *t);
+        requests
+            .chain(streams)
+            .chain(self.phase_deadline)
+            .chain(held)
+            .min()
     }
 
     // ----- application commands -----
@@ -456,6 +471,9 @@ impl Client {
                 self.set_body(id, body);
             }
             Purpose::Listen(key) => {
+                // HC-GET-1: the server answered the standalone GET (a
+                // stream, 405 or an error): the client is ready now.
+                self.release_ready();
                 if sse {
                     self.set_body(id, BodyState::Sse(key));
                 } else {
@@ -547,6 +565,9 @@ impl Client {
             self.abandon(h, Some("timeout"));
             self.failed(h, hidden, Failure::Timeout);
         }
+        if self.held_ready.as_ref().is_some_and(|(t, _)| *t <= now) {
+            self.release_ready();
+        }
         if self.phase_deadline.is_some_and(|d| d <= now) {
             self.phase_deadline = None;
             match self.phase {
@@ -569,6 +590,13 @@ impl Client {
     }
 
     // ----- internals -----
+
+    /// HC-GET-1: report the held [`Event::Ready`], if any.
+    fn release_ready(&mut self) {
+        if let Some((_, ready)) = self.held_ready.take() {
+            self.events.push_back(ready);
+        }
+    }
 
     /// Inputs carry a non-decreasing time; a late one never moves it back.
     fn tick(&mut self, now: Timestamp) {

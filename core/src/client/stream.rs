@@ -250,6 +250,8 @@ impl Client {
                 }
             }
             None => {
+                // HC-GET-1: nothing was sent, nothing to wait for.
+                self.release_ready();
                 let now = self.now;
                 self.stream_ended_unattached(now, key);
             }
