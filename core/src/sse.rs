@@ -297,6 +297,14 @@ impl Decoder {
         self.last_event_id.as_deref()
     }
 
+    /// WHATWG's "last event ID string": the buffer's value at the last
+    /// dispatched (blank-line terminated) block, which is what a
+    /// reconnection sends as `Last-Event-ID` once [`Decoder::finish`]
+    /// discarded an unterminated block.
+    pub fn committed_event_id(&self) -> Option<&str> {
+        self.committed_id.as_deref()
+    }
+
     /// The last valid `retry` value seen (milliseconds), persisting across
     /// events and streams.
     pub fn retry(&self) -> Option<u64> {

@@ -4,6 +4,9 @@
 //!
 //! - [`model`]: exhaustive model checking (stateright, BFS) of the real core
 //!   `Server` with two abstract clients and an abstract network;
+//! - [`pair`]: the core client against the core server in memory
+//!   (quinn-proto's `Pair`): property tests choose every interleaving, byte
+//!   split, cut and clock step;
 //! - the simulation: seeded, deterministic turmoil runs of the real hyper
 //!   server (`streamable-hyper`) over simulated TCP, with faults (start-up
 //!   races, crashes, partitions, drops, slow readers), in two worlds that
@@ -30,6 +33,7 @@ mod fixture;
 pub mod harness;
 pub mod kit;
 pub mod model;
+pub mod pair;
 pub mod report;
 pub mod variants;
 pub mod wire;

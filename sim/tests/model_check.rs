@@ -94,3 +94,63 @@ fn variant_l_ignored_close_of_a_stateless_stream_is_caught() {
 fn variant_m_inv_s26_a_dropped_principal_is_caught() {
     caught(Bug::PrincipalDropped, &[PROP_S26]);
 }
+
+/// The core client as the second machine (issue 18): the real client
+/// against the real server, every interleaving within the bounds, both eras.
+#[test]
+fn pair_model_of_client_and_server_finds_no_violation_in_either_era() {
+    use streamable_core::ResponseMode;
+    use streamable_core::client::EraPreference;
+    use streamable_sim::model::pair::{PairBounds, PairModel, check_pair};
+    for era in [EraPreference::Legacy, EraPreference::Modern] {
+        let model = PairModel {
+            era,
+            mode: ResponseMode::Sse,
+            bug: None,
+            bounds: PairBounds::default(),
+        };
+        let d = pair_depth();
+        let o = check_pair(model, d, 2);
+        println!(
+            "pair model {era:?} (depth {d}): {} unique states, {:.1} s",
+            o.unique,
+            o.elapsed.as_secs_f64()
+        );
+        assert!(o.failures.is_empty(), "{era:?}: {:#?}", o.failures);
+        assert!(o.unreached.is_empty(), "{era:?} vacuous: {:?}", o.unreached);
+    }
+}
+
+/// The pair model can fail: variants (d) and (g) are caught through the
+/// real client.
+#[test]
+fn pair_model_catches_variants_d_and_g() {
+    use streamable_core::ResponseMode;
+    use streamable_core::client::EraPreference;
+    use streamable_sim::model::pair::{PairBounds, PairModel, check_pair};
+    for bug in [Bug::ReplayOffByOne, Bug::DisconnectCancels] {
+        let model = PairModel {
+            era: EraPreference::Legacy,
+            mode: ResponseMode::Sse,
+            bug: Some(bug),
+            bounds: PairBounds::default(),
+        };
+        let o = check_pair(model, pair_depth(), 2);
+        assert!(
+            !o.failures.is_empty(),
+            "{bug:?} not caught in {} states",
+            o.unique
+        );
+        println!("{bug:?} caught: {:?}", o.failures[0]);
+    }
+}
+
+/// The pair model's depth (`PAIR_DEPTH`, default 18): two calls' lives
+/// (transmit, deliver, head, priming, progress, a cut, the resumption, the
+/// answer) fit.
+fn pair_depth() -> usize {
+    std::env::var("PAIR_DEPTH")
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(18)
+}

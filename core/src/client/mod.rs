@@ -121,7 +121,7 @@ pub use types::{
 };
 
 /// The client state machine. See the [module documentation](self).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Client {
     config: ClientConfig,
     phase: Phase,
@@ -239,12 +239,15 @@ impl Client {
     }
 
     /// The `Last-Event-ID` a reconnection of the stream of `request` would
-    /// send (for tests and diagnostics).
+    /// send (for tests and diagnostics): the id of the last event dispatched
+    /// on it, never that of an event whose block is still unterminated
+    /// (found by the in-memory pair: it reported the half-read priming
+    /// event's id, which a reconnection correctly does not send).
     pub fn cursor_of(&self, request: RequestHandle) -> Option<&str> {
         self.streams
             .values()
             .find(|s| s.related == Some(request))
-            .and_then(|s| s.decoder.last_event_id())
+            .and_then(|s| s.decoder.committed_event_id())
     }
 
     // ----- outputs -----

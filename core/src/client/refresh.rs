@@ -19,7 +19,7 @@ const MAX_REFRESH_PAGES: u32 = 16;
 
 /// H-HDR-6: the `tools/list` the machine sends after a `-32020` about an
 /// `Mcp-Param-*` header, and the calls waiting for it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Refresh {
     /// The hidden request of the current page.
     pub(super) request: RequestHandle,

@@ -41,7 +41,7 @@ pub(super) enum Purpose {
 }
 
 /// How the body of an exchange is read, decided by its head.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) enum BodyState {
     Head,
     Buffer(Vec<u8>),
@@ -51,7 +51,7 @@ pub(super) enum BodyState {
 
 /// One HTTP request the driver is carrying; `epoch` and `session_sent`
 /// tell whether a 404 to it means the current session is gone (T-SES-8).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Exchange {
     pub(super) purpose: Purpose,
     pub(super) epoch: u64,
@@ -69,7 +69,7 @@ pub(super) enum Waiter {
 }
 
 /// A wire id sent and not yet answered.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Pending {
     pub(super) waiter: Waiter,
     pub(super) exchange: HttpId,
@@ -82,7 +82,7 @@ pub(super) struct Pending {
 
 /// An application request (or the hidden refresh) until its outcome is
 /// delivered; it outlives its wire ids.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct AppRequest {
     pub(super) method: String,
     pub(super) params: Option<RawJson>,
@@ -112,7 +112,7 @@ pub(super) struct AppRequest {
 
 /// One round of a multi round-trip request while the application answers
 /// its input requests (HC-MRTR-1).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Gathering {
     /// The server's `requestState`, echoed exactly; absent stays absent.
     pub(super) state: Option<String>,
@@ -123,7 +123,7 @@ pub(super) struct Gathering {
 }
 
 /// What waits for the connection to be ready (INV-S11).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) enum Queued {
     Request(RequestHandle),
     Notification {
@@ -134,7 +134,7 @@ pub(super) enum Queued {
 
 /// One input request of a multi round-trip round, as the application
 /// answers it through [`Client::respond`](super::Client::respond).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct InputKey {
     /// The application request the round belongs to.
     pub(super) request: RequestHandle,

@@ -44,7 +44,7 @@ pub(super) enum StreamKind {
 
 /// One SSE stream: its own decoder, hence its own cursor and `retry`
 /// across all the connections that carry it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Stream {
     pub(super) kind: StreamKind,
     /// Holds the cursor (`Last-Event-ID`) and `retry` of this stream only.

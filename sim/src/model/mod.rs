@@ -28,6 +28,7 @@
 //! H-SSE-2 (no server-to-client request on a 2026-07-28 stream);
 //! `check_invariants()` runs after every action.
 
+pub mod pair;
 mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
