@@ -339,7 +339,10 @@ impl Task {
             e => Some(ErrorObject {
                 code: e.get("code")?.as_i64()?,
                 message: e.get("message")?.as_str()?.to_owned(),
-                data: e.get("data").filter(|d| !d.is_null()).map(RawJson::from_value),
+                data: e
+                    .get("data")
+                    .filter(|d| !d.is_null())
+                    .map(RawJson::from_value),
             }),
         };
         Some(Task {
