@@ -30,6 +30,7 @@ mod ids;
 mod invariants;
 mod legacy;
 mod log;
+mod restore;
 mod router;
 mod session;
 mod stateless;
