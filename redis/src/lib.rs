@@ -1,9 +1,12 @@
 //! The Redis backend of streamable's shared store (issue 17).
 //!
 //! With it, several instances of a server behind one load balancer share
-//! what used to live in one process: tasks ([`RedisTaskStore`], the
-//! adapter's [`TaskStore`](streamable_hyper::TaskStore) on Redis)
-//! and the `requestState` key ring ([`keyring`]). The key layout, the
+//! what used to live in one process: sessions and their event streams
+//! ([`RedisSharedStore`], the adapter's
+//! [`SharedStore`](streamable_hyper::store::SharedStore) on Redis), tasks
+//! ([`RedisTaskStore`], the adapter's
+//! [`TaskStore`](streamable_hyper::TaskStore) on Redis) and the
+//! `requestState` key ring ([`keyring`]). The key layout, the
 //! failure semantics and the sizing are in `docs/redis.md`.
 //!
 //! Every key starts with the configured namespace and carries a `{...}`
@@ -19,8 +22,10 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub mod keyring;
+mod store;
 mod tasks;
 
+pub use store::{DEFAULT_MAX_STREAMS_PER_SESSION, MAX_IDLE_TAIL_CONNECTIONS, RedisSharedStore};
 pub use tasks::{MAX_CAS_ATTEMPTS, MAX_RECORD_BYTES, RedisTaskStore};
 
 /// How to reach Redis and how long to wait for it.
@@ -169,6 +174,7 @@ impl Redis {
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, Error> {
         match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout),
             Ok(r) => r.map_err(Error::from),
             Err(_) => Err(Error::Timeout),
         }
