@@ -553,7 +553,26 @@ impl Driver {
 
     fn session(&mut self, key: Option<SessionKey>, params: Option<&RawJson>) -> Session {
         let data = match key {
-            Some(key) => self.sessions.entry(key).or_default().clone(),
+            Some(key) => match self.sessions.get(&key) {
+                Some(data) => data.clone(),
+                None => {
+                    let data = Arc::new(SessionData::default());
+                    // A session restored from a shared store: what its
+                    // `initialize` said and the level the client set.
+                    if let Some(params) = self.core.session_init_params(key) {
+                        data.set_client(params.to_value());
+                    }
+                    if let Some(level) = self
+                        .core
+                        .session_log_level(key)
+                        .and_then(crate::context::LogLevel::parse)
+                    {
+                        data.set_log_level(level);
+                    }
+                    self.sessions.insert(key, data.clone());
+                    data
+                }
+            },
             None => {
                 // A stateless request: its client describes itself in `_meta`.
                 let data = Arc::new(SessionData::default());

@@ -7,6 +7,8 @@
 //! resume any stream: the core treats its sessions as a cache of the store
 //! and restores a session before it serves it.
 
+mod memory;
+
 use std::future::Future;
 use std::pin::Pin;
 
@@ -14,6 +16,8 @@ pub use streamable_core::store::{
     EventBatch, Retention, SessionPhase, SessionRecord, StoreCommand, StoreConfig, StoreFailure,
     StoreReply, StoreToken, StoredEvent, StreamKey,
 };
+
+pub use memory::{MemoryLimits, MemorySharedStore};
 
 /// The future a [`SharedStore`] returns.
 pub type SharedStoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
