@@ -69,19 +69,22 @@ local function register(sess, sk, max_streams, prefix)
   local ord = redis.call('HINCRBY', sess, 'ord', 1)
   redis.call('HSET', sess, 's:' .. sk, ord, 'n:' .. sk, 0, 'b:' .. sk, 0)
   if redis.call('HINCRBY', sess, 'cnt', 1) <= max_streams then return end
+  -- Over the bound: drop the oldest finished stream, or else the oldest.
   local all = redis.call('HGETALL', sess)
-  local best, best_ord = nil, nil
+  local fin, fin_ord, any, any_ord = nil, nil, nil, nil
   for i = 1, #all, 2 do
     local f = all[i]
-    if string.sub(f, 1, 2) == 's:' then
+    if string.sub(f, 1, 2) == 's:' and string.sub(f, 3) ~= sk then
       local k = string.sub(f, 3)
       local o = tonumber(all[i + 1])
-      if redis.call('HEXISTS', sess, 'e:' .. k) == 1 and (best_ord == nil or o < best_ord) then
-        best, best_ord = k, o
+      if any_ord == nil or o < any_ord then any, any_ord = k, o end
+      if redis.call('HEXISTS', sess, 'e:' .. k) == 1 and (fin_ord == nil or o < fin_ord) then
+        fin, fin_ord = k, o
       end
     end
   end
-  if best then drop_stream(sess, best, prefix) end
+  local victim = fin or any
+  if victim then drop_stream(sess, victim, prefix) end
 end
 ";
 
@@ -115,16 +118,21 @@ return 1
 
 /// KEYS: session, stream. ARGV: sk, seq, frame, response (0/1), max
 /// events, max bytes, ttl ms, max streams, stream prefix.
-/// Returns 1 appended, 0 no such session, -1 the stream had ended.
+/// Returns 1 appended (or already there), 0 no such session.
 const APPEND: &str = r"
 local sess, stream, sk = KEYS[1], KEYS[2], ARGV[1]
 if redis.call('EXISTS', sess) == 0 then return 0 end
 local ttl = tonumber(ARGV[7])
 register(sess, sk, tonumber(ARGV[8]), ARGV[9])
-if redis.call('HEXISTS', sess, 'e:' .. sk) == 1 then return -1 end
 local seq = tonumber(ARGV[2])
 local nxt = tonumber(redis.call('HGET', sess, 'n:' .. sk))
 if seq < nxt then return 1 end
+if seq > nxt then
+  -- A gap (an append that never arrived): what is kept before it cannot
+  -- be read on without skipping, so it goes and readers see an eviction.
+  redis.call('DEL', stream)
+  redis.call('HSET', sess, 'b:' .. sk, 0)
+end
 redis.call('XADD', stream, (seq + 1) .. '-1', 'f', ARGV[3], 'r', ARGV[4])
 redis.call('HSET', sess, 'n:' .. sk, seq + 1)
 local bytes = redis.call('HINCRBY', sess, 'b:' .. sk, string.len(ARGV[3]))
@@ -133,7 +141,9 @@ local len = redis.call('XLEN', stream)
 while len > 1 and (len > max_events or bytes > max_bytes) do
   local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
   redis.call('XDEL', stream, first[1])
-  bytes = redis.call('HINCRBY', sess, 'b:' .. sk, -string.len(first[2][2]))
+  if first[2][1] ~= 'end' then
+    bytes = redis.call('HINCRBY', sess, 'b:' .. sk, -string.len(first[2][2]))
+  end
   len = len - 1
 end
 redis.call('PEXPIRE', sess, ttl)
@@ -605,13 +615,11 @@ impl RedisSharedStore {
                         ],
                     )
                     .await?;
-                match r {
-                    1 => Ok(StoreReply::Appended),
-                    0 => Ok(StoreReply::NoSuchSession),
-                    _ => Err(Error::Corrupt(format!(
-                        "append to the ended stream {stream} of a session"
-                    ))),
-                }
+                Ok(if r == 1 {
+                    StoreReply::Appended
+                } else {
+                    StoreReply::NoSuchSession
+                })
             }
             StoreCommand::EndStream { session, stream } => {
                 let r: i64 = self
