@@ -84,6 +84,11 @@ impl Proxy {
         Proxy { addr, shared, task }
     }
 
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// `http://127.0.0.1:<port>/mcp`.
     pub fn url(&self) -> String {
         format!("http://{}/mcp", self.addr)
