@@ -88,6 +88,7 @@ if [ -z "$PORT" ]; then
 fi
 
 export STREAMABLE_REDIS_URL="redis://127.0.0.1:$PORT/"
+export STREAMABLE_REDIS_PID=$REDIS_PID
 echo "redis.sh: $(redis-server --version | cut -d' ' -f1-3) at $STREAMABLE_REDIS_URL (pid $REDIS_PID)" >&2
 status=0
 "$@" || status=$?

@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use redis::Value;
 use redis::aio::MultiplexedConnection;
-use serde_json::json;
 use streamable_core::ProtocolVersion;
 use streamable_core::RawJson;
 use streamable_hyper::store::{
@@ -283,42 +282,64 @@ fn phase_str(p: SessionPhase) -> &'static str {
     }
 }
 
+/// The stored record: `init` is the client's `initialize` params as they
+/// came (raw JSON text, never re-encoded).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireRecord<'a> {
+    v: u32,
+    #[serde(borrow)]
+    session: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    version: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    principal: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    phase: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    init: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    log: Option<std::borrow::Cow<'a, str>>,
+}
+
 fn encode_record(r: &SessionRecord) -> Vec<u8> {
-    let v = json!({
-        "v": 1,
-        "session": &*r.session,
-        "version": r.version.as_str(),
-        "principal": r.principal.as_deref(),
-        "phase": phase_str(r.phase),
-        "init": r.init_params.as_ref().map(RawJson::to_value),
-        "log": r.log_level.as_deref(),
-    });
-    serde_json::to_vec(&v).unwrap_or_default()
+    let w = WireRecord {
+        v: 1,
+        session: (&*r.session).into(),
+        version: r.version.as_str().into(),
+        principal: r.principal.as_deref().map(Into::into),
+        phase: phase_str(r.phase).into(),
+        init: r
+            .init_params
+            .as_ref()
+            .and_then(|i| serde_json::from_str(i.as_str()).ok()),
+        log: r.log_level.as_deref().map(Into::into),
+    };
+    serde_json::to_vec(&w).unwrap_or_default()
 }
 
 fn decode_record(bytes: &[u8]) -> Result<SessionRecord, Error> {
     let bad = || Error::Corrupt("session record".into());
-    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| bad())?;
-    if v.get("v").and_then(serde_json::Value::as_u64) != Some(1) {
+    let w: WireRecord<'_> = serde_json::from_slice(bytes).map_err(|_| bad())?;
+    if w.v != 1 {
         return Err(bad());
     }
-    let s = |k: &str| v.get(k).and_then(serde_json::Value::as_str);
-    let opt = |k: &str| s(k).map(Box::<str>::from);
+    let init_params = match w.init {
+        None => None,
+        Some(raw) if raw.get() == "null" => None,
+        Some(raw) => Some(RawJson::parse(raw.get().as_bytes().to_vec()).map_err(|_| bad())?),
+    };
     Ok(SessionRecord {
-        session: s("session").ok_or_else(bad)?.into(),
-        version: ProtocolVersion::parse(s("version").ok_or_else(bad)?).ok_or_else(bad)?,
-        principal: opt("principal"),
-        phase: match s("phase").ok_or_else(bad)? {
+        session: w.session.into(),
+        version: ProtocolVersion::parse(&w.version).ok_or_else(bad)?,
+        principal: w.principal.map(Into::into),
+        phase: match &*w.phase {
             "initializing" => SessionPhase::Initializing,
             "awaiting_initialized" => SessionPhase::AwaitingInitialized,
             "ready" => SessionPhase::Ready,
             _ => return Err(bad()),
         },
-        init_params: v
-            .get("init")
-            .filter(|x| !x.is_null())
-            .map(RawJson::from_value),
-        log_level: opt("log"),
+        init_params,
+        log_level: w.log.map(Into::into),
     })
 }
 

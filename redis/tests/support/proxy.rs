@@ -48,10 +48,17 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
-    /// A proxy in front of `upstreams`.
+    /// A proxy in front of `upstreams`, on an ephemeral loopback port.
     pub async fn start(upstreams: &[SocketAddr]) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        Proxy::start_on("127.0.0.1:0", upstreams)
+            .await
+            .expect("bind 127.0.0.1:0")
+    }
+
+    /// A proxy in front of `upstreams`, listening on `bind`.
+    pub async fn start_on(bind: &str, upstreams: &[SocketAddr]) -> std::io::Result<Proxy> {
+        let listener = TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             upstreams: Mutex::new(
                 upstreams
@@ -81,7 +88,7 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, shared, task }
+        Ok(Proxy { addr, shared, task })
     }
 
     /// Its address.
