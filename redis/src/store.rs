@@ -70,6 +70,10 @@ local function register(sess, sk, max_streams, prefix)
   if redis.call('HINCRBY', sess, 'cnt', 1) <= max_streams then return end
   -- Over the bound: drop the oldest finished stream, or else the oldest.
   local all = redis.call('HGETALL', sess)
+  local ended = {}
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'e:' then ended[string.sub(all[i], 3)] = true end
+  end
   local fin, fin_ord, any, any_ord = nil, nil, nil, nil
   for i = 1, #all, 2 do
     local f = all[i]
@@ -77,9 +81,7 @@ local function register(sess, sk, max_streams, prefix)
       local k = string.sub(f, 3)
       local o = tonumber(all[i + 1])
       if any_ord == nil or o < any_ord then any, any_ord = k, o end
-      if redis.call('HEXISTS', sess, 'e:' .. k) == 1 and (fin_ord == nil or o < fin_ord) then
-        fin, fin_ord = k, o
-      end
+      if ended[k] and (fin_ord == nil or o < fin_ord) then fin, fin_ord = k, o end
     end
   end
   local victim = fin or any
