@@ -386,7 +386,7 @@ fn parse_entry(entry: &Value) -> Result<Option<StoredEvent>, Error> {
     for pair in fields.chunks(2) {
         if let [k, v] = pair {
             match bytes_of(k) {
-                Some(b"f") => frame = bytes_of(v).map(|b| bytes::Bytes::copy_from_slice(b)),
+                Some(b"f") => frame = bytes_of(v).map(bytes::Bytes::copy_from_slice),
                 Some(b"r") => response = bytes_of(v) == Some(b"1"),
                 _ => {}
             }
