@@ -74,20 +74,20 @@ if [ -n "${STREAMABLE_REDIS_PORT:-}" ]; then
 else
   candidates=$(shuf -i 20000-29999 -n 20)
 fi
-PORT=
+RPORT=
 for p in $candidates; do
   if port_free "$p" && start_on "$p"; then
-    PORT=$p
+    RPORT=$p
     break
   fi
 done
-if [ -z "$PORT" ]; then
+if [ -z "$RPORT" ]; then
   echo "redis.sh: could not start redis-server (tried: $candidates)" >&2
   cat "$dir/redis.log" >&2 2>/dev/null || true
   exit 1
 fi
 
-export STREAMABLE_REDIS_URL="redis://127.0.0.1:$PORT/"
+export STREAMABLE_REDIS_URL="redis://127.0.0.1:$RPORT/"
 export STREAMABLE_REDIS_PID=$REDIS_PID
 echo "redis.sh: $(redis-server --version | cut -d' ' -f1-3) at $STREAMABLE_REDIS_URL (pid $REDIS_PID)" >&2
 status=0

@@ -28,7 +28,6 @@ try {
   const seen = [];
   const r = await client.callTool(
     { name: 'countdown', arguments: { n: 5, interval_ms: 50 } },
-    undefined,
     { onprogress: (p) => seen.push(p.progress), timeout: 20000 },
   );
   step('countdown', r.content?.[0]?.text === 'countdown of 5 done', r.content);
