@@ -313,6 +313,7 @@ impl<I: IdSource> Server<I> {
     ) {
         let session = self.sessions.live_mut(sk);
         session.init_params = params.clone();
+        self.rearm(sk);
         let session = self.sessions.live(sk);
         let record = self.record(session);
         let ttl = self.ttl(Some(session));
