@@ -581,6 +581,30 @@ fn store_7_evicted_gap_is_410_and_forged_ids_400() {
 }
 
 #[test]
+fn store_7_a_batch_that_skips_the_cursor_is_a_gap_never_skipped_over() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-11-25");
+    let (_, _, written) = countdown_on_a(&mut a, &mut store, &wire);
+    let first = frame_id(&written[0]).unwrap();
+    let mut b = Node::new(store_config(), 2);
+    let ex = b.get(&wire, Some(&first));
+    let touch = b.pending[0].1.clone();
+    b.complete(Ok(store.exec(&touch)));
+    // A backend that lost event 1 but kept 2 and 3 (and does not say so).
+    let read = b.pending[0].1.clone();
+    let StoreReply::Events(mut batch) = store.exec(&read) else {
+        panic!("a batch")
+    };
+    batch.events.remove(0);
+    batch.evicted = false;
+    b.complete(Ok(StoreReply::Events(batch)));
+    let out = b.take();
+    assert_eq!(reply(&out, ex).0, 410, "{out:?}");
+    assert!(frames(&out, ex).is_empty());
+}
+
+#[test]
 fn store_8_delete_on_one_instance_is_404_everywhere() {
     let mut store = Store::default();
     let mut a = Node::new(store_config(), 1);

@@ -28,7 +28,7 @@ fn on(c: &Client, server: &TestServer) -> Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_e2e_1_initialize_on_one_call_on_another_delete_on_a_third() {
+async fn store_8_initialize_on_one_call_on_another_delete_on_a_third() {
     let (s, store) = cluster(3, Config::default()).await;
     let mut c = s[0].client();
     c.initialize("2025-06-18").await;
@@ -72,7 +72,7 @@ async fn store_e2e_1_initialize_on_one_call_on_another_delete_on_a_third() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_e2e_2_unknown_session_is_404_on_every_instance() {
+async fn store_5_unknown_session_is_404_on_every_instance() {
     let (s, _store) = cluster(2, Config::default()).await;
     for server in &s {
         let mut c = server.client();
@@ -145,19 +145,19 @@ async fn resume_on_another_instance(version: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_e2e_3_resume_on_another_instance_2025_06_18() {
+async fn store_7_resume_on_another_instance_2025_06_18() {
     resume_on_another_instance("2025-06-18").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_e2e_3_resume_on_another_instance_2025_11_25() {
+async fn store_7_resume_on_another_instance_2025_11_25() {
     resume_on_another_instance("2025-11-25").await;
 }
 
 /// A countdown finished on A while the client was away: B replays the rest
 /// and the response from the store and ends the stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_e2e_4_countdown_resumed_on_another_instance() {
+async fn store_7_countdown_resumed_on_another_instance() {
     let config = Config {
         response_mode: ResponseMode::Sse,
         ..Config::default()

@@ -688,12 +688,20 @@ impl<I: IdSource> Server<I> {
                 return;
             }
         };
+        // A batch that does not continue at the cursor (a backend that lost
+        // an append, or evicted between reads) is a gap: never skipped over.
+        let gap = batch.evicted
+            || batch
+                .events
+                .iter()
+                .find(|e| e.seq > read.after)
+                .is_some_and(|e| e.seq != read.after + 1);
         if !read.headed {
             if batch.next_seq <= read.after {
                 self.end_read(ex);
                 return self.refuse(ex, bad());
             }
-            if batch.evicted {
+            if gap {
                 self.end_read(ex);
                 return self.refuse(
                     ex,
@@ -717,7 +725,7 @@ impl<I: IdSource> Server<I> {
             let head = self.session_head(read.session, StatusCode::OK, Content::EventStream);
             self.outputs
                 .push_back(Output::StreamHead { exchange: ex, head });
-        } else if batch.evicted {
+        } else if gap {
             // Fell behind the store's retention: end; a resume gets 410.
             self.end_read(ex);
             self.outputs.push_back(Output::Close { exchange: ex });
@@ -726,8 +734,11 @@ impl<I: IdSource> Server<I> {
         // Exactly once: only events past the cursor, in order, contiguous.
         let mut after = read.after;
         for e in batch.events {
-            if e.seq != after + 1 {
+            if e.seq <= after {
                 continue;
+            }
+            if e.seq != after + 1 {
+                break;
             }
             after = e.seq;
             self.outputs.push_back(Output::Event {
