@@ -83,6 +83,9 @@ pub(crate) struct RemoteRead {
     after: u64,
     /// The stream head went out.
     headed: bool,
+    /// The first read found nothing at the cursor: looked again with a
+    /// tail (the append may not have reached the store yet).
+    retried: bool,
 }
 
 /// What a store command's completion is for.
@@ -636,6 +639,7 @@ impl<I: IdSource> Server<I> {
                 stream: sid,
                 after,
                 headed: false,
+                retried: false,
             },
         );
         self.store_emit(
@@ -670,6 +674,18 @@ impl<I: IdSource> Server<I> {
                 "Bad Request: Last-Event-ID does not name an event of this session",
             )
         };
+        // Nothing at the cursor yet: the client may have seen the event live
+        // on the instance that wrote it before its append reached the store.
+        // Look once more, with a tail (which waits for it); then it is a
+        // cursor that names no event.
+        let missing = match &result {
+            Ok(StoreReply::NoSuchStream) => true,
+            Ok(StoreReply::Events(b)) => b.next_seq <= read.after,
+            _ => false,
+        };
+        if missing && !read.headed && !read.retried {
+            return self.tail_again(ex, read.session, read.stream, read.after, true);
+        }
         let batch: EventBatch = match result {
             Ok(StoreReply::Events(batch)) => batch,
             Ok(StoreReply::NoSuchStream) if !read.headed => {
@@ -752,21 +768,36 @@ impl<I: IdSource> Server<I> {
             self.outputs.push_back(Output::Close { exchange: ex });
             return;
         }
+        if let Some(r) = self.store.reads.get_mut(&ex) {
+            r.headed = true;
+        }
+        self.tail_again(ex, read.session, read.stream, after, false);
+    }
+
+    /// Ask the store for what follows `after` on the stream, waiting for it.
+    fn tail_again(
+        &mut self,
+        ex: ExchangeId,
+        sk: SessionKey,
+        stream: StreamKey,
+        after: u64,
+        retry: bool,
+    ) {
         let Some(store) = self.config.store.as_ref() else {
             return;
         };
         let (max, wait) = (store.read_batch.max(1), store.tail_wait);
-        let Some(wire) = self.sessions.get(&read.session).map(|s| s.wire_id.clone()) else {
+        let Some(wire) = self.sessions.get(&sk).map(|s| s.wire_id.clone()) else {
             return;
         };
         if let Some(r) = self.store.reads.get_mut(&ex) {
             r.after = after;
-            r.headed = true;
+            r.retried |= retry;
         }
         self.store_emit(
             StoreCommand::TailEvents {
                 session: wire,
-                stream: read.stream,
+                stream,
                 after,
                 max,
                 wait,
