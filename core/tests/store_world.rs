@@ -320,11 +320,9 @@ impl World {
                 );
                 let client = e.client;
                 match (&e.kind, &e.wire) {
-                    (Kind::Init, _) => {
-                        if status == 200 {
-                            let wire = head.session_id.as_deref().expect("session id").to_owned();
-                            self.clients[client].wire = Some(wire);
-                        }
+                    (Kind::Init, _) if status == 200 => {
+                        let wire = head.session_id.as_deref().expect("session id").to_owned();
+                        self.clients[client].wire = Some(wire);
                     }
                     (_, Some(w)) => {
                         if let Some(s) = head.session_id.as_deref() {
@@ -398,9 +396,7 @@ impl World {
         let mut seen = std::collections::BTreeSet::new();
         let mut out = Vec::new();
         for (i, (n, _, c)) in self.pending.iter().enumerate() {
-            if is_read(c) {
-                out.push(i);
-            } else if seen.insert((*n, c.session().to_owned())) {
+            if is_read(c) || seen.insert((*n, c.session().to_owned())) {
                 out.push(i);
             }
         }
