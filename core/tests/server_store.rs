@@ -636,6 +636,32 @@ fn store_7_a_batch_that_skips_the_cursor_is_a_gap_never_skipped_over() {
 }
 
 #[test]
+fn store_9_malformed_instance_ids_are_400_without_a_store_read() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-11-25");
+    for bad in [
+        "0000000000000000.1-0",   // instance 0 has no dotted form
+        "00000000000000FF.1-0",   // upper-case hex
+        "00000000000000f.1-0",    // 15 digits
+        "000000000000000ff.1-0",  // 17 digits
+        "00000000000000ff.-0",    // no stream number
+        "00000000000000ff.1.2-0", // two dots
+        "00000000000000ff.1-",    // no sequence
+        &format!("00000000000000ff.{}-0", "1".repeat(21)),
+    ] {
+        a.emitted.clear();
+        let ex = a.get(&wire, Some(bad));
+        a.pump(&mut store);
+        assert_eq!(reply(&a.take(), ex).0, 400, "{bad}");
+        assert!(
+            !a.emitted.iter().any(|c| kind(c) == "read"),
+            "{bad} reached the store"
+        );
+    }
+}
+
+#[test]
 fn store_8_delete_on_one_instance_is_404_everywhere() {
     let mut store = Store::default();
     let mut a = Node::new(store_config(), 1);
