@@ -200,9 +200,10 @@ pub enum StoreCommand {
     },
     /// Live delivery of a stream another instance writes: as
     /// [`StoreCommand::ReadEvents`], but when nothing follows the cursor and
-    /// the stream is not finished the backend waits up to `wait` for an
-    /// append or the end (Redis: `XREAD BLOCK`), then replies (possibly with
-    /// no events; the core asks again).
+    /// the stream is not finished (or the stream does not exist yet, or
+    /// ends before the cursor) the backend waits up to `wait` for an append
+    /// or the end (Redis: `XREAD BLOCK`), then replies (possibly with no
+    /// events; the core asks again).
     TailEvents {
         /// The wire id.
         session: Box<str>,

@@ -83,6 +83,9 @@ pub(crate) struct RemoteRead {
     after: u64,
     /// The stream head went out.
     headed: bool,
+    /// The first read found nothing at the cursor: looked again with a
+    /// tail (the append may not have reached the store yet).
+    retried: bool,
 }
 
 /// What a store command's completion is for.
@@ -313,6 +316,7 @@ impl<I: IdSource> Server<I> {
     ) {
         let session = self.sessions.live_mut(sk);
         session.init_params = params.clone();
+        self.rearm(sk);
         let session = self.sessions.live(sk);
         let record = self.record(session);
         let ttl = self.ttl(Some(session));
@@ -635,6 +639,7 @@ impl<I: IdSource> Server<I> {
                 stream: sid,
                 after,
                 headed: false,
+                retried: false,
             },
         );
         self.store_emit(
@@ -669,6 +674,18 @@ impl<I: IdSource> Server<I> {
                 "Bad Request: Last-Event-ID does not name an event of this session",
             )
         };
+        // Nothing at the cursor yet: the client may have seen the event live
+        // on the instance that wrote it before its append reached the store.
+        // Look once more, with a tail (which waits for it); then it is a
+        // cursor that names no event.
+        let missing = match &result {
+            Ok(StoreReply::NoSuchStream) => true,
+            Ok(StoreReply::Events(b)) => b.next_seq <= read.after,
+            _ => false,
+        };
+        if missing && !read.headed && !read.retried {
+            return self.tail_again(ex, read.session, read.stream, read.after, true);
+        }
         let batch: EventBatch = match result {
             Ok(StoreReply::Events(batch)) => batch,
             Ok(StoreReply::NoSuchStream) if !read.headed => {
@@ -687,12 +704,20 @@ impl<I: IdSource> Server<I> {
                 return;
             }
         };
+        // A batch that does not continue at the cursor (a backend that lost
+        // an append, or evicted between reads) is a gap: never skipped over.
+        let gap = batch.evicted
+            || batch
+                .events
+                .iter()
+                .find(|e| e.seq > read.after)
+                .is_some_and(|e| e.seq != read.after + 1);
         if !read.headed {
             if batch.next_seq <= read.after {
                 self.end_read(ex);
                 return self.refuse(ex, bad());
             }
-            if batch.evicted {
+            if gap {
                 self.end_read(ex);
                 return self.refuse(
                     ex,
@@ -716,7 +741,7 @@ impl<I: IdSource> Server<I> {
             let head = self.session_head(read.session, StatusCode::OK, Content::EventStream);
             self.outputs
                 .push_back(Output::StreamHead { exchange: ex, head });
-        } else if batch.evicted {
+        } else if gap {
             // Fell behind the store's retention: end; a resume gets 410.
             self.end_read(ex);
             self.outputs.push_back(Output::Close { exchange: ex });
@@ -725,8 +750,11 @@ impl<I: IdSource> Server<I> {
         // Exactly once: only events past the cursor, in order, contiguous.
         let mut after = read.after;
         for e in batch.events {
-            if e.seq != after + 1 {
+            if e.seq <= after {
                 continue;
+            }
+            if e.seq != after + 1 {
+                break;
             }
             after = e.seq;
             self.outputs.push_back(Output::Event {
@@ -740,21 +768,36 @@ impl<I: IdSource> Server<I> {
             self.outputs.push_back(Output::Close { exchange: ex });
             return;
         }
+        if let Some(r) = self.store.reads.get_mut(&ex) {
+            r.headed = true;
+        }
+        self.tail_again(ex, read.session, read.stream, after, false);
+    }
+
+    /// Ask the store for what follows `after` on the stream, waiting for it.
+    fn tail_again(
+        &mut self,
+        ex: ExchangeId,
+        sk: SessionKey,
+        stream: StreamKey,
+        after: u64,
+        retry: bool,
+    ) {
         let Some(store) = self.config.store.as_ref() else {
             return;
         };
         let (max, wait) = (store.read_batch.max(1), store.tail_wait);
-        let Some(wire) = self.sessions.get(&read.session).map(|s| s.wire_id.clone()) else {
+        let Some(wire) = self.sessions.get(&sk).map(|s| s.wire_id.clone()) else {
             return;
         };
         if let Some(r) = self.store.reads.get_mut(&ex) {
             r.after = after;
-            r.headed = true;
+            r.retried |= retry;
         }
         self.store_emit(
             StoreCommand::TailEvents {
                 session: wire,
-                stream: read.stream,
+                stream,
                 after,
                 max,
                 wait,

@@ -225,7 +225,13 @@ impl MemorySharedStore {
             // Registered before the read, so no append slips between.
             notified.as_mut().enable();
             let reply = self.run(command.clone())?;
-            let quiet = matches!(&reply, StoreReply::Events(b) if b.events.is_empty() && !b.finished && !b.evicted);
+            let quiet = match (&reply, &command) {
+                (StoreReply::NoSuchStream, _) => true,
+                (StoreReply::Events(b), StoreCommand::TailEvents { after, .. }) => {
+                    b.events.is_empty() && ((!b.finished && !b.evicted) || b.next_seq <= *after)
+                }
+                _ => false,
+            };
             if !quiet || Instant::now() >= until {
                 return Ok(reply);
             }
