@@ -107,6 +107,11 @@ pub struct Config {
     /// the acknowledgement names the requested subset of these (H-SUB-2).
     /// Default: all of them.
     pub subscriptions: SubscriptionSupport,
+    /// The shared store (issue 17, [`store`](crate::store)): `Some` makes the
+    /// core emit [`Output::Store`](crate::Output::Store) commands and treat
+    /// its sessions as a cache of the store. Default `None`: no store
+    /// command is ever emitted.
+    pub store: Option<crate::store::StoreConfig>,
 }
 
 /// Which change notifications a server honours on `subscriptions/listen`
@@ -160,6 +165,7 @@ impl Default for Config {
             max_listeners: 1024,
             max_resource_subscriptions: 256,
             subscriptions: SubscriptionSupport::default(),
+            store: None,
         }
     }
 }

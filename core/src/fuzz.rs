@@ -277,10 +277,13 @@ pub fn sse(data: &[u8]) {
 /// `Last-Event-ID` parsing and `Mcp-Param-*` value decoding.
 pub fn headers(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Some((s, q)) = crate::server::parse_event_id_for_fuzz(&text) {
+    if let Some((i, s, q)) = crate::server::parse_event_id_for_fuzz(&text) {
         // Leading zeros parse too, so compare the parsed form.
-        let again = crate::server::event_id_for_fuzz(s, q);
-        assert_eq!(crate::server::parse_event_id_for_fuzz(&again), Some((s, q)));
+        let again = crate::server::event_id_for_fuzz(i, s, q);
+        assert_eq!(
+            crate::server::parse_event_id_for_fuzz(&again),
+            Some((i, s, q))
+        );
     }
     if let Ok(v) = mirror::decode_value(&text) {
         assert_eq!(mirror::decode_value(&mirror::encode_value(&v)), Ok(v));

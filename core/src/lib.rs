@@ -87,6 +87,7 @@ pub mod fuzz;
 pub mod mirror;
 pub mod request_state;
 pub mod sse;
+pub mod store;
 pub mod task;
 
 mod config;

@@ -145,6 +145,16 @@ pub enum Output {
     },
     /// Hand something to the application.
     Deliver(Delivery),
+    /// Execute a command against the shared store and pass its result to
+    /// [`Server::handle_store`](crate::Server::handle_store) with `token`
+    /// (only with [`Config::store`](crate::Config::store) set; see
+    /// [`store`](crate::store) for the backend contract).
+    Store {
+        /// Names the command's completion.
+        token: crate::store::StoreToken,
+        /// What to do.
+        command: crate::store::StoreCommand,
+    },
 }
 
 /// Why a session ended.
@@ -161,6 +171,10 @@ pub enum CloseReason {
     Application,
     /// The `initialize` request was answered with an error.
     InitializeFailed,
+    /// With a shared store: this instance stopped holding the session (idle
+    /// here, or the store no longer has it); another instance may still
+    /// serve it, and the store's TTL decides when it ends for good.
+    Evicted,
 }
 
 /// Something for the application.

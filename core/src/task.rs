@@ -283,6 +283,86 @@ impl Task {
         Ok(applied)
     }
 
+    /// The whole task as a self-describing JSON record, for a shared store
+    /// that keeps tasks outside this process (the wire forms drop what the
+    /// state machine needs: the minted-key counter, exact timestamps).
+    /// [`Task::from_record`] reads it back unchanged.
+    pub fn to_record(&self) -> Value {
+        let inputs: Map<String, Value> = self
+            .input_requests
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_value()))
+            .collect();
+        let error = self.error.as_ref().map(|e| {
+            json!({"code": e.code, "message": e.message,
+                   "data": e.data.as_ref().map(RawJson::to_value)})
+        });
+        json!({
+            "v": 1,
+            "id": self.id,
+            "status": self.status.as_str(),
+            "statusMessage": self.status_message,
+            "createdAt": self.created_at,
+            "lastUpdatedAt": self.last_updated_at,
+            "ttlMs": self.ttl_ms,
+            "pollIntervalMs": self.poll_interval_ms,
+            "inputs": inputs,
+            "minted": self.minted,
+            "result": self.result.as_ref().map(RawJson::to_value),
+            "error": error,
+        })
+    }
+
+    /// A task from a [`Task::to_record`] record; `None` when `v` is not
+    /// one (another version, a missing or mistyped member).
+    pub fn from_record(v: &Value) -> Option<Task> {
+        if v.get("v")?.as_u64()? != 1 {
+            return None;
+        }
+        let opt_u64 = |k: &str| -> Option<Option<u64>> {
+            match v.get(k)? {
+                Value::Null => Some(None),
+                n => n.as_u64().map(Some),
+            }
+        };
+        let opt_raw = |k: &str| -> Option<RawJson> {
+            v.get(k).filter(|x| !x.is_null()).map(RawJson::from_value)
+        };
+        let input_requests = v
+            .get("inputs")?
+            .as_object()?
+            .iter()
+            .map(|(k, x)| (k.clone(), RawJson::from_value(x)))
+            .collect();
+        let error = match v.get("error")? {
+            Value::Null => None,
+            e => Some(ErrorObject {
+                code: e.get("code")?.as_i64()?,
+                message: e.get("message")?.as_str()?.to_owned(),
+                data: e
+                    .get("data")
+                    .filter(|d| !d.is_null())
+                    .map(RawJson::from_value),
+            }),
+        };
+        Some(Task {
+            id: v.get("id")?.as_str()?.to_owned(),
+            status: TaskStatus::parse(v.get("status")?.as_str()?)?,
+            status_message: match v.get("statusMessage")? {
+                Value::Null => None,
+                m => Some(m.as_str()?.to_owned()),
+            },
+            created_at: v.get("createdAt")?.as_u64()?,
+            last_updated_at: v.get("lastUpdatedAt")?.as_u64()?,
+            ttl_ms: opt_u64("ttlMs")?,
+            poll_interval_ms: opt_u64("pollIntervalMs")?,
+            input_requests,
+            minted: v.get("minted")?.as_u64()?,
+            result: opt_raw("result"),
+            error,
+        })
+    }
+
     fn finish(&mut self, status: TaskStatus) {
         self.status = status;
         self.input_requests.clear();
@@ -395,6 +475,35 @@ mod tests {
 
     fn raw(s: &str) -> RawJson {
         RawJson::parse(s.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn task_5_a_record_reads_back_the_same_task() {
+        let mut t = Task::new("r", 5, Some(1000), Some(50));
+        let mut copy = Task::from_record(&t.to_record()).unwrap();
+        assert_eq!(copy, t);
+        t.apply(TaskChange::NeedInput(raw(r#"{"method":"x"}"#)), 6)
+            .unwrap();
+        t.apply(TaskChange::Message("m".into()), 7).unwrap();
+        copy = Task::from_record(&t.to_record()).unwrap();
+        assert_eq!(copy, t);
+        // The minted counter survives: the next key is not reused.
+        assert_eq!(
+            copy.apply(TaskChange::NeedInput(raw("{}")), 8),
+            Ok(Applied::InputKey("input-2".into()))
+        );
+        let mut f = Task::new("f", 0, None, None);
+        let err = ErrorObject::new(-1, "no").with_data(raw("[1]"));
+        f.apply(TaskChange::Fail(err), 1).unwrap();
+        assert_eq!(Task::from_record(&f.to_record()).unwrap(), f);
+        let mut c = Task::new("c", 0, None, None);
+        c.apply(TaskChange::Complete(raw(r#"{"content":[]}"#)), 1)
+            .unwrap();
+        assert_eq!(Task::from_record(&c.to_record()).unwrap(), c);
+        let mut bad = c.to_record();
+        bad["v"] = json!(2);
+        assert_eq!(Task::from_record(&bad), None);
+        assert_eq!(Task::from_record(&json!({"v": 1})), None);
     }
 
     #[test]

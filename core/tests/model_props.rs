@@ -320,6 +320,7 @@ impl World {
 
     fn observe(&mut self, o: Output) {
         match o {
+            Output::Store { .. } => panic!("a store command without a store configured"),
             Output::Reply {
                 exchange,
                 head,

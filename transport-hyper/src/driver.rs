@@ -8,7 +8,7 @@
 //! resumes with `Last-Event-ID`), and `tokio::spawn` for handlers. So no
 //! client, however slow, and no handler can stall the loop.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use crate::catch::CatchUnwind;
 use crate::context::{CancelSender, InputSettings, Link, RequestContext, Session, SessionData};
 use crate::handler::DynHandler;
 use crate::mailbox::{Command, Control, Reply};
+use crate::store::{SharedStore, StoreCommand, StoreFailure, StoreToken};
 
 /// How many queued commands the driver takes in one turn of its loop.
 const COMMAND_BATCH: usize = 32;
@@ -119,6 +120,8 @@ pub(crate) struct DriverSettings {
     pub(crate) id_seed: Option<u64>,
     /// The `requestState` keys, handed to stateless requests (MRTR).
     pub(crate) input: Arc<InputSettings>,
+    /// The shared store, if any (issue 17).
+    pub(crate) store: Option<Arc<dyn SharedStore>>,
 }
 
 pub(crate) struct Driver {
@@ -140,6 +143,10 @@ pub(crate) struct Driver {
     /// The parts of the HTTP request being handled, for the requests it
     /// delivers (only while the drain right after it runs).
     parts: Option<PendingParts>,
+    /// Store commands per session (wire id), run one at a time in order
+    /// (the port's per-session order); a lane is present while a command of
+    /// it runs, holding those that wait.
+    lanes: BTreeMap<Box<str>, VecDeque<(StoreToken, StoreCommand)>>,
 }
 
 struct PendingParts {
@@ -179,6 +186,7 @@ impl Driver {
             outgoing: BTreeMap::new(),
             sessions: BTreeMap::new(),
             parts: None,
+            lanes: BTreeMap::new(),
         }
     }
 
@@ -371,8 +379,87 @@ impl Driver {
             } => {
                 let _ = done.send(self.core.publish(now, &method, params.as_ref()));
             }
+            Command::StoreDone {
+                token,
+                lane,
+                result,
+            } => {
+                if let Some(lane) = lane {
+                    self.next_in_lane(lane);
+                }
+                self.core.handle_store(now, token, result);
+            }
             Command::Shutdown => {}
         }
+    }
+
+    /// A store command from the core: reads and tails run at once (they
+    /// change nothing, and a tail waits long); the rest in their session's
+    /// lane, in order.
+    fn store_command(&mut self, token: StoreToken, command: StoreCommand) {
+        if matches!(
+            command,
+            StoreCommand::ReadEvents { .. } | StoreCommand::TailEvents { .. }
+        ) {
+            return self.spawn_store(token, command, None);
+        }
+        let lane = command.session();
+        if let Some(waiting) = self.lanes.get_mut(lane) {
+            waiting.push_back((token, command));
+            return;
+        }
+        let lane: Box<str> = lane.into();
+        self.lanes.insert(lane.clone(), VecDeque::new());
+        self.spawn_store(token, command, Some(lane));
+    }
+
+    /// The lane's command finished: start its next one, or close it.
+    fn next_in_lane(&mut self, lane: Box<str>) {
+        let next = match self.lanes.get_mut(&lane) {
+            Some(waiting) => waiting.pop_front(),
+            None => return,
+        };
+        match next {
+            Some((token, command)) => self.spawn_store(token, command, Some(lane)),
+            None => {
+                self.lanes.remove(&lane);
+            }
+        }
+    }
+
+    /// Run one store command in its own task under its deadline; the result
+    /// comes back through the mailbox ([`Command::StoreDone`]).
+    fn spawn_store(&mut self, token: StoreToken, command: StoreCommand, lane: Option<Box<str>>) {
+        let deadline = command.deadline(
+            self.core
+                .config()
+                .store
+                .as_ref()
+                .map_or(Duration::from_secs(2), |s| s.deadline),
+        );
+        let store = self.settings.store.clone();
+        let mailbox = self.weak_mailbox.clone();
+        tokio::spawn(async move {
+            let result = match store {
+                Some(store) => tokio::time::timeout(deadline, store.execute(command))
+                    .await
+                    .unwrap_or(Err(StoreFailure::TimedOut)),
+                None => Err(StoreFailure::Unavailable(
+                    "no shared store configured".into(),
+                )),
+            };
+            if let Some(tx) = mailbox.upgrade() {
+                let _ = crate::mailbox::send_command(
+                    &tx,
+                    Command::StoreDone {
+                        token,
+                        lane,
+                        result,
+                    },
+                )
+                .await;
+            }
+        });
     }
 
     fn disconnect(&mut self, ex: ExchangeId) {
@@ -459,13 +546,33 @@ impl Driver {
                     None => {}
                 },
                 Output::Deliver(d) => self.deliver(d),
+                Output::Store { token, command } => self.store_command(token, command),
             }
         }
     }
 
     fn session(&mut self, key: Option<SessionKey>, params: Option<&RawJson>) -> Session {
         let data = match key {
-            Some(key) => self.sessions.entry(key).or_default().clone(),
+            Some(key) => match self.sessions.get(&key) {
+                Some(data) => data.clone(),
+                None => {
+                    let data = Arc::new(SessionData::default());
+                    // A session restored from a shared store: what its
+                    // `initialize` said and the level the client set.
+                    if let Some(params) = self.core.session_init_params(key) {
+                        data.set_client(params.to_value());
+                    }
+                    if let Some(level) = self
+                        .core
+                        .session_log_level(key)
+                        .and_then(crate::context::LogLevel::parse)
+                    {
+                        data.set_log_level(level);
+                    }
+                    self.sessions.insert(key, data.clone());
+                    data
+                }
+            },
             None => {
                 // A stateless request: its client describes itself in `_meta`.
                 let data = Arc::new(SessionData::default());

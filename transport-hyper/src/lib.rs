@@ -58,6 +58,7 @@ mod mailbox;
 mod registry;
 mod serve;
 mod service;
+pub mod store;
 mod tasks;
 #[cfg(not(loom))]
 pub mod testing;

@@ -6,6 +6,7 @@
 //! `driver` both depend on it instead of on each other.
 
 use bytes::Bytes;
+use streamable_core::store::{StoreFailure, StoreReply, StoreToken};
 use streamable_core::{
     ErrorObject, OutgoingKey, RawJson, RequestKey, ResponseHead, SendError, SessionKey, Target,
 };
@@ -51,6 +52,13 @@ pub(crate) enum Command {
         method: String,
         params: Option<RawJson>,
         done: oneshot::Sender<usize>,
+    },
+    /// A shared-store command finished (or failed, or ran out of time).
+    StoreDone {
+        token: StoreToken,
+        /// The command's session lane (`None`: a read outside the lanes).
+        lane: Option<Box<str>>,
+        result: Result<StoreReply, StoreFailure>,
     },
     /// Stop: end every open stream, answer waiting requests with 503, exit.
     Shutdown,

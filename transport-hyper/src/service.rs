@@ -24,6 +24,7 @@ use crate::context::{InputSettings, random_keys};
 use crate::driver::{Clock, Driver, DriverSettings};
 use crate::handler::{DynHandler, Handler};
 use crate::mailbox::{Command, Control, ExchangeGuard, Reply, send_command};
+use crate::store::SharedStore;
 use crate::sync::{TakeOnce, Tickets};
 
 type DriverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -42,6 +43,7 @@ pub struct Builder {
     state_keys: Option<KeyRing>,
     state_ttl: Duration,
     auth: Option<Arc<ResourceServer>>,
+    store: Option<Arc<dyn SharedStore>>,
 }
 
 impl Builder {
@@ -61,7 +63,26 @@ impl Builder {
             state_keys: None,
             state_ttl: Duration::from_secs(600),
             auth: None,
+            store: None,
         }
+    }
+
+    /// Keep sessions and streams in `store`, shared with other instances
+    /// (issue 17, `docs/store.md`): any instance sharing it serves any
+    /// session and resumes any stream. The store's settings are
+    /// [`Config::store`] (set by [`Builder::config`]); when that is `None`
+    /// at [`Builder::build`], [`StoreConfig::default`](crate::store::StoreConfig)
+    /// applies. Default: no shared store (each instance alone; the core
+    /// emits no store command).
+    pub fn shared_store(mut self, store: impl SharedStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// [`Builder::shared_store`] with a store already behind an `Arc`.
+    pub fn shared_store_arc(mut self, store: Arc<dyn SharedStore>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Protect the endpoint as an OAuth 2.1 resource server (AUTH-RS-*):
@@ -171,8 +192,15 @@ impl Builder {
     /// Build the service around `handler`. The driver's mailbox exists from
     /// now on; the driver itself starts on [`McpService::start`] or on the
     /// first request, whichever comes first.
-    pub fn build(self, handler: impl Handler) -> McpService {
+    pub fn build(mut self, handler: impl Handler) -> McpService {
         let handler: Arc<dyn DynHandler> = Arc::new(handler);
+        // The core's store settings go with a store: without one the core
+        // emits no store command; with one they default.
+        match &self.store {
+            Some(_) if self.config.store.is_none() => self.config.store = Some(Default::default()),
+            Some(_) => {}
+            None => self.config.store = None,
+        }
         let (tx, rx) = mpsc::channel(self.mailbox);
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         handler.attach(crate::context::ServerHandle {
@@ -188,6 +216,7 @@ impl Builder {
                 backlog: self.backlog,
                 check_invariants: self.check_invariants,
                 id_seed: self.id_seed,
+                store: self.store,
                 input: Arc::new(InputSettings {
                     keys: self.state_keys.or_else(random_keys),
                     ttl: self.state_ttl,

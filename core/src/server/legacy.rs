@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::StatusCode;
 
 use super::log::{Form, Origin, ReplayError, Stream, StreamId, parse_event_id};
+use super::restore::ParkedKind;
 use super::router::{InFlight, Kind};
 use super::session::{Sessions, unknown_session};
 use super::{IdSource, Server};
@@ -85,6 +86,10 @@ impl<I: IdSource> Server<I> {
         let Some(wire) = session else {
             return self.refuse(ex, missing_session());
         };
+        if self.config.store.is_some() && !self.store.replaying {
+            // Restore (or re-check) the session before anything else.
+            return self.park(ex, wire, principal, ParkedKind::Post { version, body });
+        }
         let Some(sk) = self.lookup(&wire, principal) else {
             return self.refuse(ex, unknown_session());
         };
@@ -118,6 +123,7 @@ impl<I: IdSource> Server<I> {
         }
         let session = self.sessions.live_mut(sk);
         session.touch(self.now);
+        let phase = session.phase();
         let requests = messages
             .as_slice()
             .iter()
@@ -130,6 +136,9 @@ impl<I: IdSource> Server<I> {
                 .any(|m| m.method() == Some("notifications/initialized"))
         {
             session.client_ready();
+        }
+        if self.config.store.is_some() {
+            self.store_request_seen(sk, phase, messages.as_slice());
         }
         if requests == 0 {
             // T-POST-5/6: only notifications and responses: 202, empty body.
@@ -312,6 +321,22 @@ impl<I: IdSource> Server<I> {
             Ok(sk) => sk,
             Err(refusal) => return self.refuse(ex, refusal),
         };
+        if self.config.store.is_some() {
+            // Delivered once the session's record is stored.
+            return self.store_create(ex, sk, id, params);
+        }
+        self.initialize_stored(ex, sk, id, params);
+    }
+
+    /// The rest of `initialize`, once the session exists (and, with a
+    /// shared store, its record is stored).
+    pub(super) fn initialize_stored(
+        &mut self,
+        ex: ExchangeId,
+        sk: SessionKey,
+        id: Id,
+        params: Option<RawJson>,
+    ) {
         // The initialize exchange waits for its first message even in SSE
         // mode: the negotiated version (and so priming) is not known yet.
         let sid = self.open_post_stream(ex, sk, false, 1, false);
@@ -356,6 +381,13 @@ impl<I: IdSource> Server<I> {
         let Some(wire) = session.filter(|_| !is_modern_header(&version)) else {
             return self.refuse(ex, Refusal::method_not_allowed("POST"));
         };
+        if self.config.store.is_some() && !self.store.replaying {
+            let what = ParkedKind::Get {
+                version,
+                last_event_id,
+            };
+            return self.park(ex, wire, principal, what);
+        }
         let Some(sk) = self.lookup(&wire, principal) else {
             return self.refuse(ex, unknown_session());
         };
@@ -372,7 +404,7 @@ impl<I: IdSource> Server<I> {
                 let sid = match self.sessions.live(sk).get_stream {
                     Some(sid) => sid,
                     None => {
-                        let sid = self.router.new_stream();
+                        let sid = self.router.new_stream(self.instance);
                         let session = self.sessions.live_mut(sk);
                         session
                             .streams
@@ -408,6 +440,11 @@ impl<I: IdSource> Server<I> {
             return self.refuse(ex, bad());
         };
         let Some(stream) = self.sessions.live(sk).streams.get(&sid) else {
+            if self.config.store.is_some() {
+                // Another instance's stream (or one this one let go): from
+                // the store.
+                return self.read_remote(ex, sk, sid, seq);
+            }
             return self.refuse(ex, bad());
         };
         if matches!(stream.form, Form::Pending { .. }) {
@@ -452,11 +489,18 @@ impl<I: IdSource> Server<I> {
         if !self.config.allow_delete {
             return self.refuse(ex, Refusal::method_not_allowed("GET, POST"));
         }
+        if self.config.store.is_some() && !self.store.replaying {
+            return self.park(ex, wire, principal, ParkedKind::Delete { version });
+        }
         let Some(sk) = self.lookup(&wire, principal) else {
             return self.refuse(ex, unknown_session());
         };
         if let Err(r) = check_version(&version) {
             return self.refuse(ex, r);
+        }
+        if self.config.store.is_some() {
+            // The 204 waits until the store forgot the session too.
+            return self.store_delete(ex, sk);
         }
         // 204 No Content.
         self.outputs.push_back(Output::Reply {

@@ -6,17 +6,20 @@
 //! `Last-Event-ID` and a reconnect are the same operation: write the log
 //! from a cursor onwards. Event ids are `"{stream}-{seq}"`; stream numbers are
 //! unique across the whole server, so an id minted in one session never
-//! names a stream of another (X-22, INV-S6, INV-S18).
+//! names a stream of another (X-22, INV-S6, INV-S18). With a shared store the
+//! stream part also names the instance (`"{instance:016x}.{number}"`,
+//! [`StreamKey`]), so ids minted by different instances never collide.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
 use crate::output::ExchangeId;
+use crate::store::StreamKey;
 
-/// A stream's number, unique for the life of the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct StreamId(pub(crate) u64);
+/// A stream's name: its number, unique for the life of the server, and the
+/// instance (with a shared store; `0` without).
+pub(crate) type StreamId = StreamKey;
 
 /// One logged event.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -177,17 +180,39 @@ impl Stream {
     }
 }
 
-/// Format an event id.
+/// Format an event id: `"{number}-{seq}"`, or with a shared store
+/// `"{instance:016x}.{number}-{seq}"`.
 pub(crate) fn event_id(stream: StreamId, seq: u64) -> String {
-    format!("{}-{}", stream.0, seq)
+    format!("{stream}-{seq}")
 }
 
-/// Parse an event id minted by [`event_id`].
+/// Parse an event id minted by [`event_id`]: bounded (at most 16 + 1 + 20 +
+/// 1 + 20 bytes are looked at) and strict (decimal digits, exactly 16
+/// lowercase hex digits of a non-zero instance).
 pub(crate) fn parse_event_id(text: &str) -> Option<(StreamId, u64)> {
-    let (s, q) = text.split_once('-')?;
-    let digits = |t: &str| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit());
-    if !digits(s) || !digits(q) {
+    if text.len() > 58 {
         return None;
     }
-    Some((StreamId(s.parse().ok()?), q.parse().ok()?))
+    let (s, q) = text.split_once('-')?;
+    let digits = |t: &str| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit());
+    let (instance, number) = match s.split_once('.') {
+        None => (0, s),
+        Some((i, n)) => {
+            if i.len() != 16 || !i.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return None;
+            }
+            let instance = u64::from_str_radix(i, 16).ok().filter(|&i| i != 0)?;
+            (instance, n)
+        }
+    };
+    if !digits(number) || !digits(q) {
+        return None;
+    }
+    Some((
+        StreamKey {
+            instance,
+            number: number.parse().ok()?,
+        },
+        q.parse().ok()?,
+    ))
 }

@@ -30,6 +30,7 @@ mod ids;
 mod invariants;
 mod legacy;
 mod log;
+mod restore;
 mod router;
 mod session;
 mod stateless;
@@ -65,14 +66,20 @@ pub use self::stateless::{Filter, META_CLIENT_CAPABILITIES, META_LOG_LEVEL, REMO
 pub const MAX_PRINCIPAL_BYTES: usize = 1024;
 /// `Last-Event-ID` parsing, for the fuzz targets (`crate::fuzz`).
 #[cfg(feature = "fuzzing")]
-pub(crate) fn parse_event_id_for_fuzz(text: &str) -> Option<(u64, u64)> {
-    log::parse_event_id(text).map(|(s, q)| (s.0, q))
+pub(crate) fn parse_event_id_for_fuzz(text: &str) -> Option<(u64, u64, u64)> {
+    log::parse_event_id(text).map(|(s, q)| (s.instance, s.number, q))
 }
 
 /// `Last-Event-ID` formatting, for the fuzz targets (`crate::fuzz`).
 #[cfg(feature = "fuzzing")]
-pub(crate) fn event_id_for_fuzz(stream: u64, seq: u64) -> String {
-    log::event_id(log::StreamId(stream), seq)
+pub(crate) fn event_id_for_fuzz(instance: u64, stream: u64, seq: u64) -> String {
+    log::event_id(
+        log::StreamId {
+            instance,
+            number: stream,
+        },
+        seq,
+    )
 }
 
 /// The sans-IO MCP Streamable HTTP server.
@@ -93,6 +100,11 @@ pub struct Server<I> {
     outputs: VecDeque<Output>,
     next_session: u64,
     now: Timestamp,
+    /// With a shared store: this server's instance id, drawn from `ids` at
+    /// the first need (never `0` then); `0` without a store.
+    instance: u64,
+    /// The shared store's bookkeeping (empty without a store).
+    store: restore::StoreState,
 }
 
 impl<I: IdSource> Server<I> {
@@ -109,6 +121,8 @@ impl<I: IdSource> Server<I> {
             outputs: VecDeque::new(),
             next_session: 0,
             now: Timestamp::ZERO,
+            instance: 0,
+            store: restore::StoreState::default(),
         }
     }
 
@@ -125,6 +139,19 @@ impl<I: IdSource> Server<I> {
     /// The wire id (`Mcp-Session-Id`) of a live session.
     pub fn session_wire_id(&self, session: SessionKey) -> Option<&str> {
         self.sessions.get(&session).map(|s| &*s.wire_id)
+    }
+
+    /// With a shared store: the client's `initialize` params of a live
+    /// session (also of one restored from the store), so an adapter can
+    /// rebuild what it keeps per session. `None` without a store.
+    pub fn session_init_params(&self, session: SessionKey) -> Option<&RawJson> {
+        self.sessions.get(&session)?.init_params.as_ref()
+    }
+
+    /// With a shared store: the level the client set with
+    /// `logging/setLevel` (as the store recorded it). `None` without a store.
+    pub fn session_log_level(&self, session: SessionKey) -> Option<&str> {
+        self.sessions.get(&session)?.log_level.as_deref()
     }
 
     /// The negotiated version of a live session (the proposed one until the
@@ -158,7 +185,11 @@ impl<I: IdSource> Server<I> {
         if !self.outputs.is_empty() {
             return Some(self.now);
         }
-        self.timers.first().map(|(t, _)| *t)
+        let sessions = self.timers.first().map(|(t, _)| *t);
+        match self.store.first_deadline() {
+            Some(s) => Some(sessions.map_or(s, |t| t.min(s))),
+            None => sessions,
+        }
     }
 
     // ------------------------------------------------------------------ inputs
@@ -244,6 +275,9 @@ impl<I: IdSource> Server<I> {
         if self.stateless_disconnect(exchange) {
             return;
         }
+        if self.config.store.is_some() && self.store_disconnect(exchange) {
+            return;
+        }
         let Some((sk, sid)) = self.router.exchanges.remove(&exchange) else {
             return;
         };
@@ -269,6 +303,7 @@ impl<I: IdSource> Server<I> {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.tick(now);
         self.expire_sessions();
+        self.expire_store_commands();
     }
 
     // ---------------------------------------------------- application commands

@@ -54,8 +54,12 @@ impl Router {
         RequestKey(self.next_request)
     }
 
-    pub(crate) fn new_stream(&mut self) -> StreamId {
+    /// A fresh stream of `instance` (`0` without a shared store).
+    pub(crate) fn new_stream(&mut self, instance: u64) -> StreamId {
         self.next_stream += 1;
-        StreamId(self.next_stream)
+        StreamId {
+            instance,
+            number: self.next_stream,
+        }
     }
 }

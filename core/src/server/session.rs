@@ -33,16 +33,11 @@ use crate::output::{CloseReason, Delivery, Output, RequestKey, SessionKey};
 use crate::time::Timestamp;
 use crate::version::ProtocolVersion;
 
-/// Where a session is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Phase {
-    /// `initialize` delivered, its result not yet sent.
-    Initializing,
-    /// Result sent; requests are accepted from now on.
-    AwaitingInitialized,
-    /// `notifications/initialized` (or a later request) arrived.
-    Ready,
-}
+// Where a session is in its life: `Initializing` (`initialize` delivered,
+// its result not yet sent), `AwaitingInitialized` (result sent; requests are
+// accepted from now on, X-4), `Ready` (`notifications/initialized` or a
+// later request arrived). The same phases are what a shared store records.
+use crate::store::SessionPhase as Phase;
 
 /// One session.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -69,6 +64,14 @@ pub(crate) struct Session {
     /// no authorization); every request for it must come from the same one
     /// (INV-S26). Never changes.
     pub(crate) principal: Option<Box<str>>,
+    /// With a shared store: the client's `initialize` params and its
+    /// `logging/setLevel` level, written to the store so another instance
+    /// can rebuild the session (`None` without a store).
+    pub(crate) init_params: Option<RawJson>,
+    pub(crate) log_level: Option<Box<str>>,
+    /// With a shared store: connections of this session reading a stream
+    /// from the store (another instance's stream); they count as activity.
+    pub(crate) remote_reads: u32,
 }
 
 /// INV-P1 (`docs/panic-policy.md`): a [`SessionKey`] handed from one
@@ -129,6 +132,27 @@ impl Session {
             next_outgoing: 1,
             armed: None,
             principal: None,
+            init_params: None,
+            log_level: None,
+            remote_reads: 0,
+        }
+    }
+
+    /// The phase, as a store records it.
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// A store's record of the session says it got further than this
+    /// instance saw (another instance sent the initialize result, or the
+    /// client's `initialized` went there): catch up. Phases only move
+    /// forward, so a stale record changes nothing.
+    pub(crate) fn catch_up(&mut self, phase: Phase, version: ProtocolVersion) {
+        if phase > self.phase {
+            if self.phase == Phase::Initializing {
+                self.version = version;
+            }
+            self.phase = phase;
         }
     }
 
@@ -178,7 +202,9 @@ impl Session {
     /// Busy sessions never idle out: a request in flight or a connection open
     /// counts as activity.
     pub(crate) fn busy(&self) -> bool {
-        !self.in_flight.is_empty() || self.streams.values().any(|s| s.conn.is_some())
+        !self.in_flight.is_empty()
+            || self.remote_reads > 0
+            || self.streams.values().any(|s| s.conn.is_some())
     }
 
     /// When this session must end if nothing happens, given its state.
@@ -229,6 +255,9 @@ impl<I: IdSource> Server<I> {
                 "Service Unavailable: too many sessions",
             ));
         }
+        if self.config.store.is_some() {
+            self.ensure_instance()?;
+        }
         // 128 bits from the caller's entropy, as 32 hex digits: visible ASCII
         // (T-SES-3). A collision with a live id is redrawn. No entropy, no
         // session (SBP-2): a guessable id would be worse than a retry.
@@ -278,7 +307,14 @@ impl<I: IdSource> Server<I> {
             session.armed = None;
             match session.deadline(&self.config) {
                 Some(d) if d <= self.now => {
-                    let reason = session.expiry_reason();
+                    // With a shared store this instance only stops holding
+                    // the session: it may live on elsewhere, and the
+                    // store's TTL decides when it ends.
+                    let reason = if self.config.store.is_some() {
+                        CloseReason::Evicted
+                    } else {
+                        session.expiry_reason()
+                    };
                     self.terminate(sk, reason);
                 }
                 _ => self.rearm(sk),
@@ -293,6 +329,9 @@ impl<I: IdSource> Server<I> {
             return;
         };
         self.by_wire_id.remove(&session.wire_id);
+        if self.config.store.is_some() {
+            self.store_terminated(sk, &session.wire_id, reason);
+        }
         if let Some(at) = session.armed {
             self.timers.remove(&(at, sk));
         }

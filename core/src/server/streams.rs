@@ -27,7 +27,7 @@ impl<I: IdSource> Server<I> {
         requests: usize,
         sse: bool,
     ) -> StreamId {
-        let sid = self.router.new_stream();
+        let sid = self.router.new_stream(self.instance);
         let mut stream = Stream::new(
             Origin::Post { batch },
             Form::Pending {
@@ -127,10 +127,16 @@ impl<I: IdSource> Server<I> {
         let seq = stream
             .log
             .append(frame.clone(), response, max_events, max_bytes);
-        if let Some(ex) = stream.conn {
+        let conn = stream.conn;
+        if conn.is_some() {
             // An attached connection is always caught up, so it gets exactly
             // this event next.
             stream.written = seq + 1;
+        }
+        if self.config.store.is_some() {
+            self.store_append(sk, sid, seq, frame.clone(), response);
+        }
+        if let Some(ex) = conn {
             self.outputs.push_back(Output::Event {
                 exchange: ex,
                 frame,
@@ -235,6 +241,10 @@ impl<I: IdSource> Server<I> {
             };
         }
         let failed_init = req.kind == Kind::Initialize && outcome.is_err();
+        if self.config.store.is_some() && req.kind == Kind::Initialize && !failed_init {
+            // The negotiated version and the phase, for other instances.
+            self.store_put(sk);
+        }
         let result = match pending {
             None => Err(SendError::NoStream),
             // An SSE stream carries no response once the client cancelled
@@ -332,6 +342,9 @@ impl<I: IdSource> Server<I> {
                     if let Some(old) = session.finished.pop_front() {
                         session.streams.remove(&old);
                     }
+                }
+                if self.config.store.is_some() {
+                    self.store_end_stream(sk, sid);
                 }
             }
         }

@@ -317,6 +317,8 @@ impl World {
                         }
                         Delivery::Notification { .. } => {}
                     },
+                    // The model runs without a shared store: none is emitted.
+                    Output::Store { .. } => {}
                 }
             }
             if inits.is_empty() {

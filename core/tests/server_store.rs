@@ -1,0 +1,868 @@
+//! The shared-store port (issue 17, `docs/store.md`; STORE-n in
+//! `docs/requirements.md`): write-through, the gate (restore before use),
+//! failures, replay and tail from the store, global event ids, and two
+//! servers sharing one in-test store.
+
+mod common;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use proptest::prelude::*;
+use streamable_core::store::{
+    EventBatch, SessionPhase, SessionRecord, StoreCommand, StoreConfig, StoreFailure, StoreReply,
+    StoreToken, StoredEvent, StreamKey,
+};
+use streamable_core::{
+    Config, Delivery, ExchangeId, Output, RawJson, RequestKey, ResponseMode, SeededIds, Server,
+    SessionKey, Target, Timestamp,
+};
+
+// ------------------------------------------------------------------ harness
+
+/// One stream in the test store.
+#[derive(Default, Debug)]
+struct Log {
+    events: VecDeque<StoredEvent>,
+    next_seq: u64,
+    finished: bool,
+}
+
+/// A shared store in a `BTreeMap`, with the port's semantics (no TTL).
+#[derive(Default, Debug)]
+struct Store {
+    sessions: BTreeMap<Box<str>, (SessionRecord, BTreeMap<StreamKey, Log>)>,
+}
+
+impl Store {
+    fn exec(&mut self, c: &StoreCommand) -> StoreReply {
+        match c {
+            StoreCommand::PutSession { record, .. } => {
+                let e = self
+                    .sessions
+                    .entry(record.session.clone())
+                    .or_insert_with(|| (record.clone(), BTreeMap::new()));
+                e.0 = record.clone();
+                StoreReply::Done
+            }
+            StoreCommand::TouchSession { session, .. } | StoreCommand::LoadSession { session } => {
+                StoreReply::Session(self.sessions.get(session).map(|e| e.0.clone()))
+            }
+            StoreCommand::DeleteSession { session } => {
+                self.sessions.remove(session);
+                StoreReply::Done
+            }
+            StoreCommand::AppendEvent {
+                session,
+                stream,
+                event,
+                retention,
+                ..
+            } => {
+                let Some(e) = self.sessions.get_mut(session) else {
+                    return StoreReply::NoSuchSession;
+                };
+                let log = e.1.entry(*stream).or_default();
+                assert_eq!(event.seq, log.next_seq, "appends arrive in order");
+                log.next_seq += 1;
+                log.events.push_back(event.clone());
+                while log.events.len() > retention.max_events.max(1) {
+                    log.events.pop_front();
+                }
+                StoreReply::Appended
+            }
+            StoreCommand::EndStream { session, stream } => {
+                let Some(e) = self.sessions.get_mut(session) else {
+                    return StoreReply::NoSuchSession;
+                };
+                e.1.entry(*stream).or_default().finished = true;
+                StoreReply::Done
+            }
+            StoreCommand::ReadEvents {
+                session,
+                stream,
+                after,
+                max,
+            }
+            | StoreCommand::TailEvents {
+                session,
+                stream,
+                after,
+                max,
+                ..
+            } => {
+                let Some(log) = self.sessions.get(session).and_then(|e| e.1.get(stream)) else {
+                    return StoreReply::NoSuchStream;
+                };
+                let first = log.events.front().map_or(log.next_seq, |e| e.seq);
+                let events: Vec<_> = log
+                    .events
+                    .iter()
+                    .filter(|e| e.seq > *after)
+                    .take(*max)
+                    .cloned()
+                    .collect();
+                let last = events.last().map_or(*after, |e| e.seq);
+                StoreReply::Events(EventBatch {
+                    evicted: first > after + 1,
+                    finished: log.finished && last + 1 >= log.next_seq,
+                    next_seq: log.next_seq,
+                    events,
+                })
+            }
+            other => panic!("unexpected command {other:?}"),
+        }
+    }
+}
+
+/// A server whose store commands are held until the test completes them.
+struct Node {
+    s: Server<SeededIds>,
+    now: u64,
+    out: Vec<Output>,
+    pending: VecDeque<(StoreToken, StoreCommand)>,
+    /// Every command emitted, in order.
+    emitted: Vec<StoreCommand>,
+}
+
+fn store_config() -> Config {
+    Config {
+        response_mode: ResponseMode::Sse,
+        store: Some(StoreConfig::default()),
+        ..Config::default()
+    }
+}
+
+impl Node {
+    fn new(config: Config, seed: u64) -> Self {
+        Node {
+            s: Server::new(config, SeededIds(seed)),
+            now: 0,
+            out: Vec::new(),
+            pending: VecDeque::new(),
+            emitted: Vec::new(),
+        }
+    }
+
+    fn t(&self) -> Timestamp {
+        Timestamp(self.now)
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.s.poll_output() {
+            match o {
+                Output::Store { token, command } => {
+                    self.emitted.push(command.clone());
+                    self.pending.push_back((token, command));
+                }
+                o => self.out.push(o),
+            }
+        }
+        self.s.check_invariants().expect("server invariants");
+    }
+
+    fn request(&mut self, req: http::Request<Bytes>) -> ExchangeId {
+        let ex = self.s.handle_request(self.t(), req);
+        self.drain();
+        ex
+    }
+
+    fn post(&mut self, session: Option<&str>, body: &str) -> ExchangeId {
+        let mut b = http::Request::post("/mcp")
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
+            .header("host", "localhost");
+        if let Some(s) = session {
+            b = b.header("mcp-session-id", s);
+        }
+        self.request(b.body(Bytes::from(body.to_owned())).unwrap())
+    }
+
+    fn get(&mut self, session: &str, last_event_id: Option<&str>) -> ExchangeId {
+        let mut b = http::Request::get("/mcp")
+            .header("accept", "text/event-stream")
+            .header("host", "localhost")
+            .header("mcp-session-id", session);
+        if let Some(l) = last_event_id {
+            b = b.header("last-event-id", l);
+        }
+        self.request(b.body(Bytes::new()).unwrap())
+    }
+
+    fn delete(&mut self, session: &str) -> ExchangeId {
+        let b = http::Request::delete("/mcp")
+            .header("host", "localhost")
+            .header("mcp-session-id", session);
+        self.request(b.body(Bytes::new()).unwrap())
+    }
+
+    fn take(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Complete the oldest pending command with `result`.
+    fn complete(&mut self, result: Result<StoreReply, StoreFailure>) -> StoreCommand {
+        let (token, command) = self.pending.pop_front().expect("a pending store command");
+        self.s.handle_store(self.t(), token, result);
+        self.drain();
+        command
+    }
+
+    /// Run pending commands against `store` until none is left but quiet
+    /// tails (a tail with nothing new stays pending, as a blocked read).
+    fn pump(&mut self, store: &mut Store) {
+        let mut quiet = VecDeque::new();
+        while let Some((token, command)) = self.pending.pop_front() {
+            let reply = store.exec(&command);
+            let is_quiet = matches!(&command, StoreCommand::TailEvents { .. })
+                && tail_is_quiet(&command, &reply);
+            if is_quiet {
+                quiet.push_back((token, command));
+                continue;
+            }
+            self.s.handle_store(self.t(), token, Ok(reply));
+            self.drain();
+        }
+        self.pending = quiet;
+    }
+
+    /// Quiet tails reach their wait: they complete with what the store has.
+    fn expire_tails(&mut self, store: &mut Store) {
+        while let Some((token, command)) = self.pending.pop_front() {
+            let reply = store.exec(&command);
+            self.s.handle_store(self.t(), token, Ok(reply));
+            self.drain();
+        }
+    }
+
+    fn delivered(&self) -> Vec<(RequestKey, String, Option<SessionKey>)> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Deliver(Delivery::Request {
+                    request,
+                    method,
+                    session,
+                    ..
+                }) => Some((*request, method.clone(), *session)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn respond(&mut self, rk: RequestKey, v: serde_json::Value) {
+        self.s
+            .respond(self.t(), rk, Ok(RawJson::from_value(&v)))
+            .unwrap();
+        self.drain();
+    }
+
+    /// initialize + initialized through `store`; the wire id.
+    fn init(&mut self, store: &mut Store, version: &str) -> String {
+        let ex = self.post(None, &init_body(version));
+        self.pump(store);
+        let (rk, _, _) = self.delivered()[0].clone();
+        self.take();
+        self.respond(
+            rk,
+            serde_json::json!({"capabilities":{},"serverInfo":{"name":"s","version":"1"}}),
+        );
+        self.pump(store);
+        let (status, wire, _) = reply(&self.take(), ex);
+        assert_eq!(status, 200);
+        let wire = wire.expect("session id");
+        let ex = self.post(Some(&wire), &notif_body("notifications/initialized"));
+        self.pump(store);
+        let (status, _, _) = reply(&self.take(), ex);
+        assert_eq!(status, 202);
+        wire
+    }
+}
+
+/// A tail with nothing to say yet stays pending, as a blocked read.
+fn tail_is_quiet(c: &StoreCommand, r: &StoreReply) -> bool {
+    let StoreCommand::TailEvents { after, .. } = c else {
+        return false;
+    };
+    match r {
+        StoreReply::NoSuchStream => true,
+        StoreReply::Events(b) => {
+            b.events.is_empty() && ((!b.finished && !b.evicted) || b.next_seq <= *after)
+        }
+        _ => false,
+    }
+}
+
+fn kind(c: &StoreCommand) -> &'static str {
+    match c {
+        StoreCommand::PutSession { .. } => "put",
+        StoreCommand::TouchSession { .. } => "touch",
+        StoreCommand::LoadSession { .. } => "load",
+        StoreCommand::DeleteSession { .. } => "delete",
+        StoreCommand::AppendEvent { .. } => "append",
+        StoreCommand::EndStream { .. } => "end",
+        StoreCommand::ReadEvents { .. } => "read",
+        StoreCommand::TailEvents { .. } => "tail",
+        _ => "other",
+    }
+}
+
+fn call_body(id: i64) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"countdown","arguments":{{}}}}}}"#
+    )
+}
+
+fn retry_after(out: &[Output], ex: ExchangeId) -> Option<u32> {
+    out.iter().find_map(|o| match o {
+        Output::Reply { exchange, head, .. } if *exchange == ex => head.retry_after,
+        _ => None,
+    })
+}
+
+// -------------------------------------------------------------------- tests
+
+#[test]
+fn store_2_write_through_commands_in_order() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let ex = a.post(None, &init_body("2025-11-25"));
+    // The initialize waits for its record.
+    assert!(a.delivered().is_empty(), "STORE-3: delivered before stored");
+    assert_eq!(
+        a.emitted.iter().map(kind).collect::<Vec<_>>(),
+        ["put"],
+        "{:?}",
+        a.emitted
+    );
+    a.pump(&mut store);
+    let (rk, method, _) = a.delivered()[0].clone();
+    assert_eq!(method, "initialize");
+    a.take();
+    a.respond(
+        rk,
+        serde_json::json!({"capabilities":{},"serverInfo":{"name":"s","version":"1"}}),
+    );
+    a.pump(&mut store);
+    let out = a.take();
+    let (status, wire, _) = reply(&out, ex);
+    assert_eq!(status, 200);
+    let wire = wire.expect("the session id");
+    let rec = &store.sessions[wire.as_str()].0;
+    assert_eq!(rec.phase, SessionPhase::AwaitingInitialized);
+    assert_eq!(rec.version.as_str(), "2025-11-25");
+    assert!(rec.init_params.is_some());
+    a.emitted.clear();
+    let ex = a.post(Some(&wire), &notif_body("notifications/initialized"));
+    a.pump(&mut store);
+    assert_eq!(reply(&a.take(), ex).0, 202);
+    assert_eq!(store.sessions[wire.as_str()].0.phase, SessionPhase::Ready);
+    let ex = a.post(Some(&wire), &call_body(5));
+    a.pump(&mut store);
+    let (rk, _, _) = a.delivered()[0].clone();
+    a.s.notify(a.t(), Target::Request(rk), "notifications/progress", None)
+        .unwrap();
+    a.drain();
+    a.respond(rk, serde_json::json!({"content":[]}));
+    a.pump(&mut store);
+    let out = a.take();
+    assert!(closed(&out, ex));
+    assert_eq!(
+        a.emitted.iter().map(kind).collect::<Vec<_>>(),
+        // touch+put (ready), touch, priming, progress, response, end
+        ["touch", "put", "touch", "append", "append", "append", "end"],
+    );
+    // The stored frames are the ones written, in order.
+    let written = frames(&out, ex);
+    let log = store.sessions[wire.as_str()].1.values().next().unwrap();
+    let stored: Vec<String> = log
+        .events
+        .iter()
+        .map(|e| String::from_utf8(e.frame.to_vec()).unwrap())
+        .collect();
+    assert_eq!(written, stored);
+    assert!(log.finished);
+}
+
+#[test]
+fn store_3_initialize_whose_record_is_not_stored_is_503_and_leaves_nothing() {
+    let mut a = Node::new(store_config(), 1);
+    let ex = a.post(None, &init_body("2025-06-18"));
+    a.complete(Err(StoreFailure::Unavailable("down".into())));
+    let out = a.take();
+    assert_eq!(reply(&out, ex).0, 503);
+    assert_eq!(retry_after(&out, ex), Some(1));
+    assert!(
+        a.delivered().is_empty(),
+        "the application saw a session nobody can use"
+    );
+    assert_eq!(a.s.session_count(), 0);
+}
+
+#[test]
+fn store_4_restore_queue_answers_in_order_after_the_load() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-06-18");
+    let mut b = Node::new(store_config(), 2);
+    assert_eq!(b.s.session_count(), 0);
+    let ex1 = b.post(Some(&wire), &call_body(1));
+    let ex2 = b.post(Some(&wire), &call_body(2));
+    // One touch for both; nothing served before it completed.
+    assert_eq!(b.pending.len(), 1);
+    assert!(
+        b.out.is_empty(),
+        "STORE-4: served before restored: {:?}",
+        b.out
+    );
+    assert_eq!(b.s.session_count(), 0, "STORE-4: visible before restored");
+    b.pump(&mut store);
+    let d = b.delivered();
+    assert_eq!(d.len(), 2);
+    assert_eq!(d[0].1, "tools/call");
+    assert!(has_head(&b.out, ex1) && has_head(&b.out, ex2));
+    // In arrival order.
+    let pos = |ex| {
+        b.out
+            .iter()
+            .position(|o| matches!(o, Output::StreamHead { exchange, .. } if *exchange == ex))
+            .unwrap()
+    };
+    assert!(pos(ex1) < pos(ex2));
+    assert_eq!(b.s.session_count(), 1);
+    assert_eq!(
+        b.s.session_version(d[0].2.unwrap()).unwrap().as_str(),
+        "2025-06-18"
+    );
+    assert_eq!(b.s.session_wire_id(d[0].2.unwrap()), Some(wire.as_str()));
+    assert!(b.s.session_init_params(d[0].2.unwrap()).is_some());
+}
+
+#[test]
+fn store_5_load_none_is_404_and_foreign_ids_never_reach_the_store() {
+    let mut store = Store::default();
+    let mut b = Node::new(store_config(), 2);
+    let ex = b.post(Some("0123456789abcdef0123456789abcdef"), &call_body(1));
+    assert_eq!(b.pending.len(), 1);
+    b.pump(&mut store);
+    assert_eq!(reply(&b.take(), ex).0, 404);
+    assert_eq!(b.s.session_count(), 0);
+    let ex = b.post(Some("not-one-of-ours"), &call_body(1));
+    assert!(b.pending.is_empty(), "a foreign id went to the store");
+    assert_eq!(reply(&b.take(), ex).0, 404);
+}
+
+#[test]
+fn store_6_load_failure_and_timeout_are_503_and_a_later_request_retries() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-06-18");
+    let mut b = Node::new(store_config(), 2);
+    // Failure.
+    let ex = b.post(Some(&wire), &call_body(1));
+    b.complete(Err(StoreFailure::Unavailable("down".into())));
+    let out = b.take();
+    assert_eq!(reply(&out, ex).0, 503);
+    assert_eq!(retry_after(&out, ex), Some(1));
+    assert_eq!(b.s.session_count(), 0, "STORE-6: half-created session");
+    // Timeout: no completion within the deadline.
+    let ex = b.post(Some(&wire), &call_body(1));
+    assert_eq!(b.pending.len(), 1);
+    let deadline = b.s.poll_timeout().expect("a deadline for the command");
+    assert!(deadline.0 <= b.now + 2000);
+    b.now = deadline.0;
+    b.s.handle_timeout(b.t());
+    b.drain();
+    let out = b.take();
+    assert_eq!(reply(&out, ex).0, 503);
+    assert_eq!(retry_after(&out, ex), Some(1));
+    assert_eq!(b.s.session_count(), 0);
+    // The late completion changes nothing.
+    b.complete(Ok(StoreReply::Session(Some(
+        store.sessions[wire.as_str()].0.clone(),
+    ))));
+    assert!(b.take().is_empty());
+    assert_eq!(b.s.session_count(), 0);
+    // A later request loads again and is served.
+    let ex = b.post(Some(&wire), &call_body(1));
+    b.pump(&mut store);
+    assert!(has_head(&b.take(), ex));
+    assert_eq!(b.s.session_count(), 1);
+}
+
+#[test]
+fn store_4_queue_is_bounded() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-06-18");
+    let mut config = store_config();
+    config.store.as_mut().unwrap().max_waiting_per_session = 2;
+    let mut b = Node::new(config, 2);
+    b.post(Some(&wire), &call_body(1));
+    b.post(Some(&wire), &call_body(2));
+    let ex = b.post(Some(&wire), &call_body(3));
+    let out = b.take();
+    assert_eq!(reply(&out, ex).0, 503);
+    assert_eq!(retry_after(&out, ex), Some(1));
+    b.pump(&mut store);
+    assert_eq!(b.delivered().len(), 2);
+}
+
+/// A countdown on A: priming, three progress events; the client keeps the
+/// first progress event's id and leaves.
+fn countdown_on_a(
+    a: &mut Node,
+    store: &mut Store,
+    wire: &str,
+) -> (RequestKey, ExchangeId, Vec<String>) {
+    let ex = a.post(Some(wire), &call_body(7));
+    a.pump(store);
+    let (rk, _, _) = a.delivered()[0].clone();
+    for i in 0..3 {
+        let p = RawJson::from_value(&serde_json::json!({"progress": i, "progressToken": 1}));
+        a.s.notify(
+            a.t(),
+            Target::Request(rk),
+            "notifications/progress",
+            Some(&p),
+        )
+        .unwrap();
+        a.drain();
+    }
+    a.pump(store);
+    let written = frames(&a.take(), ex);
+    assert_eq!(written.len(), 4, "{written:?}");
+    (rk, ex, written)
+}
+
+#[test]
+fn store_7_resume_on_another_instance_replays_exactly_once_then_tails() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-11-25");
+    let (rk, ex_a, written) = countdown_on_a(&mut a, &mut store, &wire);
+    // The client saw priming and the first progress, then lost A.
+    a.s.handle_disconnect(a.t(), ex_a);
+    a.drain();
+    let cursor = frame_id(&written[1]).unwrap();
+    let mut b = Node::new(store_config(), 2);
+    let ex = b.get(&wire, Some(&cursor));
+    b.pump(&mut store);
+    let out = b.take();
+    assert!(has_head(&out, ex));
+    assert_eq!(frames(&out, ex), written[2..].to_vec(), "STORE-7: replay");
+    assert!(!closed(&out, ex));
+    // A tail waits for more.
+    assert!(matches!(
+        b.pending.front(),
+        Some((_, StoreCommand::TailEvents { .. }))
+    ));
+    // A answers; B delivers the response from the store and ends.
+    a.respond(
+        rk,
+        serde_json::json!({"content":[{"type":"text","text":"done"}]}),
+    );
+    a.pump(&mut store);
+    b.pump(&mut store);
+    let out = b.take();
+    let f = frames(&out, ex);
+    assert_eq!(f.len(), 1, "exactly once: {f:?}");
+    assert!(f[0].contains(r#""id":7"#) && f[0].contains("done"));
+    assert!(closed(&out, ex));
+    assert!(b.pending.is_empty());
+    // Resuming again after the end: 204, nothing twice.
+    let last = frame_id(&f[0]).unwrap();
+    let ex = b.get(&wire, Some(&last));
+    b.pump(&mut store);
+    assert_eq!(reply(&b.take(), ex).0, 204);
+}
+
+#[test]
+fn store_7_evicted_gap_is_410_and_forged_ids_400() {
+    let mut store = Store::default();
+    let mut config = store_config();
+    config.max_events_per_stream = 2;
+    let mut a = Node::new(config, 1);
+    let wire = a.init(&mut store, "2025-11-25");
+    let (_, _, written) = countdown_on_a(&mut a, &mut store, &wire);
+    let first = frame_id(&written[0]).unwrap();
+    let mut b = Node::new(store_config(), 2);
+    let ex = b.get(&wire, Some(&first));
+    b.pump(&mut store);
+    assert_eq!(reply(&b.take(), ex).0, 410);
+    // A cursor beyond the stream's end names no event.
+    let (stream, _) = first.rsplit_once('-').unwrap();
+    // It may not have reached the store yet: one wait, then 400.
+    let ex = b.get(&wire, Some(&format!("{stream}-99")));
+    b.pump(&mut store);
+    assert!(b.take().is_empty());
+    assert!(matches!(
+        b.pending.front(),
+        Some((_, StoreCommand::TailEvents { after: 99, .. }))
+    ));
+    b.expire_tails(&mut store);
+    assert_eq!(reply(&b.take(), ex).0, 400);
+    // A stream the session never had.
+    let ex = b.get(&wire, Some("00000000000000ff.9-0"));
+    b.pump(&mut store);
+    b.expire_tails(&mut store);
+    assert_eq!(reply(&b.take(), ex).0, 400);
+}
+
+#[test]
+fn store_7_a_batch_that_skips_the_cursor_is_a_gap_never_skipped_over() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-11-25");
+    let (_, _, written) = countdown_on_a(&mut a, &mut store, &wire);
+    let first = frame_id(&written[0]).unwrap();
+    let mut b = Node::new(store_config(), 2);
+    let ex = b.get(&wire, Some(&first));
+    let touch = b.pending[0].1.clone();
+    b.complete(Ok(store.exec(&touch)));
+    // A backend that lost event 1 but kept 2 and 3 (and does not say so).
+    let read = b.pending[0].1.clone();
+    let StoreReply::Events(mut batch) = store.exec(&read) else {
+        panic!("a batch")
+    };
+    batch.events.remove(0);
+    batch.evicted = false;
+    b.complete(Ok(StoreReply::Events(batch)));
+    let out = b.take();
+    assert_eq!(reply(&out, ex).0, 410, "{out:?}");
+    assert!(frames(&out, ex).is_empty());
+}
+
+#[test]
+fn store_9_malformed_instance_ids_are_400_without_a_store_read() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-11-25");
+    for bad in [
+        "0000000000000000.1-0",   // instance 0 has no dotted form
+        "00000000000000FF.1-0",   // upper-case hex
+        "00000000000000f.1-0",    // 15 digits
+        "000000000000000ff.1-0",  // 17 digits
+        "00000000000000ff.-0",    // no stream number
+        "00000000000000ff.1.2-0", // two dots
+        "00000000000000ff.1-",    // no sequence
+        &format!("00000000000000ff.{}-0", "1".repeat(21)),
+    ] {
+        a.emitted.clear();
+        let ex = a.get(&wire, Some(bad));
+        a.pump(&mut store);
+        assert_eq!(reply(&a.take(), ex).0, 400, "{bad}");
+        assert!(
+            !a.emitted.iter().any(|c| kind(c) == "read"),
+            "{bad} reached the store"
+        );
+    }
+}
+
+#[test]
+fn store_8_delete_on_one_instance_is_404_everywhere() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-06-18");
+    let mut b = Node::new(store_config(), 2);
+    let ex = b.delete(&wire);
+    b.complete(Ok(store.exec(&b.pending[0].1.clone())));
+    // The 204 waits for the store's delete.
+    assert!(
+        b.out
+            .iter()
+            .all(|o| !matches!(o, Output::Reply { exchange, .. } if *exchange == ex))
+    );
+    assert!(store.sessions.contains_key(wire.as_str()));
+    b.pump(&mut store);
+    assert_eq!(reply(&b.take(), ex).0, 204);
+    assert!(!store.sessions.contains_key(wire.as_str()));
+    // A still held the session: its next request finds it gone.
+    assert_eq!(a.s.session_count(), 1);
+    let ex = a.post(Some(&wire), &call_body(3));
+    a.pump(&mut store);
+    let out = a.take();
+    assert_eq!(reply(&out, ex).0, 404);
+    assert_eq!(a.s.session_count(), 0);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Deliver(Delivery::SessionClosed { .. })))
+    );
+}
+
+#[test]
+fn store_8_a_failed_delete_is_503() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-06-18");
+    let ex = a.delete(&wire);
+    let touch = a.pending[0].1.clone();
+    a.complete(Ok(store.exec(&touch)));
+    assert_eq!(kind(&a.pending[0].1), "delete");
+    a.complete(Err(StoreFailure::TimedOut));
+    let out = a.take();
+    assert_eq!(reply(&out, ex).0, 503);
+    assert!(store.sessions.contains_key(wire.as_str()));
+}
+
+#[test]
+fn store_9_two_servers_serve_one_session_alike_and_ids_never_collide() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let mut b = Node::new(store_config(), 2);
+    let wire = a.init(&mut store, "2025-11-25");
+    let mut ids = Vec::new();
+    for round in 0..3 {
+        for node in [&mut a, &mut b] {
+            node.take();
+            let ex = node.post(Some(&wire), &call_body(100 + round));
+            node.pump(&mut store);
+            let (rk, method, _) = node.delivered()[0].clone();
+            assert_eq!(method, "tools/call");
+            node.respond(rk, serde_json::json!({"content":[]}));
+            node.pump(&mut store);
+            let out = node.take();
+            let head = out
+                .iter()
+                .find_map(|o| match o {
+                    Output::StreamHead { exchange, head } if *exchange == ex => Some(head.clone()),
+                    _ => None,
+                })
+                .unwrap();
+            assert_eq!(head.status, 200);
+            assert_eq!(head.session_id.as_deref(), Some(wire.as_str()));
+            let f = frames(&out, ex);
+            assert_eq!(f.len(), 2, "priming and the response");
+            assert!(f[1].contains(&format!(r#""id":{}"#, 100 + round)));
+            ids.extend(f.iter().filter_map(|f| frame_id(f)));
+        }
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "STORE-9: event ids collide: {ids:?}"
+    );
+    // Every id names its instance.
+    assert!(ids.iter().all(|i| i.len() > 18 && i.as_bytes()[16] == b'.'));
+    // And the same streams on both: both wrote to the store under distinct keys.
+    assert_eq!(store.sessions[wire.as_str()].1.len(), 6);
+}
+
+#[test]
+fn store_10_local_idle_expiry_only_evicts() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-06-18");
+    a.now += Duration::from_secs(31 * 60).as_millis() as u64;
+    a.s.handle_timeout(a.t());
+    a.drain();
+    assert_eq!(a.s.session_count(), 0);
+    assert!(a.pending.is_empty(), "an eviction deleted the session");
+    assert!(store.sessions.contains_key(wire.as_str()));
+    // And the next request restores it.
+    let ex = a.post(Some(&wire), &call_body(1));
+    a.pump(&mut store);
+    assert!(has_head(&a.take(), ex));
+}
+
+// ------------------------------------------------------------- no store
+
+#[derive(Clone, Debug)]
+enum Op {
+    Init,
+    Call(u8),
+    Notify,
+    Get(Option<u8>),
+    Delete,
+    Answer(u8),
+    Advance(u16),
+    Drop(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        Just(Op::Init),
+        any::<u8>().prop_map(Op::Call),
+        Just(Op::Notify),
+        proptest::option::of(any::<u8>()).prop_map(Op::Get),
+        Just(Op::Delete),
+        any::<u8>().prop_map(Op::Answer),
+        any::<u16>().prop_map(Op::Advance),
+        any::<u8>().prop_map(Op::Drop),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// STORE-1: without a store configured, no store command ever goes out.
+    #[test]
+    fn store_1_no_store_no_store_command(ops in proptest::collection::vec(op(), 1..40), sse in any::<bool>()) {
+        let mut h = H::new(Config {
+            response_mode: if sse { ResponseMode::Sse } else { ResponseMode::Auto },
+            ..Config::default()
+        });
+        let mut wire: Option<String> = None;
+        let mut ids: Vec<String> = Vec::new();
+        let mut exchanges = Vec::new();
+        let mut all = Vec::new();
+        for o in ops {
+            match o {
+                Op::Init => {
+                    let (_, w) = h.init("2025-11-25");
+                    wire = Some(w);
+                }
+                Op::Call(n) => {
+                    exchanges.push(h.post(wire.as_deref(), &req_body(i64::from(n), "tools/call")));
+                }
+                Op::Notify => {
+                    exchanges.push(h.post(wire.as_deref(), &notif_body("notifications/x")));
+                }
+                Op::Get(l) => {
+                    let l = l.and_then(|i| ids.get(usize::from(i) % ids.len().max(1)).cloned());
+                    exchanges.push(h.get(wire.as_deref(), l.as_deref()));
+                }
+                Op::Delete => {
+                    exchanges.push(h.delete(wire.as_deref()));
+                }
+                Op::Answer(i) => {
+                    let rs = h.requests();
+                    if !rs.is_empty() {
+                        let rk = rs[usize::from(i) % rs.len()].0;
+                        let _ = h.s.respond(h.t(), rk, Ok(RawJson::empty_object()));
+                        h.drain();
+                    }
+                }
+                Op::Advance(ms) => {
+                    h.now += u64::from(ms) * 100;
+                    h.s.handle_timeout(h.t());
+                    h.drain();
+                }
+                Op::Drop(i) => {
+                    if !exchanges.is_empty() {
+                        let ex = exchanges[usize::from(i) % exchanges.len()];
+                        h.s.handle_disconnect(h.t(), ex);
+                        h.drain();
+                    }
+                }
+            }
+            for o in &h.out {
+                if let Output::Event { frame, .. } = o
+                    && let Some(id) = frame_id(std::str::from_utf8(frame).unwrap())
+                {
+                    ids.push(id);
+                }
+            }
+            all.extend(h.out.iter().cloned());
+        }
+        let stores = all.iter().filter(|o| matches!(o, Output::Store { .. })).count();
+        prop_assert_eq!(stores, 0, "STORE-1: a store command without a store");
+        // Event ids keep their single-instance form.
+        prop_assert!(ids.iter().all(|i| !i.contains('.')));
+    }
+}
