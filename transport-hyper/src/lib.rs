@@ -5,7 +5,9 @@
 //!
 //! ## Shape
 //!
-//! - **One driver task owns the core.** Service tasks (one per HTTP request)
+//! - **One driver task owns each core instance.** A service runs
+//!   [`Builder::shards`] of them (default: the available parallelism), a
+//!   session living on the shard its id names (issue 19). Service tasks (one per HTTP request)
 //!   reach it through a bounded mailbox that exists from the moment the
 //!   [`McpService`] is built, so a request that arrives before the driver
 //!   first runs waits in the channel: there is no readiness flag and no
@@ -55,9 +57,11 @@ mod context;
 mod driver;
 mod handler;
 mod mailbox;
+mod metrics;
 mod registry;
 mod serve;
 mod service;
+mod shards;
 mod tasks;
 #[cfg(not(loom))]
 pub mod testing;
@@ -84,7 +88,10 @@ pub use registry::{
 #[cfg(feature = "schemars")]
 pub use registry::{IntoToolResult, Json, ToolError};
 pub use serve::{Listener, SHUTDOWN_GRACE, serve};
+#[cfg(feature = "driver-metrics")]
+pub use metrics::{DriverMetrics, driver_metrics};
 pub use service::{Builder, McpService, ResponseFuture};
+pub use shards::MAX_SHARDS;
 pub use tasks::{
     CANCEL_GRACE, DEFAULT_MAX_TASKS, MemoryStore, StoreError, StoreFuture, TaskHandle,
     TaskInputError, TaskSettings, TaskStore, TaskSupport,

@@ -23,7 +23,8 @@ use crate::body::McpBody;
 use crate::context::{InputSettings, random_keys};
 use crate::driver::{Clock, Driver, DriverSettings};
 use crate::handler::{DynHandler, Handler};
-use crate::mailbox::{Command, Control, ExchangeGuard, Reply, send_command};
+use crate::mailbox::{Command, ExchangeGuard, Reply};
+use crate::shards::{MAX_SHARDS, ShardLink, Shards, send_or_return, shard_of_session};
 use crate::sync::{TakeOnce, Tickets};
 
 type DriverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -42,6 +43,21 @@ pub struct Builder {
     state_keys: Option<KeyRing>,
     state_ttl: Duration,
     auth: Option<Arc<ResourceServer>>,
+    shards: usize,
+}
+
+/// The default number of shards: the machine's available parallelism (1
+/// when it cannot be read).
+fn default_shards() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_SHARDS)
+}
+
+/// `ceil(max / n)`: a global limit split over `n` shards (so the global cap
+/// is at most `max + n - 1`).
+fn per_shard(max: usize, n: usize) -> usize {
+    max.div_ceil(n.max(1))
 }
 
 impl Builder {
@@ -61,7 +77,32 @@ impl Builder {
             state_keys: None,
             state_ttl: Duration::from_secs(600),
             auth: None,
+            shards: default_shards(),
         }
+    }
+
+    /// Run `n` sharded drivers (clamped to `1..=`[`MAX_SHARDS`]; default:
+    /// [`std::thread::available_parallelism`]), each owning its own core
+    /// instance behind its own mailbox, so the serial work of the driver
+    /// scales with the cores (issue 19, `docs/scale.md`). A session lives
+    /// on one shard for its life: its id names the shard (the id's value
+    /// modulo `n`), so routing needs no table and no lock. Requests without
+    /// a session go to the service clone's home shard, assigned round-robin
+    /// per clone: per connection under [`serve`](crate::serve).
+    ///
+    /// `n = 1` is exactly the single driver. With `n > 1`, the global
+    /// limits of [`Config`] are split: each shard gets
+    /// `ceil(max_sessions / n)` sessions, `ceil(max_stateless_in_flight / n)`
+    /// stateless requests and `ceil(max_listeners / n)` listen streams, so
+    /// the process-wide cap is at most `max + n - 1`, and one shard may
+    /// refuse (503 / 429) while another still has room. Change
+    /// notifications ([`ServerHandle::publish`](crate::ServerHandle::publish),
+    /// [`McpServer::resource_updated`](crate::McpServer::resource_updated))
+    /// and shutdown reach every shard. A shard whose driver dies answers 503
+    /// for its own sessions only; the others keep serving.
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = n.clamp(1, MAX_SHARDS);
+        self
     }
 
     /// Protect the endpoint as an OAuth 2.1 resource server (AUTH-RS-*):
@@ -173,39 +214,58 @@ impl Builder {
     /// first request, whichever comes first.
     pub fn build(self, handler: impl Handler) -> McpService {
         let handler: Arc<dyn DynHandler> = Arc::new(handler);
-        let (tx, rx) = mpsc::channel(self.mailbox);
-        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-        handler.attach(crate::context::ServerHandle {
-            link: crate::context::Link {
+        let n = self.shards;
+        let input = Arc::new(InputSettings {
+            keys: self.state_keys.or_else(random_keys),
+            ttl: self.state_ttl,
+        });
+        let mut config = self.config.clone();
+        config.max_sessions = per_shard(config.max_sessions, n);
+        config.max_stateless_in_flight = per_shard(config.max_stateless_in_flight, n);
+        config.max_listeners = per_shard(config.max_listeners, n);
+        let mut links = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        let mut drivers: Vec<DriverFuture> = Vec::with_capacity(n);
+        for shard in 0..n {
+            let (tx, rx) = mpsc::channel(self.mailbox);
+            let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+            handles.push(crate::context::Link {
                 mailbox: tx.downgrade(),
                 control: ctl_tx.clone(),
-            },
-        });
-        let driver = Driver::new(
-            self.config.clone(),
-            Clock::new(),
-            DriverSettings {
-                backlog: self.backlog,
-                check_invariants: self.check_invariants,
-                id_seed: self.id_seed,
-                input: Arc::new(InputSettings {
-                    keys: self.state_keys.or_else(random_keys),
-                    ttl: self.state_ttl,
-                }),
-            },
-            rx,
-            tx.downgrade(),
-            ctl_rx,
-            ctl_tx.clone(),
-            handler,
-        );
-        let fut: DriverFuture = Box::pin(driver.run());
-        McpService {
-            shared: Arc::new(Shared {
+            });
+            let driver = Driver::new(
+                config.clone(),
+                Clock::new(),
+                DriverSettings {
+                    backlog: self.backlog,
+                    check_invariants: self.check_invariants,
+                    id_seed: self.id_seed,
+                    input: input.clone(),
+                    shard,
+                    shards: n,
+                },
+                rx,
+                tx.downgrade(),
+                ctl_rx,
+                ctl_tx.clone(),
+                handler.clone(),
+            );
+            drivers.push(crate::metrics::meter(Box::pin(driver.run())));
+            links.push(ShardLink {
                 mailbox: tx,
                 control: ctl_tx,
-                driver: TakeOnce::new(fut),
                 tickets: Tickets::new(),
+            });
+        }
+        handler.attach(crate::context::ServerHandle {
+            links: handles.into(),
+        });
+        let shards = Shards::new(links);
+        let home = shards.next_home();
+        McpService {
+            shared: Arc::new(Shared {
+                shards,
+                driver: TakeOnce::new(drivers),
                 max_body: self.config.max_body_bytes,
                 keep_alive: self.keep_alive,
                 body_timeout: self.body_timeout,
@@ -213,6 +273,7 @@ impl Builder {
                 auth: self.auth,
                 path_reported: AtomicBool::new(false),
             }),
+            home,
         }
     }
 }
@@ -224,10 +285,10 @@ impl Default for Builder {
 }
 
 struct Shared {
-    mailbox: mpsc::Sender<Command>,
-    control: mpsc::UnboundedSender<Control>,
-    driver: TakeOnce<DriverFuture>,
-    tickets: Tickets,
+    shards: Shards,
+    /// Every shard's driver, taken (and spawned) together: started means
+    /// all shards started, so no request can wait for a shard nobody runs.
+    driver: TakeOnce<Vec<DriverFuture>>,
     max_body: usize,
     keep_alive: Option<Duration>,
     body_timeout: Duration,
@@ -239,7 +300,9 @@ struct Shared {
 
 /// The MCP endpoint as a service: `tower_service::Service` (for axum and
 /// tower stacks) and `hyper::service::Service` (for hyper-util and
-/// [`serve`](crate::serve)). Clone it freely; all clones share one driver.
+/// [`serve`](crate::serve)). Clone it freely; all clones share the same
+/// drivers. Each clone has a *home* shard, assigned round-robin when it is
+/// cloned, for its requests without a session ([`Builder::shards`]).
 ///
 /// ```no_run
 /// # async fn doc() -> std::io::Result<()> {
@@ -249,15 +312,29 @@ struct Shared {
 /// serve(listener, service, std::future::pending()).await
 /// # }
 /// ```
-#[derive(Clone)]
 pub struct McpService {
     shared: Arc<Shared>,
+    /// The shard for requests without a session (issue 19).
+    home: usize,
+}
+
+impl Clone for McpService {
+    /// A clone with the next home shard (round-robin; with one shard, no
+    /// shared counter is touched).
+    fn clone(&self) -> Self {
+        McpService {
+            shared: self.shared.clone(),
+            home: self.shared.shards.next_home(),
+        }
+    }
 }
 
 impl std::fmt::Debug for McpService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpService")
             .field("driver_started", &self.shared.driver.is_taken())
+            .field("shards", &self.shared.shards.len())
+            .field("home", &self.home)
             .finish_non_exhaustive()
     }
 }
@@ -273,33 +350,97 @@ impl McpService {
         Builder::new()
     }
 
-    /// Spawn the driver on the current tokio runtime if it is not running
-    /// yet; returns its handle to the one caller that spawned it. Calling this
-    /// is optional: the first request does it.
+    /// Spawn the drivers (every shard's) on the current tokio runtime if
+    /// they are not running yet; returns a handle to the one caller that
+    /// spawned them. Calling this is optional: the first request does it.
+    ///
+    /// With one shard the handle is the driver task's own. With several, it
+    /// is a supervisor's: it ends when every shard's driver has ended, with
+    /// the first shard panic re-raised (so [`serve`](crate::serve) still
+    /// reports a panic as an error), while a shard that dies early is logged
+    /// at ERROR and only its sessions are answered 503.
     ///
     /// # Panics
     /// Outside a tokio runtime (like `tokio::spawn`).
     pub fn start(&self) -> Option<JoinHandle<()>> {
-        let fut = self.shared.driver.take()?;
+        let drivers = self.shared.driver.take()?;
         // DEBUG like the per-request spans: the driver logs nothing at INFO
         // or above, and an enabled span is entered and left on every poll
         // (~575 instructions per tools/call under the fmt subscriber,
         // callgrind, docs/benchmarks.md).
-        Some(tokio::spawn(
-            fut.instrument(tracing::debug_span!("mcp.driver")),
-        ))
+        if drivers.len() == 1 {
+            let fut = drivers.into_iter().next()?;
+            return Some(tokio::spawn(
+                fut.instrument(tracing::debug_span!("mcp.driver")),
+            ));
+        }
+        let mut set = tokio::task::JoinSet::new();
+        let mut ids = Vec::with_capacity(drivers.len());
+        for (shard, fut) in drivers.into_iter().enumerate() {
+            let h = set.spawn(fut.instrument(tracing::debug_span!("mcp.driver", shard)));
+            ids.push(h.id());
+        }
+        Some(tokio::spawn(async move {
+            let mut first_panic = None;
+            while let Some(ended) = set.join_next().await {
+                if let Err(e) = ended
+                    && e.is_panic()
+                {
+                    let shard = ids.iter().position(|id| *id == e.id());
+                    tracing::error!(
+                        ?shard,
+                        "a shard's driver panicked: its sessions are answered 503, \
+                         the other shards keep serving"
+                    );
+                    if first_panic.is_none() {
+                        first_panic = Some(e.into_panic());
+                    }
+                }
+            }
+            if let Some(p) = first_panic {
+                std::panic::resume_unwind(p);
+            }
+        }))
     }
 
-    /// Whether the driver has been started.
+    /// Whether the drivers have been started (all shards at once).
     pub fn is_started(&self) -> bool {
         self.shared.driver.is_taken()
     }
 
-    /// Ask the driver to stop: open streams end, waiting requests get 503,
-    /// and so does every later request.
+    /// How many shards (driver tasks, core instances) this service runs.
+    pub fn shards(&self) -> usize {
+        self.shared.shards.len()
+    }
+
+    /// The shard that serves the session with this `Mcp-Session-Id` (its
+    /// value modulo [`McpService::shards`]; shard 0 for an id this server
+    /// never mints, which is then answered as an unknown session).
+    pub fn shard_of_session(&self, session_id: &str) -> usize {
+        shard_of_session(session_id.as_bytes(), self.shared.shards.len())
+    }
+
+    /// Make shard `shard`'s driver panic, as a bug would (simulation and
+    /// tests: a dead shard answers 503 for its sessions only). Only with the
+    /// `simulation` feature.
+    #[cfg(feature = "simulation")]
+    pub fn crash_shard_for_simulation(&self, shard: usize) {
+        self.start();
+        let _ = self
+            .shared
+            .shards
+            .get(shard)
+            .control
+            .send(crate::mailbox::Control::Crash);
+    }
+
+    /// Ask every shard's driver to stop: open streams end, waiting requests
+    /// get 503, and so does every later request.
     pub async fn shutdown(&self) {
         self.start();
-        let _ = self.shared.mailbox.send(Command::Shutdown).await;
+        for link in self.shared.shards.iter() {
+            let _ = link.mailbox.send(Command::Shutdown).await;
+        }
     }
 
     /// A shutdown signal for a server that waits for its connections
@@ -376,18 +517,54 @@ impl McpService {
             }
         };
         let req = Request::from_parts(parts, bytes);
-        let ticket = shared.tickets.next();
-        let (reply, reply_rx) = oneshot::channel();
-        // From here on, if this future is dropped (the client went away),
-        // the guard tells the driver.
-        let mut guard = ExchangeGuard::new(ticket, shared.control.clone());
-        if send_command(&shared.mailbox, Command::Request { ticket, req, reply })
-            .await
-            .is_err()
-        {
-            guard.disarm();
-            return unavailable();
-        }
+        let n = shared.shards.len();
+        // The session's shard (its id's residue), else this clone's home.
+        let routed = match req.headers().get("mcp-session-id") {
+            Some(id) => Some(shard_of_session(id.as_bytes(), n)),
+            None => None,
+        };
+        let mut shard = routed.unwrap_or(self.home);
+        let (reply, mut reply_rx) = oneshot::channel();
+        let mut cmd = Command::Request {
+            ticket: 0,
+            req,
+            reply,
+        };
+        let mut tries = 0;
+        let mut guard = loop {
+            let link = shared.shards.get(shard);
+            let ticket = link.tickets.next();
+            if let Command::Request { ticket: t, .. } = &mut cmd {
+                *t = ticket;
+            }
+            // From here on, if this future is dropped (the client went
+            // away), the guard tells the driver.
+            let mut guard = ExchangeGuard::new(ticket, link.control.clone());
+            match send_or_return(&link.mailbox, cmd).await {
+                Ok(()) => break guard,
+                Err(back) => {
+                    guard.disarm();
+                    tries += 1;
+                    // A session lives on its shard only; a request without
+                    // one may go to the next live shard.
+                    if routed.is_some() || tries >= n {
+                        return unavailable();
+                    }
+                    cmd = back;
+                    shard = (shard + 1) % n;
+                    while tries < n && shared.shards.is_dead(shard) {
+                        tries += 1;
+                        shard = (shard + 1) % n;
+                    }
+                    // A fresh reply channel: the old receiver stays ours.
+                    let (r, rx) = oneshot::channel();
+                    if let Command::Request { reply: old, .. } = &mut cmd {
+                        *old = r;
+                    }
+                    reply_rx = rx;
+                }
+            }
+        };
         match reply_rx.await {
             Ok(Reply::Full(head, body)) => {
                 guard.disarm();
@@ -492,6 +669,17 @@ fn unavailable() -> Response<McpBody> {
     )
 }
 
+impl McpService {
+    /// A clone that keeps this one's home shard (the `Service` impls' own
+    /// per-request copy: the connection's clone chose the home).
+    fn same_home(&self) -> McpService {
+        McpService {
+            shared: self.shared.clone(),
+            home: self.home,
+        }
+    }
+}
+
 /// The boxed future of both `Service` impls.
 pub type ResponseFuture =
     Pin<Box<dyn Future<Output = Result<Response<McpBody>, Infallible>> + Send>>;
@@ -510,7 +698,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> ResponseFuture {
-        let this = self.clone();
+        let this = self.same_home();
         let span = tracing::debug_span!("mcp.exchange", method = %req.method());
         Box::pin(async move { Ok(this.handle(req).await) }.instrument(span))
     }
@@ -526,7 +714,7 @@ where
     type Future = ResponseFuture;
 
     fn call(&self, req: Request<B>) -> ResponseFuture {
-        let this = self.clone();
+        let this = self.same_home();
         let span = tracing::debug_span!("mcp.exchange", method = %req.method());
         Box::pin(async move { Ok(this.handle(req).await) }.instrument(span))
     }
