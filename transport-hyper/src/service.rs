@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::auth::ResourceServer;
 use crate::body::McpBody;
+use crate::catch::CatchUnwind;
 use crate::context::{InputSettings, random_keys};
 use crate::driver::{Clock, Driver, DriverSettings};
 use crate::handler::{DynHandler, Handler};
@@ -374,31 +375,31 @@ impl McpService {
                 fut.instrument(tracing::debug_span!("mcp.driver")),
             ));
         }
+        // Several shards: each driver runs inside `CatchUnwind`, so a
+        // panicking shard ends only itself (its mailbox closes: its sessions
+        // are answered 503) and never trips a runtime configured to stop on
+        // a task's panic; the supervisor reports it.
         let mut set = tokio::task::JoinSet::new();
-        let mut ids = Vec::with_capacity(drivers.len());
         for (shard, fut) in drivers.into_iter().enumerate() {
-            let h = set.spawn(fut.instrument(tracing::debug_span!("mcp.driver", shard)));
-            ids.push(h.id());
+            let fut = fut.instrument(tracing::debug_span!("mcp.driver", shard));
+            set.spawn(async move { (shard, CatchUnwind::new(fut).await) });
         }
         Some(tokio::spawn(async move {
             let mut first_panic = None;
             while let Some(ended) = set.join_next().await {
-                if let Err(e) = ended
-                    && e.is_panic()
-                {
-                    let shard = ids.iter().position(|id| *id == e.id());
+                if let Ok((shard, Err(panic))) = ended {
                     tracing::error!(
-                        ?shard,
-                        "a shard's driver panicked: its sessions are answered 503, \
+                        shard,
+                        "a shard's driver panicked ({panic}): its sessions are answered 503, \
                          the other shards keep serving"
                     );
-                    if first_panic.is_none() {
-                        first_panic = Some(e.into_panic());
-                    }
+                    first_panic.get_or_insert((shard, panic));
                 }
             }
-            if let Some(p) = first_panic {
-                std::panic::resume_unwind(p);
+            // Every shard has ended: a panic among them fails the supervisor
+            // too, so `serve` reports it as an error as with one driver.
+            if let Some((shard, panic)) = first_panic {
+                panic!("shard {shard}'s driver panicked: {panic}");
             }
         }))
     }
