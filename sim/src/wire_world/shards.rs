@@ -163,7 +163,11 @@ fn drive(sim: &mut turmoil::Sim<'_>, panics: &harness::Panics, trace: &Trace) ->
         if let Some(p) = taken {
             if !crashed && p.contains(CRASH_MESSAGE) {
                 crashed = true;
-                trace.log("sim", "the shard's driver panicked (deliberately)");
+                trace.log_at(
+                    sim.elapsed().as_millis() as u64,
+                    "sim",
+                    "the shard's driver panicked (deliberately)",
+                );
             } else {
                 *panics.lock().expect("panics") = Some(p);
                 return Err("a task panicked".to_owned());
