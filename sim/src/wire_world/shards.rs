@@ -70,8 +70,10 @@ impl Plan {
         let min_latency_ms = r.range(0, 5);
         let max_latency_ms = min_latency_ms + r.range(0, 30);
         let starts = (0..legacy + modern).map(|_| r.range(0, 300)).collect();
-        let publish_ms = 2_000 + r.range(0, 200);
-        let crash_ms = publish_ms + 500 + r.range(0, 500);
+        // Every subscription is open well before: a start within 300 ms,
+        // then four exchanges of at most 2 x 35 ms each.
+        let publish_ms = 700 + r.range(0, 100);
+        let crash_ms = publish_ms + 200 + r.range(0, 200);
         Plan {
             legacy,
             modern,
@@ -81,7 +83,7 @@ impl Plan {
             publish_ms,
             crash_ms,
             dead: r.range(0, SHARDS as u64 - 1) as usize,
-            check_ms: crash_ms + 500,
+            check_ms: crash_ms + 300,
         }
     }
 }
