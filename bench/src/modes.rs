@@ -192,7 +192,11 @@ impl CpuUse {
         for k in PROJECTED_CORES {
             let k = f64::from(k);
             let amdahl = 1e6 / (d + (c - d).max(0.0) / k);
-            let bound = if d > 0.0 { (1e6 * k / c).min(1e6 / d) } else { 1e6 * k / c };
+            let bound = if d > 0.0 {
+                (1e6 * k / c).min(1e6 / d)
+            } else {
+                1e6 * k / c
+            };
             v[format!("proj_amdahl_{k}")] = json!(amdahl.round());
             v[format!("proj_bound_{k}")] = json!(bound.round());
             v[format!("proj_scaled_{k}")] = json!((1e6 * k / c).round());

@@ -231,10 +231,13 @@ fn calls_table(groups: &[Group], mode: &str, conns: u64, sweep: bool) {
     if gs.is_empty() {
         return;
     }
-    let echo = gs
-        .iter()
-        .find(|g| g.role == "reference")
-        .map(|g| (g.mean("calls_per_s"), g.mean("server_cpu_us_per_op"), g.mean("p99_us")));
+    let echo = gs.iter().find(|g| g.role == "reference").map(|g| {
+        (
+            g.mean("calls_per_s"),
+            g.mean("server_cpu_us_per_op"),
+            g.mean("p99_us"),
+        )
+    });
     let fastest_peer = gs
         .iter()
         .filter(|g| g.role == "peer")

@@ -40,7 +40,10 @@ fn shard_10_fan_out_and_a_dead_shard_in_the_sharded_world() {
     }
     assert!(dead > 0, "no seed put a session on the dying shard");
     assert!(live > 0, "no seed kept a session on a live shard");
-    assert!(all_three > 0, "no seed spread its sessions over all three shards");
+    assert!(
+        all_three > 0,
+        "no seed spread its sessions over all three shards"
+    );
 }
 
 /// The sharded world replays exactly: seeded ids per shard, one seed.
@@ -50,6 +53,10 @@ fn shard_11_the_sharded_world_is_deterministic() {
         let a = shards::run(seed);
         let b = shards::run(seed);
         assert!(a.failure.is_none(), "{}", a.explain());
-        assert_eq!(a.trace_text(), b.trace_text(), "seed {seed} is not deterministic");
+        assert_eq!(
+            a.trace_text(),
+            b.trace_text(),
+            "seed {seed} is not deterministic"
+        );
     }
 }

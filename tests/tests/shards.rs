@@ -35,9 +35,7 @@ fn residue(id: &str) -> usize {
 }
 
 async fn echo(c: &Client, id: i64, text: &str) -> Value {
-    let res = c
-        .call_tool(id, "echo", json!({"text": text}), None)
-        .await;
+    let res = c.call_tool(id, "echo", json!({"text": text}), None).await;
     assert_eq!(res.status(), 200);
     json_body(res).await
 }
@@ -196,13 +194,8 @@ async fn shard_8_max_sessions_is_split_per_shard() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shard_3_unknown_and_garbage_session_ids_are_404() {
     let sharded_server = TestServer::start_service(sharded(app(), Config::default())).await;
-    let single = TestServer::start_service(
-        McpService::builder()
-            .path("/mcp")
-            .shards(1)
-            .build(app()),
-    )
-    .await;
+    let single =
+        TestServer::start_service(McpService::builder().path("/mcp").shards(1).build(app())).await;
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
     let ids = [
         "00000000000000000000000000000000".to_owned(),
@@ -241,16 +234,23 @@ async fn shard_10_a_dead_shard_answers_503_for_its_sessions_only() {
         .unwrap();
     let deadline = tokio::time::Instant::now() + T;
     loop {
-        let res = victim.call_tool(1, "echo", json!({"text": "x"}), None).await;
+        let res = victim
+            .call_tool(1, "echo", json!({"text": "x"}), None)
+            .await;
         if res.status() == 503 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the shard never died");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the shard never died"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     for (i, c) in clients.iter().enumerate() {
         let sid = c.session.as_deref().unwrap();
-        let res = c.call_tool(i as i64, "echo", json!({"text": "y"}), None).await;
+        let res = c
+            .call_tool(i as i64, "echo", json!({"text": "y"}), None)
+            .await;
         if residue(sid) == dead {
             assert_eq!(res.status(), 503, "a dead shard's session");
         } else {
@@ -266,7 +266,12 @@ async fn shard_10_a_dead_shard_answers_503_for_its_sessions_only() {
         let addr = server.addr;
         let res = send(
             addr,
-            modern_request(addr, i as i64, "tools/call", json!({"name": "echo", "arguments": {"text": "z"}})),
+            modern_request(
+                addr,
+                i as i64,
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "z"}}),
+            ),
         )
         .await;
         assert_eq!(res.status(), 200);

@@ -69,9 +69,7 @@ impl IdSource for OsIds {
     fn session_id(&mut self) -> Result<u128, EntropyUnavailable> {
         #[cfg(feature = "simulation")]
         if let Some(seeded) = &mut self.seeded {
-            return crate::shards::draw_in_shard(self.shard, self.shards, || {
-                seeded.session_id()
-            });
+            return crate::shards::draw_in_shard(self.shard, self.shards, || seeded.session_id());
         }
         // The OS generator failed (practically never): no made-up id; the
         // core answers that initialize with 503 and Retry-After.
@@ -338,7 +336,10 @@ impl Driver {
                 self.core.forget_outgoing(k);
             }
             #[cfg(feature = "simulation")]
-            Control::Crash => panic!("shard {} crashed on purpose (simulation)", self.settings.shard),
+            Control::Crash => panic!(
+                "shard {} crashed on purpose (simulation)",
+                self.settings.shard
+            ),
         }
     }
 

@@ -81,6 +81,8 @@ pub use context::{
     Session, SessionData, with_input_rounds,
 };
 pub use handler::{FnHandler, Handler, Outcome, handler_fn};
+#[cfg(feature = "driver-metrics")]
+pub use metrics::{DriverMetrics, driver_metrics};
 pub use registry::{
     CacheHint, CacheScope, Completion, McpServer, Prompt, Resource, ResourceTemplate, Tool,
     ToolResult,
@@ -88,8 +90,6 @@ pub use registry::{
 #[cfg(feature = "schemars")]
 pub use registry::{IntoToolResult, Json, ToolError};
 pub use serve::{Listener, SHUTDOWN_GRACE, serve};
-#[cfg(feature = "driver-metrics")]
-pub use metrics::{DriverMetrics, driver_metrics};
 pub use service::{Builder, McpService, ResponseFuture};
 pub use shards::MAX_SHARDS;
 pub use tasks::{

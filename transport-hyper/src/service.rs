@@ -30,6 +30,9 @@ use crate::sync::{TakeOnce, Tickets};
 
 type DriverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// `Mcp-Session-Id`, parsed once.
+const SESSION_ID: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
+
 /// Settings of the adapter itself (the protocol's live in [`Config`]).
 #[derive(Clone, Debug)]
 pub struct Builder {
@@ -520,9 +523,13 @@ impl McpService {
         let req = Request::from_parts(parts, bytes);
         let n = shared.shards.len();
         // The session's shard (its id's residue), else this clone's home.
-        let routed = match req.headers().get("mcp-session-id") {
-            Some(id) => Some(shard_of_session(id.as_bytes(), n)),
-            None => None,
+        // One shard: nothing to look up (the single driver's path).
+        let routed = if n == 1 {
+            None
+        } else {
+            req.headers()
+                .get(SESSION_ID)
+                .map(|id| shard_of_session(id.as_bytes(), n))
         };
         let mut shard = routed.unwrap_or(self.home);
         let (reply, mut reply_rx) = oneshot::channel();

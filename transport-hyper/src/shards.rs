@@ -212,9 +212,7 @@ pub(crate) async fn send_or_return(
 ) -> Result<(), Command> {
     match tx.try_send(cmd) {
         Ok(()) => Ok(()),
-        Err(mpsc::error::TrySendError::Full(cmd)) => {
-            Box::pin(tx.send(cmd)).await.map_err(|e| e.0)
-        }
+        Err(mpsc::error::TrySendError::Full(cmd)) => Box::pin(tx.send(cmd)).await.map_err(|e| e.0),
         Err(mpsc::error::TrySendError::Closed(cmd)) => Err(cmd),
     }
 }
@@ -227,7 +225,9 @@ mod tests {
     fn draws_land_in_their_shard() {
         let mut state = 7u128;
         let mut draw = || {
-            state = state.wrapping_mul(0x2545_F491_4F6C_DD1D).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(0x2545_F491_4F6C_DD1D)
+                .wrapping_add(1442695040888963407);
             Ok(state)
         };
         for n in [1usize, 2, 3, 7, 64] {
@@ -245,7 +245,10 @@ mod tests {
         // Always residue 0 mod 2: shard 1 can never be served.
         let r = draw_in_shard(1, 2, || Ok(4));
         assert_eq!(r, Err(EntropyUnavailable));
-        assert_eq!(draw_in_shard(0, 2, || Err(EntropyUnavailable)), Err(EntropyUnavailable));
+        assert_eq!(
+            draw_in_shard(0, 2, || Err(EntropyUnavailable)),
+            Err(EntropyUnavailable)
+        );
     }
 
     #[test]

@@ -157,7 +157,11 @@ pub fn run(seed: u64) -> Report {
 /// Step the simulation to its end; the deliberate crash's panic is taken
 /// out of the slot as soon as it happens (so a later panic is still
 /// caught), any other panic fails the run.
-fn drive(sim: &mut turmoil::Sim<'_>, panics: &harness::Panics, trace: &Trace) -> Result<(), String> {
+fn drive(
+    sim: &mut turmoil::Sim<'_>,
+    panics: &harness::Panics,
+    trace: &Trace,
+) -> Result<(), String> {
     let mut crashed = false;
     loop {
         let done = sim.step().map_err(|e| e.to_string())?;
@@ -309,7 +313,9 @@ fn count_updates(mut body: IncomingBody) -> (Arc<AtomicU32>, Arc<AtomicU32>) {
         while let Some(Ok(frame)) = body.frame().await {
             if let Ok(data) = frame.into_data() {
                 for v in events.push(&data) {
-                    if v["method"] == "notifications/resources/updated" && v["params"]["uri"] == "mem://x" {
+                    if v["method"] == "notifications/resources/updated"
+                        && v["params"]["uri"] == "mem://x"
+                    {
                         u.fetch_add(1, Ordering::SeqCst);
                     }
                 }
@@ -369,7 +375,8 @@ async fn legacy(name: String, idx: usize, plan: Plan, trace: Trace, tally: Arc<T
         Ok(Got::Json(202, ..)) => {}
         _ => return fail("notifications/initialized was not accepted".into()),
     }
-    let sub = r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"mem://x"}}"#;
+    let sub =
+        r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"mem://x"}}"#;
     match send(wire::post(Some(&session), sub.to_owned())).await {
         Ok(g) => {
             let (s, v) = answer(g).await;
@@ -487,7 +494,10 @@ async fn publisher(plan: Plan, trace: Trace) {
             Ok(g) => {
                 let (s, v) = answer(g).await;
                 if s != 200 || v["result"]["structuredContent"]["tag"] != tag.as_str() {
-                    trace.fail("p", format!("a stateless call after the crash was answered {s} {v}"));
+                    trace.fail(
+                        "p",
+                        format!("a stateless call after the crash was answered {s} {v}"),
+                    );
                     return;
                 }
             }
