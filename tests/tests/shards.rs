@@ -99,7 +99,10 @@ async fn shard_4_stateless_requests_are_served_on_every_shard() {
 }
 
 /// SHARD-6: one `resource_updated` reaches the subscribed legacy sessions
-/// and the 2026-07-28 listen streams on every shard.
+/// and the 2026-07-28 listen streams on every shard. SHARD-5: the registry
+/// keeps subscribed sessions by `SessionKey`, and every shard's core numbers
+/// its sessions from 1, so without keys unique across shards the sessions
+/// would overwrite each other there and the count would fall short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shard_6_resource_updated_fans_out_to_every_shard() {
     let app = app();
