@@ -10,6 +10,8 @@
 # server's total instructions, less those of an idle start and stop of the
 # same server, divided by the calls counted, is the figure.
 # Settings (environment): CONNS=8 DURATION=8 TARGETS="hyper-echo streamable-json ..."
+# (also streamable-n1 / streamable-ncores: one driver, one per core; compare
+# CONNS=32 with CONNS=512 for what grows with concurrency, issue 19)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,6 +34,8 @@ cmd() {
     streamable-json) echo "$OURS --bind $ADDR --response-mode json" ;;
     streamable-sse) echo "$OURS --bind $ADDR --response-mode sse" ;;
     streamable-auto) echo "$OURS --bind $ADDR" ;;
+    streamable-n1) echo "$OURS --bind $ADDR --response-mode json --shards 1" ;;
+    streamable-ncores) echo "$OURS --bind $ADDR --response-mode json --shards $(nproc)" ;;
     rmcp) echo "$RMCP $ADDR" ;;
   esac
 }

@@ -14,6 +14,15 @@
 # Settings (environment): CONNS=32 DURATION=10 ROUNDS=2 SSE_STREAMS=1000
 # EVENTS=10 INTERVAL_MS=100 SESSIONS=10000,100000 PY_SESSIONS=10000
 # PHASES="json sse modern sessions" TARGETS="hyper-echo streamable-json ..."
+#
+# The concurrency sweep of issue 19 (sharded drivers): PHASES=scale runs
+# hyper-echo, streamable with one driver (streamable-n1) and with one per
+# core (streamable-ncores), and rmcp, interleaved, at each of
+# SCALE_CONNS="1 8 32 128 512" connections; both streamable targets are the
+# example server built with the driver-metrics feature, so each run also
+# reports the driver's serial time per call and the Amdahl projection:
+#
+#   PHASES=scale DURATION=10 ROUNDS=2 bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -29,7 +38,9 @@ INTERVAL_MS=${INTERVAL_MS:-100}
 SESSIONS=${SESSIONS:-10000,100000}
 PY_SESSIONS=${PY_SESSIONS:-10000}
 PHASES=${PHASES:-json sse modern sessions}
-TARGETS=${TARGETS:-hyper-echo streamable-json streamable-sse streamable-auto rmcp ts-sdk py-sdk}
+SCALE_CONNS=${SCALE_CONNS:-1 8 32 128 512}
+SHARDS_N=${SHARDS_N:-$(nproc)}
+TARGETS=${TARGETS:-hyper-echo streamable-json streamable-sse streamable-auto streamable-n1 streamable-ncores rmcp ts-sdk py-sdk}
 OUT=${OUT:-$CACHE/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null || true
@@ -40,9 +51,17 @@ log() { echo "== $*" >&2; }
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 log "building streamable-bench, the example server and hyper-echo (release)"
 cargo build --release -q -p streamable-bench --bin streamable-bench --example hyper_echo
+if [[ " $PHASES " == *" scale "* ]]; then
+  # The metered build first, kept aside (the plain build below replaces it).
+  log "building the example server with driver-metrics (release)"
+  cargo build --release -q -p streamable-hyper --features driver-metrics --example server
+  cp "$TARGET_DIR/release/examples/server" "$CACHE/server-metered"
+fi
 cargo build --release -q -p streamable-hyper --example server
 BENCH=$TARGET_DIR/release/streamable-bench
 OURS=$TARGET_DIR/release/examples/server
+METERED=$CACHE/server-metered
+METRICS=$CACHE/driver-metrics
 ECHO=$TARGET_DIR/release/examples/hyper_echo
 
 have() { [[ " $TARGETS " == *" $1 "* ]]; }
@@ -102,6 +121,7 @@ port_of() {
   case $1 in
     hyper-echo) echo 18710 ;; streamable-json) echo 18711 ;; streamable-sse) echo 18712 ;;
     streamable-auto) echo 18713 ;; rmcp) echo 18714 ;; ts-sdk) echo 18715 ;; py-sdk) echo 18716 ;;
+    streamable-n1) echo 18717 ;; streamable-ncores) echo 18718 ;;
   esac
 }
 role_of() {
@@ -116,6 +136,8 @@ start() {
     streamable-json) "$OURS" --bind "$addr" --response-mode json ${max:+--max-sessions $max} 2>/dev/null & ;;
     streamable-sse) "$OURS" --bind "$addr" --response-mode sse ${max:+--max-sessions $max} 2>/dev/null & ;;
     streamable-auto) "$OURS" --bind "$addr" ${max:+--max-sessions $max} 2>/dev/null & ;;
+    streamable-n1) rm -f "$METRICS"; "$METERED" --bind "$addr" --response-mode json --shards 1 --metrics-file "$METRICS" 2>/dev/null & ;;
+    streamable-ncores) rm -f "$METRICS"; "$METERED" --bind "$addr" --response-mode json --shards "$SHARDS_N" --metrics-file "$METRICS" 2>/dev/null & ;;
     rmcp) "$RMCP" "$addr" 2>/dev/null & ;;
     ts-sdk) (cd "$CACHE/ts" && exec "$NODE" server.mjs "$addr") 2>/dev/null & ;;
     py-sdk) "$CACHE/py/venv/bin/python" bench/peers/py/server.py "$addr" ${max:+--max-sessions $max} 2>/dev/null & ;;
@@ -136,8 +158,10 @@ run() {
   [[ $mode == sessions ]] && max=200000
   start "$name" $max || return 0
   sleep 0.5
+  local metered=()
+  [[ $name == streamable-n1 || $name == streamable-ncores ]] && metered=(--driver-metrics "$METRICS")
   "$BENCH" --url "http://127.0.0.1:$(port_of "$name")/mcp" --mode "$mode" --pid "$PID" \
-    --label "$name" --role "$(role_of "$name")" --out "$OUT" "$@" || log "$name $mode failed"
+    --label "$name" --role "$(role_of "$name")" --out "$OUT" "${metered[@]}" "$@" || log "$name $mode failed"
   cleanup
 }
 
@@ -156,6 +180,7 @@ pick() { local t out=(); for t in "$@"; do have "$t" && out+=("$t"); done; echo 
 json_run() { run "$1" json -c "$CONNS" -d "$DURATION"; }
 sse_run() { run "$1" sse-stream -c "$SSE_STREAMS" -d "$DURATION" --events "$EVENTS" --interval-ms "$INTERVAL_MS"; }
 modern_run() { run "$1" modern -c "$CONNS" -d "$DURATION"; }
+scale_run() { run "$1" json -c "$SCALE_C" -d "$DURATION"; }
 sessions_run() {
   case $1 in
     py-sdk) run "$1" sessions -c "$CONNS" --sessions "$PY_SESSIONS" --timeout 60 ;;
@@ -173,6 +198,10 @@ for phase in $PHASES; do
     json) read -ra L <<< "$(pick hyper-echo streamable-json streamable-sse streamable-auto rmcp ts-sdk py-sdk)"; log "json"; rounds L json_run ;;
     sse) read -ra L <<< "$(pick hyper-echo streamable-sse streamable-auto rmcp ts-sdk py-sdk)"; log "sse-stream"; rounds L sse_run ;;
     modern) read -ra L <<< "$(pick hyper-echo streamable-auto rmcp ts-sdk py-sdk)"; log "modern"; ROUNDS=1 rounds L modern_run ;;
+    scale)
+      read -ra L <<< "$(pick hyper-echo streamable-n1 streamable-ncores rmcp)"
+      log "scale: ${L[*]} at $SCALE_CONNS connections (streamable-ncores: $SHARDS_N shards)"
+      for SCALE_C in $SCALE_CONNS; do rounds L scale_run; done ;;
     sessions) read -ra L <<< "$(pick streamable-auto rmcp ts-sdk py-sdk)"; log "sessions"; ROUNDS=1 rounds L sessions_run ;;
     *) log "unknown phase $phase" ;;
   esac

@@ -6,6 +6,7 @@
 //! streamable-bench --url ... --mode sessions --sessions 10000,100000 --pid 1234
 //! streamable-bench --url ... --mode modern          # 2026-07-28 stateless requests
 //! streamable-bench report results.jsonl             # the comparison table
+//! streamable-bench --url ... --mode json --pid 1234 --driver-metrics /tmp/d  # serial fraction
 //! ```
 //!
 //! Every connection is its own HTTP/1.1 keep-alive connection with its own
@@ -68,6 +69,9 @@ struct Settings {
     timeout: Duration,
     text: String,
     check: bool,
+    /// A file the server rewrites with `<driver busy ns> <polls>` (our
+    /// example server's `--metrics-file`, feature `driver-metrics`).
+    driver_metrics: Option<String>,
 }
 
 const USAGE: &str = "usage: streamable-bench --url URL [--mode json|sse-stream|sessions|modern]
@@ -75,6 +79,7 @@ const USAGE: &str = "usage: streamable-bench --url URL [--mode json|sse-stream|s
   [--pid PID] [--label NAME] [--role ours|reference|peer] [--out FILE.jsonl]
   [--protocol VERSION=2025-11-25] [--events N=10] [--interval-ms MS=100]
   [--sessions N[,N..]=10000] [--timeout SECS=10] [--text STR] [--check]
+  [--driver-metrics FILE]  (our server's --metrics-file: driver time per call, Amdahl projection)
        streamable-bench report FILE.jsonl";
 
 fn parse(args: Vec<String>) -> Result<Settings, String> {
@@ -96,6 +101,7 @@ fn parse(args: Vec<String>) -> Result<Settings, String> {
         timeout: Duration::from_secs(10),
         text: "hello".into(),
         check: false,
+        driver_metrics: None,
     };
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -142,6 +148,7 @@ fn parse(args: Vec<String>) -> Result<Settings, String> {
             "--timeout" => s.timeout = secs(val()?)?,
             "--text" => s.text = val()?,
             "--check" => s.check = true,
+            "--driver-metrics" => s.driver_metrics = Some(val()?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }

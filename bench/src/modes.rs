@@ -125,9 +125,9 @@ where
     let _ = window.set(w);
     ready.wait().await;
     tokio::time::sleep_until(w.start.into()).await;
-    let before = CpuUse::now(s.pid.as_deref());
+    let before = CpuUse::now(s);
     tokio::time::sleep_until(w.end.into()).await;
-    let after = CpuUse::now(s.pid.as_deref());
+    let after = CpuUse::now(s);
     let mut total = Tally::default();
     for t in tasks {
         match t.await {
@@ -138,18 +138,25 @@ where
     Ok((w, total, after.since(&before)))
 }
 
-/// CPU time of the server (when its pid is known) and of the tester.
+/// CPU time of the server (when its pid is known) and of the tester, and
+/// the server's driver busy time (when it publishes it).
 #[derive(Clone, Copy, Default)]
 struct CpuUse {
     server: Option<u64>,
     tester: Option<u64>,
+    /// Driver busy nanoseconds (`--driver-metrics`).
+    driver_ns: Option<u64>,
 }
 
+/// The cores of the Amdahl projection (issue 19).
+const PROJECTED_CORES: [u32; 3] = [4, 16, 64];
+
 impl CpuUse {
-    fn now(pid: Option<&str>) -> CpuUse {
+    fn now(s: &Settings) -> CpuUse {
         CpuUse {
-            server: pid.and_then(cpu_us),
+            server: s.pid.as_deref().and_then(cpu_us),
             tester: cpu_us("self"),
+            driver_ns: s.driver_metrics.as_deref().and_then(driver_ns),
         }
     }
 
@@ -158,6 +165,41 @@ impl CpuUse {
         CpuUse {
             server: d(self.server, before.server),
             tester: d(self.tester, before.tester),
+            driver_ns: d(self.driver_ns, before.driver_ns),
+        }
+    }
+
+    /// The driver's serial time per call and the throughput one driver
+    /// allows on `k` cores, beside perfect scaling of the measured CPU per
+    /// call (what `k` shards would give):
+    /// - Amdahl: a call's work is `d` serial (the driver) and `c - d`
+    ///   parallel, so `k` cores serve at most `1 / (d + (c - d) / k)`;
+    /// - bound: the driver alone caps at `1 / d` and the cores at `k / c`,
+    ///   so `min(k / c, 1 / d)` (serial work overlapping parallel work).
+    fn project(&self, v: &mut Value, units: u64) {
+        let (Some(ns), Some(server_us)) = (self.driver_ns, self.server) else {
+            return;
+        };
+        if units == 0 {
+            return;
+        }
+        let d = ns as f64 / 1000.0 / units as f64;
+        let c = server_us as f64 / units as f64;
+        v["driver_us_per_op"] = json!(round2(d));
+        if c > 0.0 {
+            v["driver_share"] = json!(round2(d / c));
+        }
+        for k in PROJECTED_CORES {
+            let k = f64::from(k);
+            let amdahl = 1e6 / (d + (c - d).max(0.0) / k);
+            let bound = if d > 0.0 {
+                (1e6 * k / c).min(1e6 / d)
+            } else {
+                1e6 * k / c
+            };
+            v[format!("proj_amdahl_{k}")] = json!(amdahl.round());
+            v[format!("proj_bound_{k}")] = json!(bound.round());
+            v[format!("proj_scaled_{k}")] = json!((1e6 * k / c).round());
         }
     }
 
@@ -256,7 +298,18 @@ async fn calls(s: &Settings, target: &Target, era: Era) -> Result<Value, String>
         "max_us": t.latency.max(),
     });
     cpu.record(&mut v, secs, t.ok);
+    cpu.project(&mut v, t.ok);
     Ok(v)
+}
+
+/// The first number of the server's metrics file (driver busy ns).
+fn driver_ns(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Wall-clock microseconds since the epoch (the servers stamp progress

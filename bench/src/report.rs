@@ -62,18 +62,30 @@ fn line(v: &Value) -> String {
             s.push_str(&format!("  errors {}", errors(v)));
             s
         }
-        mode => format!(
-            "{label:<18} {mode:<10}  calls/s {:>9.0}  p50 {:>6} p99 {:>7} max {:>7} us  server {:>7.1} us/call (cpu {:.2})  tester {:>5.1} us/call (cpu {:.2})  errors {}",
-            f(v, "calls_per_s"),
-            v["p50_us"],
-            v["p99_us"],
-            v["max_us"],
-            f(v, "server_cpu_us_per_op"),
-            f(v, "server_cpu_util"),
-            f(v, "tester_cpu_us_per_op"),
-            f(v, "tester_cpu_util"),
-            errors(v)
-        ),
+        mode => {
+            let mut s = format!(
+                "{label:<18} {mode:<10}  calls/s {:>9.0}  p50 {:>6} p99 {:>7} max {:>7} us  server {:>7.1} us/call (cpu {:.2})  tester {:>5.1} us/call (cpu {:.2})  errors {}",
+                f(v, "calls_per_s"),
+                v["p50_us"],
+                v["p99_us"],
+                v["max_us"],
+                f(v, "server_cpu_us_per_op"),
+                f(v, "server_cpu_util"),
+                f(v, "tester_cpu_us_per_op"),
+                f(v, "tester_cpu_util"),
+                errors(v)
+            );
+            if v.get("driver_us_per_op").is_some() {
+                s.push_str(&format!(
+                    "  driver {:.2} us/call (share {:.2}; one driver on 16 cores: Amdahl {:.0}, bound {:.0} calls/s)",
+                    f(v, "driver_us_per_op"),
+                    f(v, "driver_share"),
+                    f(v, "proj_amdahl_16"),
+                    f(v, "proj_bound_16")
+                ));
+            }
+            s
+        }
     }
 }
 
@@ -81,6 +93,7 @@ fn line(v: &Value) -> String {
 struct Group {
     mode: String,
     label: String,
+    connections: u64,
     role: String,
     runs: Vec<Value>,
 }
@@ -118,66 +131,39 @@ pub(crate) fn print(path: &str) -> Result<(), String> {
         let v: Value = serde_json::from_str(line).map_err(|e| format!("{path}:{}: {e}", n + 1))?;
         let mode = v["mode"].as_str().unwrap_or("").to_owned();
         let label = v["label"].as_str().unwrap_or("").to_owned();
+        // Runs at different connection counts are different groups (the
+        // concurrency sweep of issue 19).
+        let connections = match mode.as_str() {
+            "json" | "modern" => v["connections"].as_u64().unwrap_or(0),
+            _ => 0,
+        };
         match groups
             .iter_mut()
-            .find(|g| g.mode == mode && g.label == label)
+            .find(|g| g.mode == mode && g.label == label && g.connections == connections)
         {
             Some(g) => g.runs.push(v),
             None => groups.push(Group {
                 mode,
                 label,
+                connections,
                 role: v["role"].as_str().unwrap_or("peer").to_owned(),
                 runs: vec![v],
             }),
         }
     }
     for mode in ["json", "modern"] {
-        let gs: Vec<&Group> = groups.iter().filter(|g| g.mode == mode).collect();
-        if gs.is_empty() {
-            continue;
-        }
-        let echo = gs
+        let mut conns: Vec<u64> = groups
             .iter()
-            .find(|g| g.role == "reference")
-            .map(|g| g.mean("calls_per_s"));
-        let fastest_peer = gs
-            .iter()
-            .filter(|g| g.role == "peer")
-            .max_by(|a, b| a.mean("calls_per_s").total_cmp(&b.mean("calls_per_s")));
-        println!(
-            "\n## {mode}: tools/call echo round trips (mean of {} rounds)\n",
-            gs[0].runs.len()
-        );
-        println!(
-            "| target | calls/s | range | p50 µs | p99 µs | server µs/call | tester CPU | x hyper-echo | x fastest peer | errors |"
-        );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for g in &gs {
-            let c = g.mean("calls_per_s");
-            let (lo, hi) = g.range("calls_per_s");
-            let ratio = |d: Option<f64>| match d {
-                Some(d) if d > 0.0 => format!("{:.2}", c / d),
-                _ => "-".into(),
-            };
-            println!(
-                "| {} | {:.0} | {:.0}–{:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {} | {} | {} |",
-                g.label,
-                c,
-                lo,
-                hi,
-                g.mean("p50_us"),
-                g.mean("p99_us"),
-                g.mean("server_cpu_us_per_op"),
-                g.mean("tester_cpu_util"),
-                ratio(echo),
-                ratio(fastest_peer.map(|p| p.mean("calls_per_s"))),
-                g.errors()
-            );
-        }
-        if let Some(p) = fastest_peer {
-            println!("\nfastest peer: {}", p.label);
+            .filter(|g| g.mode == mode)
+            .map(|g| g.connections)
+            .collect();
+        conns.sort_unstable();
+        conns.dedup();
+        for &n in &conns {
+            calls_table(&groups, mode, n, conns.len() > 1);
         }
     }
+    projection_table(&groups);
     let gs: Vec<&Group> = groups.iter().filter(|g| g.mode == "sse-stream").collect();
     if !gs.is_empty() {
         let r = &gs[0].runs[0];
@@ -234,4 +220,115 @@ pub(crate) fn print(path: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The `json` / `modern` table of one connection count.
+fn calls_table(groups: &[Group], mode: &str, conns: u64, sweep: bool) {
+    let gs: Vec<&Group> = groups
+        .iter()
+        .filter(|g| g.mode == mode && g.connections == conns)
+        .collect();
+    if gs.is_empty() {
+        return;
+    }
+    let echo = gs.iter().find(|g| g.role == "reference").map(|g| {
+        (
+            g.mean("calls_per_s"),
+            g.mean("server_cpu_us_per_op"),
+            g.mean("p99_us"),
+        )
+    });
+    let fastest_peer = gs
+        .iter()
+        .filter(|g| g.role == "peer")
+        .max_by(|a, b| a.mean("calls_per_s").total_cmp(&b.mean("calls_per_s")));
+    let at = if sweep {
+        format!(", {conns} connections")
+    } else {
+        String::new()
+    };
+    println!(
+        "\n## {mode}: tools/call echo round trips{at} (mean of {} rounds)\n",
+        gs[0].runs.len()
+    );
+    println!(
+        "| target | calls/s | range | p50 µs | p99 µs | server µs/call | tester CPU | x hyper-echo | CPU x hyper-echo | p99 x hyper-echo | x fastest peer | errors |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for g in &gs {
+        let c = g.mean("calls_per_s");
+        let (lo, hi) = g.range("calls_per_s");
+        let ratio = |x: f64, d: Option<f64>| match d {
+            Some(d) if d > 0.0 => format!("{:.2}", x / d),
+            _ => "-".into(),
+        };
+        println!(
+            "| {} | {:.0} | {:.0}–{:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {} | {} | {} | {} | {} |",
+            g.label,
+            c,
+            lo,
+            hi,
+            g.mean("p50_us"),
+            g.mean("p99_us"),
+            g.mean("server_cpu_us_per_op"),
+            g.mean("tester_cpu_util"),
+            ratio(c, echo.map(|e| e.0)),
+            ratio(g.mean("server_cpu_us_per_op"), echo.map(|e| e.1)),
+            ratio(g.mean("p99_us"), echo.map(|e| e.2)),
+            ratio(c, fastest_peer.map(|p| p.mean("calls_per_s"))),
+            g.errors()
+        );
+    }
+    if let Some(p) = fastest_peer {
+        println!("\nfastest peer: {}", p.label);
+    }
+}
+
+/// The serial fraction (runs with `--driver-metrics`) and the projected
+/// calls/s of one driver on 4, 16 and 64 cores, beside the reference's
+/// per-core figure scaled to the same cores.
+fn projection_table(groups: &[Group]) {
+    let gs: Vec<&Group> = groups
+        .iter()
+        .filter(|g| g.runs.iter().any(|r| r.get("driver_us_per_op").is_some()))
+        .collect();
+    if gs.is_empty() {
+        return;
+    }
+    println!("\n## driver serial time and projection (Amdahl; bound = min(k / cpu, 1 / driver))\n");
+    println!(
+        "| target | mode | conns | server µs/call | driver µs/call | driver share | 4 cores Amdahl / bound | 16 cores | 64 cores | hyper-echo scaled 4 / 16 / 64 |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for g in gs {
+        let echo = groups
+            .iter()
+            .find(|e| e.role == "reference" && e.mode == g.mode && e.connections == g.connections)
+            .map(|e| e.mean("server_cpu_us_per_op"))
+            .filter(|c| *c > 0.0);
+        let scaled = match echo {
+            Some(c) => format!("{:.0} / {:.0} / {:.0}", 4e6 / c, 16e6 / c, 64e6 / c),
+            None => "-".into(),
+        };
+        let k = |n: u32| {
+            format!(
+                "{:.0} / {:.0}",
+                g.mean(&format!("proj_amdahl_{n}")),
+                g.mean(&format!("proj_bound_{n}"))
+            )
+        };
+        println!(
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2} | {} | {} | {} | {} |",
+            g.label,
+            g.mode,
+            g.connections,
+            g.mean("server_cpu_us_per_op"),
+            g.mean("driver_us_per_op"),
+            g.mean("driver_share"),
+            k(4),
+            k(16),
+            k(64),
+            scaled
+        );
+    }
 }

@@ -5,6 +5,7 @@
 //! cargo run --release -p streamable-sim -- --seeds 500 --from 42
 //! cargo run --release -p streamable-sim -- --seed 1234        # replay one, print its trace
 //! cargo run --release -p streamable-sim -- --seeds 500 --bug b # a known-bad variant (expect failures)
+//! cargo run --release -p streamable-sim -- --seeds 1000 --shards 3 # the server with 3 sharded drivers
 //! ```
 //!
 //! Runs on one thread (turmoil's simulation is single-threaded; seeds are
@@ -29,11 +30,13 @@ struct Args {
     bug: Option<Bug>,
     jobs: u64,
     trace: bool,
+    /// Sharded drivers of the server (issue 19); 1 is the standard sweep.
+    shards: usize,
 }
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: streamable-sim [--seeds N] [--from S] [--seed N] [--bug a..h] [--jobs J] [--trace]"
+        "usage: streamable-sim [--seeds N] [--from S] [--seed N] [--bug a..h] [--jobs J] [--trace] [--shards N]"
     );
     ExitCode::from(2)
 }
@@ -46,6 +49,7 @@ fn parse() -> Option<Args> {
         bug: None,
         jobs: 1,
         trace: false,
+        shards: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -56,6 +60,7 @@ fn parse() -> Option<Args> {
             "--bug" => a.bug = Some(Bug::from_letter(it.next()?.chars().next()?)?),
             "--jobs" => a.jobs = it.next()?.parse::<u64>().ok()?.max(1),
             "--trace" => a.trace = true,
+            "--shards" => a.shards = it.next()?.parse::<usize>().ok()?.max(1),
             _ => return None,
         }
     }
@@ -75,8 +80,20 @@ pub fn main() -> ExitCode {
     let Some(args) = parse() else {
         return usage();
     };
+    if args.shards > 1 && args.bug.is_some() {
+        eprintln!("--shards runs no variant");
+        return usage();
+    }
+    let shards = args.shards;
+    let run = move |seed: u64, bug: Option<Bug>| {
+        if shards > 1 {
+            crate::run_sharded(seed, shards)
+        } else {
+            crate::run(seed, bug)
+        }
+    };
     if let Some(seed) = args.seed {
-        let r = crate::run(seed, args.bug);
+        let r = run(seed, args.bug);
         if r.failure.is_some() {
             print_failure(&r);
             return ExitCode::FAILURE;
@@ -110,7 +127,7 @@ pub fn main() -> ExitCode {
                     if i >= total {
                         return;
                     }
-                    let r = crate::run(from + i, bug);
+                    let r = run(from + i, bug);
                     bar.inc(1);
                     {
                         let mut all = counts.lock().expect("counts");
@@ -136,7 +153,7 @@ pub fn main() -> ExitCode {
     let elapsed = start.elapsed().as_secs_f64();
     let done = bar.position();
     println!(
-        "{done} seeds ({}..{}) in {elapsed:.1} s: {:.1} seeds/s ({:.0} seeds/min) on {} thread(s){}",
+        "{done} seeds ({}..{}) in {elapsed:.1} s: {:.1} seeds/s ({:.0} seeds/min) on {} thread(s){}{}",
         args.from,
         args.from + done,
         done as f64 / elapsed,
@@ -144,7 +161,12 @@ pub fn main() -> ExitCode {
         args.jobs,
         args.bug
             .map(|b| format!(", variant ({})", b.letter()))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        if shards > 1 {
+            format!(", {shards} shards")
+        } else {
+            String::new()
+        }
     );
     let counts = counts.lock().expect("counts");
     if !counts.is_empty() {

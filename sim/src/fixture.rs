@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use streamable_core::{Config, ErrorObject, HostPolicy};
-use streamable_hyper::{McpServer, McpService, Tool, ToolResult};
+use streamable_hyper::{Builder, McpServer, McpService, Resource, Tool, ToolResult};
 
 use crate::harness::{SERVER, now_ms};
 
@@ -123,28 +123,68 @@ pub(crate) fn app() -> McpServer {
         ))
 }
 
-/// The wire world's service: the default `retry`, random session ids.
+/// The wire world's service: the default `retry`, random session ids, one
+/// shard (the single driver the model checks).
 pub(crate) fn service() -> McpService {
     service_with(Config::default().retry_ms, None)
 }
 
+/// The wire world's service with `shards` sharded drivers (issue 19), with
+/// session ids from `ids` (a seed, deterministic per shard) when given.
+pub(crate) fn sharded_service(shards: usize, ids: Option<u64>) -> McpService {
+    let builder = builder(Config::default().retry_ms).shards(shards);
+    match ids {
+        Some(seed) => builder.predictable_session_ids_for_simulation(seed),
+        None => builder,
+    }
+    .build(app())
+}
+
+/// The fan-out world's service (`shards` drivers, seeded ids) around
+/// [`app`] plus the resource `mem://x` and the tool `touch`, which calls
+/// `resource_updated("mem://x")` and answers how many subscribers it reached.
+pub(crate) fn fan_out_service(shards: usize, ids: u64) -> McpService {
+    let app = app().resource(Resource::text("mem://x", "x", "text/plain", "X"));
+    let handle = app.clone();
+    let app = app.tool(Tool::new(
+        "touch",
+        "resources/updated for mem://x; answers how many it reached",
+        json!({"type": "object"}),
+        move |_ctx, args| {
+            let handle = handle.clone();
+            async move {
+                let reached = handle.resource_updated("mem://x").await;
+                Ok(tagged(&tag_of(&args), json!({"reached": reached})))
+            }
+        },
+    ));
+    builder(Config::default().retry_ms)
+        .shards(shards)
+        .predictable_session_ids_for_simulation(ids)
+        .build(app)
+}
+
 /// The simulated server's service, sending `retry_ms` in its priming
-/// events, with session ids from `ids` (a seed) when given.
+/// events, with session ids from `ids` (a seed) when given; one shard.
 pub(crate) fn service_with(retry_ms: u64, ids: Option<u64>) -> McpService {
+    let builder = builder(retry_ms).shards(1);
+    match ids {
+        Some(seed) => builder.predictable_session_ids_for_simulation(seed),
+        None => builder,
+    }
+    .build(app())
+}
+
+fn builder(retry_ms: u64) -> Builder {
     let config = Config {
         retry_ms,
         // The wire world's clients send `localhost`; ours the host's name.
         hosts: HostPolicy::List(vec!["localhost".into(), SERVER.into()]),
         ..Config::default()
     };
-    let builder = McpService::builder()
+    McpService::builder()
         .config(config)
         .connection_backlog(16)
         .keep_alive(None)
-        .check_invariants(true);
-    match ids {
-        Some(seed) => builder.predictable_session_ids_for_simulation(seed),
-        None => builder,
-    }
-    .build(app())
+        .check_invariants(true)
 }

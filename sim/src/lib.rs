@@ -59,3 +59,16 @@ pub fn run(seed: u64, bug: Option<Bug>) -> Report {
         }
     }
 }
+
+/// The sharded server (issue 19): the wire world's standard scenario of
+/// `seed` against a server with `shards` drivers, then the fan-out and
+/// shard-death world ([`wire_world::shards`], three shards); the first
+/// failure, or the latter's report (its counts say how many sessions were
+/// on the dead shard and on live ones).
+pub fn run_sharded(seed: u64, shards: usize) -> Report {
+    let wire = wire_world::run_sharded(seed, shards);
+    if wire.failure.is_some() {
+        return wire;
+    }
+    wire_world::shards::run(seed)
+}

@@ -15,7 +15,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use streamable_core::{
     CloseReason, Config, Delivery, EntropyUnavailable, ErrorObject, ExchangeId, IdSource,
-    OutgoingKey, Output, ProtocolVersion, RawJson, RequestKey, Server, SessionKey, Timestamp, code,
+    OutgoingKey, Output, ProtocolVersion, RawJson, RequestKey, SendError, Server, SessionKey,
+    Timestamp, code,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -27,28 +28,40 @@ use crate::context::{CancelSender, InputSettings, Link, RequestContext, Session,
 use crate::handler::DynHandler;
 use crate::mailbox::{Command, Control, Reply};
 use crate::store::{SharedStore, StoreCommand, StoreFailure, StoreToken};
+use crate::shards::KeySpace;
 
 /// How many queued commands the driver takes in one turn of its loop.
 const COMMAND_BATCH: usize = 32;
 
 /// Session ids from the operating system's CSPRNG (SBP-2), or, with the
 /// `simulation` feature and when the builder asked for it, from a seeded
-/// sequence.
+/// sequence (one per shard, so each shard replays exactly). A shard mints
+/// only ids in its residue class (`docs/scale.md` item 2,
+/// [`draw_in_shard`](crate::shards::draw_in_shard), bias analysis there).
 #[derive(Debug, Default)]
 pub(crate) struct OsIds {
     #[cfg(feature = "simulation")]
     seeded: Option<streamable_core::SeededIds>,
+    shard: usize,
+    shards: usize,
 }
+
+/// Candidates fetched from the OS per call when `n > 1` (an id takes `n`
+/// draws on average; one call for several keeps it to about `n / 8` calls).
+const OS_BATCH: usize = 8;
 
 impl OsIds {
     /// `seed` is the builder's simulation seed; without the `simulation`
-    /// feature it is always `None`.
-    pub(crate) fn new(seed: Option<u64>) -> Self {
+    /// feature it is always `None`. `shard` of `shards` names the residue
+    /// class this source mints in.
+    pub(crate) fn new(seed: Option<u64>, shard: usize, shards: usize) -> Self {
         #[cfg(not(feature = "simulation"))]
         let _ = seed;
         OsIds {
             #[cfg(feature = "simulation")]
-            seeded: seed.map(streamable_core::SeededIds),
+            seeded: seed.map(|s| streamable_core::SeededIds(crate::shards::shard_seed(s, shard))),
+            shard,
+            shards: shards.max(1),
         }
     }
 }
@@ -57,13 +70,27 @@ impl IdSource for OsIds {
     fn session_id(&mut self) -> Result<u128, EntropyUnavailable> {
         #[cfg(feature = "simulation")]
         if let Some(seeded) = &mut self.seeded {
-            return seeded.session_id();
+            return crate::shards::draw_in_shard(self.shard, self.shards, || seeded.session_id());
         }
         // The OS generator failed (practically never): no made-up id; the
         // core answers that initialize with 503 and Retry-After.
-        let mut buf = [0u8; 16];
-        getrandom::fill(&mut buf).map_err(|_| EntropyUnavailable)?;
-        Ok(u128::from_le_bytes(buf))
+        if self.shards == 1 {
+            let mut buf = [0u8; 16];
+            getrandom::fill(&mut buf).map_err(|_| EntropyUnavailable)?;
+            return Ok(u128::from_le_bytes(buf));
+        }
+        let mut buf = [0u8; 16 * OS_BATCH];
+        let mut used = OS_BATCH;
+        crate::shards::draw_in_shard(self.shard, self.shards, || {
+            if used == OS_BATCH {
+                getrandom::fill(&mut buf).map_err(|_| EntropyUnavailable)?;
+                used = 0;
+            }
+            let mut one = [0u8; 16];
+            one.copy_from_slice(&buf[16 * used..16 * (used + 1)]);
+            used += 1;
+            Ok(u128::from_le_bytes(one))
+        })
     }
 }
 
@@ -122,6 +149,9 @@ pub(crate) struct DriverSettings {
     pub(crate) input: Arc<InputSettings>,
     /// The shared store, if any (issue 17).
     pub(crate) store: Option<Arc<dyn SharedStore>>,
+    /// This driver's shard and how many there are (issue 19).
+    pub(crate) shard: usize,
+    pub(crate) shards: usize,
 }
 
 pub(crate) struct Driver {
@@ -140,6 +170,9 @@ pub(crate) struct Driver {
     running: BTreeMap<RequestKey, Running>,
     outgoing: BTreeMap<OutgoingKey, oneshot::Sender<Result<RawJson, ErrorObject>>>,
     sessions: BTreeMap<SessionKey, Arc<SessionData>>,
+    /// Core keys <-> the keys the application sees (unique across shards;
+    /// the identity with one shard).
+    keys: KeySpace,
     /// The parts of the HTTP request being handled, for the requests it
     /// delivers (only while the drain right after it runs).
     parts: Option<PendingParts>,
@@ -167,7 +200,11 @@ impl Driver {
         control_tx: mpsc::UnboundedSender<Control>,
         handler: Arc<dyn DynHandler>,
     ) -> Self {
-        let mut core = Server::new(config, OsIds::new(settings.id_seed));
+        let mut core = Server::new(
+            config,
+            OsIds::new(settings.id_seed, settings.shard, settings.shards),
+        );
+        let keys = KeySpace::new(settings.shard, settings.shards);
         for (tool, params) in handler.tool_param_headers() {
             core.set_tool_param_headers(&tool, params);
         }
@@ -185,6 +222,7 @@ impl Driver {
             running: BTreeMap::new(),
             outgoing: BTreeMap::new(),
             sessions: BTreeMap::new(),
+            keys,
             parts: None,
             lanes: BTreeMap::new(),
         }
@@ -292,15 +330,24 @@ impl Driver {
                 }
             }
             Control::Abandon(rk) => {
-                if self.running.remove(&rk).is_some() {
+                if let Some(rk) = self.keys.request_back(rk)
+                    && self.running.remove(&rk).is_some()
+                {
                     let now = self.now();
                     let _ = self.core.abandon(now, rk);
                 }
             }
             Control::Forget(k) => {
+                // Outgoing keys stay the core's own: they never leave this
+                // shard's handles.
                 self.outgoing.remove(&k);
                 self.core.forget_outgoing(k);
             }
+            #[cfg(feature = "simulation")]
+            Control::Crash => panic!(
+                "shard {} crashed on purpose (simulation)",
+                self.settings.shard
+            ),
         }
     }
 
@@ -337,6 +384,9 @@ impl Driver {
                 }
             }
             Command::Respond { request, outcome } => {
+                let Some(request) = self.keys.request_back(request) else {
+                    return;
+                };
                 self.running.remove(&request);
                 if let Err(e) = self.core.respond(now, request, outcome) {
                     tracing::debug!(request = request.0, "response not sent: {e}");
@@ -348,7 +398,10 @@ impl Driver {
                 params,
                 done,
             } => {
-                let r = self.core.notify(now, target, &method, params.as_ref());
+                let r = match self.keys.target_back(target) {
+                    Some(target) => self.core.notify(now, target, &method, params.as_ref()),
+                    None => Err(SendError::Gone),
+                };
                 let _ = done.send(r);
             }
             Command::RequestClient {
@@ -358,19 +411,30 @@ impl Driver {
                 sent,
                 answer,
             } => {
-                let r = self
-                    .core
-                    .request_client(now, target, &method, params.as_ref());
+                let r = match self.keys.target_back(target) {
+                    Some(target) => self
+                        .core
+                        .request_client(now, target, &method, params.as_ref()),
+                    None => Err(SendError::Gone),
+                };
                 if let Ok(k) = r {
                     self.outgoing.insert(k, answer);
                 }
                 let _ = sent.send(r);
             }
             Command::CloseSession { session, done } => {
-                let _ = done.send(self.core.close_session(now, session));
+                let r = match self.keys.session_back(session) {
+                    Some(session) => self.core.close_session(now, session),
+                    None => Err(SendError::Gone),
+                };
+                let _ = done.send(r);
             }
             Command::EndConnection { target, done } => {
-                let _ = done.send(self.core.end_connection(now, target));
+                let r = match self.keys.target_back(target) {
+                    Some(target) => self.core.end_connection(now, target),
+                    None => Err(SendError::Gone),
+                };
+                let _ = done.send(r);
             }
             Command::Publish {
                 method,
@@ -589,7 +653,7 @@ impl Driver {
             }
         };
         Session {
-            key,
+            key: key.map(|k| self.keys.session_out(k)),
             data,
             link: Link {
                 mailbox: self.weak_mailbox.clone(),
@@ -608,6 +672,7 @@ impl Driver {
                 params,
             } => {
                 let sess = self.session(session, params.as_ref());
+                let sess_key = sess.key;
                 let version = match session {
                     Some(sk) => self
                         .core
@@ -617,6 +682,8 @@ impl Driver {
                 };
                 let (cancel, cancelled) = CancelSender::new();
                 self.running.insert(request, Running { session, cancel });
+                // From here on the application's key (unique across shards).
+                let request = self.keys.request_out(request);
                 let parts = match self.parts.take() {
                     Some(p) if p.batch => {
                         let copy = p.parts.clone();
@@ -637,7 +704,7 @@ impl Driver {
                 // docs/benchmarks.md).
                 let span = tracing::debug_span!(
                     "mcp.request",
-                    session = session.map_or(0, |s| s.0),
+                    session = sess_key.map_or(0, |s| s.0),
                     request = request.0,
                     method = %method
                 );
@@ -677,8 +744,9 @@ impl Driver {
                 };
                 let sess = self.session(Some(session), None);
                 let handler = self.handler.clone();
+                let global = self.keys.session_out(session);
                 let span =
-                    tracing::debug_span!("mcp.notification", session = session.0, method = %method);
+                    tracing::debug_span!("mcp.notification", session = global.0, method = %method);
                 tokio::spawn(
                     async move {
                         if let Err(p) =
@@ -722,6 +790,7 @@ impl Driver {
         self.outgoing.retain(|k, _| k.session != session);
         self.sessions.remove(&session);
         let handler = self.handler.clone();
+        let session = self.keys.session_out(session);
         tokio::spawn(async move {
             let _ = CatchUnwind::new(async move { handler.session_closed(session, reason) }).await;
         });

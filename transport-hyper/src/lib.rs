@@ -5,7 +5,9 @@
 //!
 //! ## Shape
 //!
-//! - **One driver task owns the core.** Service tasks (one per HTTP request)
+//! - **One driver task owns each core instance.** A service runs
+//!   [`Builder::shards`] of them (default: the available parallelism), a
+//!   session living on the shard its id names (issue 19). Service tasks (one per HTTP request)
 //!   reach it through a bounded mailbox that exists from the moment the
 //!   [`McpService`] is built, so a request that arrives before the driver
 //!   first runs waits in the channel: there is no readiness flag and no
@@ -55,10 +57,12 @@ mod context;
 mod driver;
 mod handler;
 mod mailbox;
+mod metrics;
 mod registry;
 mod serve;
 mod service;
 pub mod store;
+mod shards;
 mod tasks;
 #[cfg(not(loom))]
 pub mod testing;
@@ -78,6 +82,8 @@ pub use context::{
     Session, SessionData, with_input_rounds,
 };
 pub use handler::{FnHandler, Handler, Outcome, handler_fn};
+#[cfg(feature = "driver-metrics")]
+pub use metrics::{DriverMetrics, driver_metrics};
 pub use registry::{
     CacheHint, CacheScope, Completion, McpServer, Prompt, Resource, ResourceTemplate, Tool,
     ToolResult,
@@ -86,6 +92,7 @@ pub use registry::{
 pub use registry::{IntoToolResult, Json, ToolError};
 pub use serve::{Listener, SHUTDOWN_GRACE, serve};
 pub use service::{Builder, McpService, ResponseFuture};
+pub use shards::MAX_SHARDS;
 pub use tasks::{
     CANCEL_GRACE, DEFAULT_MAX_TASKS, MemoryStore, StoreError, StoreFuture, TaskHandle,
     TaskInputError, TaskSettings, TaskStore, TaskSupport,

@@ -86,6 +86,10 @@ pub(crate) enum Control {
     Abandon(RequestKey),
     /// A handler stopped waiting for a server-to-client answer.
     Forget(OutgoingKey),
+    /// Panic the driver (simulation and tests only: a shard's driver dying
+    /// must answer 503 for its sessions only, issue 19).
+    #[cfg(feature = "simulation")]
+    Crash,
 }
 
 /// The driver's answer to a [`Command::Request`].

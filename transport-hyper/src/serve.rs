@@ -45,12 +45,17 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 ///
 /// Each connection runs in its own task with hyper-util's auto builder
 /// (HTTP/1.1 with keep-alive, or HTTP/2 by preface) and tokio timers. The
-/// driver is started before the first accept. On shutdown: stop accepting,
-/// stop the driver (open SSE streams end, waiting requests get 503), then
+/// drivers (every shard's) are started before the first accept; each
+/// accepted connection gets its own clone of the service, so its requests
+/// without a session go to the next shard in turn. On shutdown: stop
+/// accepting, stop every driver (open SSE streams end, waiting requests get 503), then
 /// wait at most [`SHUTDOWN_GRACE`] for connections to finish.
 ///
 /// Returns an error if accepting fails persistently or if the driver task
-/// panics (so a bug never turns into a silently hanging server).
+/// panics (so a bug never turns into a silently hanging server). With
+/// several shards ([`Builder::shards`](crate::Builder::shards)) a shard
+/// whose driver panics ends alone (its sessions are answered 503) and
+/// serving goes on; the error comes once every shard has ended.
 ///
 /// ```no_run
 /// # async fn doc() -> std::io::Result<()> {

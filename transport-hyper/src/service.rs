@@ -20,14 +20,19 @@ use tracing::Instrument;
 
 use crate::auth::ResourceServer;
 use crate::body::McpBody;
+use crate::catch::CatchUnwind;
 use crate::context::{InputSettings, random_keys};
 use crate::driver::{Clock, Driver, DriverSettings};
 use crate::handler::{DynHandler, Handler};
-use crate::mailbox::{Command, Control, ExchangeGuard, Reply, send_command};
+use crate::mailbox::{Command, ExchangeGuard, Reply};
+use crate::shards::{MAX_SHARDS, ShardLink, Shards, send_or_return, shard_of_session};
 use crate::store::SharedStore;
 use crate::sync::{TakeOnce, Tickets};
 
 type DriverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// `Mcp-Session-Id`, parsed once.
+const SESSION_ID: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
 
 /// Settings of the adapter itself (the protocol's live in [`Config`]).
 #[derive(Clone, Debug)]
@@ -44,6 +49,21 @@ pub struct Builder {
     state_ttl: Duration,
     auth: Option<Arc<ResourceServer>>,
     store: Option<Arc<dyn SharedStore>>,
+    shards: usize,
+}
+
+/// The default number of shards: the machine's available parallelism (1
+/// when it cannot be read).
+fn default_shards() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_SHARDS)
+}
+
+/// `ceil(max / n)`: a global limit split over `n` shards (so the global cap
+/// is at most `max + n - 1`).
+fn per_shard(max: usize, n: usize) -> usize {
+    max.div_ceil(n.max(1))
 }
 
 impl Builder {
@@ -64,7 +84,32 @@ impl Builder {
             state_ttl: Duration::from_secs(600),
             auth: None,
             store: None,
+            shards: default_shards(),
         }
+    }
+
+    /// Run `n` sharded drivers (clamped to `1..=`[`MAX_SHARDS`]; default:
+    /// [`std::thread::available_parallelism`]), each owning its own core
+    /// instance behind its own mailbox, so the serial work of the driver
+    /// scales with the cores (issue 19, `docs/scale.md`). A session lives
+    /// on one shard for its life: its id names the shard (the id's value
+    /// modulo `n`), so routing needs no table and no lock. Requests without
+    /// a session go to the service clone's home shard, assigned round-robin
+    /// per clone: per connection under [`serve`](crate::serve).
+    ///
+    /// `n = 1` is exactly the single driver. With `n > 1`, the global
+    /// limits of [`Config`] are split: each shard gets
+    /// `ceil(max_sessions / n)` sessions, `ceil(max_stateless_in_flight / n)`
+    /// stateless requests and `ceil(max_listeners / n)` listen streams, so
+    /// the process-wide cap is at most `max + n - 1`, and one shard may
+    /// refuse (503 / 429) while another still has room. Change
+    /// notifications ([`ServerHandle::publish`](crate::ServerHandle::publish),
+    /// [`McpServer::resource_updated`](crate::McpServer::resource_updated))
+    /// and shutdown reach every shard. A shard whose driver dies answers 503
+    /// for its own sessions only; the others keep serving.
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = n.clamp(1, MAX_SHARDS);
+        self
     }
 
     /// Keep sessions and streams in `store`, shared with other instances
@@ -201,40 +246,59 @@ impl Builder {
             Some(_) => {}
             None => self.config.store = None,
         }
-        let (tx, rx) = mpsc::channel(self.mailbox);
-        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-        handler.attach(crate::context::ServerHandle {
-            link: crate::context::Link {
+        let n = self.shards;
+        let input = Arc::new(InputSettings {
+            keys: self.state_keys.or_else(random_keys),
+            ttl: self.state_ttl,
+        });
+        let mut config = self.config.clone();
+        config.max_sessions = per_shard(config.max_sessions, n);
+        config.max_stateless_in_flight = per_shard(config.max_stateless_in_flight, n);
+        config.max_listeners = per_shard(config.max_listeners, n);
+        let mut links = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        let mut drivers: Vec<DriverFuture> = Vec::with_capacity(n);
+        for shard in 0..n {
+            let (tx, rx) = mpsc::channel(self.mailbox);
+            let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+            handles.push(crate::context::Link {
                 mailbox: tx.downgrade(),
                 control: ctl_tx.clone(),
-            },
-        });
-        let driver = Driver::new(
-            self.config.clone(),
-            Clock::new(),
-            DriverSettings {
-                backlog: self.backlog,
-                check_invariants: self.check_invariants,
-                id_seed: self.id_seed,
-                store: self.store,
-                input: Arc::new(InputSettings {
-                    keys: self.state_keys.or_else(random_keys),
-                    ttl: self.state_ttl,
-                }),
-            },
-            rx,
-            tx.downgrade(),
-            ctl_rx,
-            ctl_tx.clone(),
-            handler,
-        );
-        let fut: DriverFuture = Box::pin(driver.run());
-        McpService {
-            shared: Arc::new(Shared {
+            });
+            let driver = Driver::new(
+                config.clone(),
+                Clock::new(),
+                DriverSettings {
+                    backlog: self.backlog,
+                    check_invariants: self.check_invariants,
+                    id_seed: self.id_seed,
+                    input: input.clone(),
+                    store: self.store.clone(),
+                    shard,
+                    shards: n,
+                },
+                rx,
+                tx.downgrade(),
+                ctl_rx,
+                ctl_tx.clone(),
+                handler.clone(),
+            );
+            drivers.push(crate::metrics::meter(Box::pin(driver.run())));
+            links.push(ShardLink {
                 mailbox: tx,
                 control: ctl_tx,
-                driver: TakeOnce::new(fut),
                 tickets: Tickets::new(),
+            });
+        }
+        handler.attach(crate::context::ServerHandle {
+            links: handles.into(),
+        });
+        let shards = Shards::new(links);
+        let home = shards.next_home();
+        McpService {
+            shared: Arc::new(Shared {
+                shards,
+                driver: TakeOnce::new(drivers),
                 max_body: self.config.max_body_bytes,
                 keep_alive: self.keep_alive,
                 body_timeout: self.body_timeout,
@@ -242,6 +306,7 @@ impl Builder {
                 auth: self.auth,
                 path_reported: AtomicBool::new(false),
             }),
+            home,
         }
     }
 }
@@ -253,10 +318,10 @@ impl Default for Builder {
 }
 
 struct Shared {
-    mailbox: mpsc::Sender<Command>,
-    control: mpsc::UnboundedSender<Control>,
-    driver: TakeOnce<DriverFuture>,
-    tickets: Tickets,
+    shards: Shards,
+    /// Every shard's driver, taken (and spawned) together: started means
+    /// all shards started, so no request can wait for a shard nobody runs.
+    driver: TakeOnce<Vec<DriverFuture>>,
     max_body: usize,
     keep_alive: Option<Duration>,
     body_timeout: Duration,
@@ -268,7 +333,9 @@ struct Shared {
 
 /// The MCP endpoint as a service: `tower_service::Service` (for axum and
 /// tower stacks) and `hyper::service::Service` (for hyper-util and
-/// [`serve`](crate::serve)). Clone it freely; all clones share one driver.
+/// [`serve`](crate::serve)). Clone it freely; all clones share the same
+/// drivers. Each clone has a *home* shard, assigned round-robin when it is
+/// cloned, for its requests without a session ([`Builder::shards`]).
 ///
 /// ```no_run
 /// # async fn doc() -> std::io::Result<()> {
@@ -278,15 +345,29 @@ struct Shared {
 /// serve(listener, service, std::future::pending()).await
 /// # }
 /// ```
-#[derive(Clone)]
 pub struct McpService {
     shared: Arc<Shared>,
+    /// The shard for requests without a session (issue 19).
+    home: usize,
+}
+
+impl Clone for McpService {
+    /// A clone with the next home shard (round-robin; with one shard, no
+    /// shared counter is touched).
+    fn clone(&self) -> Self {
+        McpService {
+            shared: self.shared.clone(),
+            home: self.shared.shards.next_home(),
+        }
+    }
 }
 
 impl std::fmt::Debug for McpService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpService")
             .field("driver_started", &self.shared.driver.is_taken())
+            .field("shards", &self.shared.shards.len())
+            .field("home", &self.home)
             .finish_non_exhaustive()
     }
 }
@@ -302,33 +383,97 @@ impl McpService {
         Builder::new()
     }
 
-    /// Spawn the driver on the current tokio runtime if it is not running
-    /// yet; returns its handle to the one caller that spawned it. Calling this
-    /// is optional: the first request does it.
+    /// Spawn the drivers (every shard's) on the current tokio runtime if
+    /// they are not running yet; returns a handle to the one caller that
+    /// spawned them. Calling this is optional: the first request does it.
+    ///
+    /// With one shard the handle is the driver task's own. With several, it
+    /// is a supervisor's: it ends when every shard's driver has ended, with
+    /// the first shard panic re-raised (so [`serve`](crate::serve) still
+    /// reports a panic as an error), while a shard that dies early is logged
+    /// at ERROR and only its sessions are answered 503.
     ///
     /// # Panics
     /// Outside a tokio runtime (like `tokio::spawn`).
     pub fn start(&self) -> Option<JoinHandle<()>> {
-        let fut = self.shared.driver.take()?;
+        let drivers = self.shared.driver.take()?;
         // DEBUG like the per-request spans: the driver logs nothing at INFO
         // or above, and an enabled span is entered and left on every poll
         // (~575 instructions per tools/call under the fmt subscriber,
         // callgrind, docs/benchmarks.md).
-        Some(tokio::spawn(
-            fut.instrument(tracing::debug_span!("mcp.driver")),
-        ))
+        if drivers.len() == 1 {
+            let fut = drivers.into_iter().next()?;
+            return Some(tokio::spawn(
+                fut.instrument(tracing::debug_span!("mcp.driver")),
+            ));
+        }
+        // Several shards: each driver runs inside `CatchUnwind`, so a
+        // panicking shard ends only itself (its mailbox closes: its sessions
+        // are answered 503) and never trips a runtime configured to stop on
+        // a task's panic; the supervisor reports it.
+        let mut set = tokio::task::JoinSet::new();
+        for (shard, fut) in drivers.into_iter().enumerate() {
+            let fut = fut.instrument(tracing::debug_span!("mcp.driver", shard));
+            set.spawn(async move { (shard, CatchUnwind::new(fut).await) });
+        }
+        Some(tokio::spawn(async move {
+            let mut first_panic = None;
+            while let Some(ended) = set.join_next().await {
+                if let Ok((shard, Err(panic))) = ended {
+                    tracing::error!(
+                        shard,
+                        "a shard's driver panicked ({panic}): its sessions are answered 503, \
+                         the other shards keep serving"
+                    );
+                    first_panic.get_or_insert((shard, panic));
+                }
+            }
+            // Every shard has ended: a panic among them fails the supervisor
+            // too, so `serve` reports it as an error as with one driver.
+            if let Some((shard, panic)) = first_panic {
+                panic!("shard {shard}'s driver panicked: {panic}");
+            }
+        }))
     }
 
-    /// Whether the driver has been started.
+    /// Whether the drivers have been started (all shards at once).
     pub fn is_started(&self) -> bool {
         self.shared.driver.is_taken()
     }
 
-    /// Ask the driver to stop: open streams end, waiting requests get 503,
-    /// and so does every later request.
+    /// How many shards (driver tasks, core instances) this service runs.
+    pub fn shards(&self) -> usize {
+        self.shared.shards.len()
+    }
+
+    /// The shard that serves the session with this `Mcp-Session-Id` (its
+    /// value modulo [`McpService::shards`]; shard 0 for an id this server
+    /// never mints, which is then answered as an unknown session).
+    pub fn shard_of_session(&self, session_id: &str) -> usize {
+        shard_of_session(session_id.as_bytes(), self.shared.shards.len())
+    }
+
+    /// Make shard `shard`'s driver panic, as a bug would (simulation and
+    /// tests: a dead shard answers 503 for its sessions only). Only with the
+    /// `simulation` feature.
+    #[cfg(feature = "simulation")]
+    pub fn crash_shard_for_simulation(&self, shard: usize) {
+        self.start();
+        let _ = self
+            .shared
+            .shards
+            .get(shard)
+            .control
+            .send(crate::mailbox::Control::Crash);
+    }
+
+    /// Ask every shard's driver to stop: open streams end, waiting requests
+    /// get 503, and so does every later request.
     pub async fn shutdown(&self) {
         self.start();
-        let _ = self.shared.mailbox.send(Command::Shutdown).await;
+        for link in self.shared.shards.iter() {
+            let _ = link.mailbox.send(Command::Shutdown).await;
+        }
     }
 
     /// A shutdown signal for a server that waits for its connections
@@ -405,18 +550,58 @@ impl McpService {
             }
         };
         let req = Request::from_parts(parts, bytes);
-        let ticket = shared.tickets.next();
-        let (reply, reply_rx) = oneshot::channel();
-        // From here on, if this future is dropped (the client went away),
-        // the guard tells the driver.
-        let mut guard = ExchangeGuard::new(ticket, shared.control.clone());
-        if send_command(&shared.mailbox, Command::Request { ticket, req, reply })
-            .await
-            .is_err()
-        {
-            guard.disarm();
-            return unavailable();
-        }
+        let n = shared.shards.len();
+        // The session's shard (its id's residue), else this clone's home.
+        // One shard: nothing to look up (the single driver's path).
+        let routed = if n == 1 {
+            None
+        } else {
+            req.headers()
+                .get(SESSION_ID)
+                .map(|id| shard_of_session(id.as_bytes(), n))
+        };
+        let mut shard = routed.unwrap_or(self.home);
+        let (reply, mut reply_rx) = oneshot::channel();
+        let mut cmd = Command::Request {
+            ticket: 0,
+            req,
+            reply,
+        };
+        let mut tries = 0;
+        let mut guard = loop {
+            let link = shared.shards.get(shard);
+            let ticket = link.tickets.next();
+            if let Command::Request { ticket: t, .. } = &mut cmd {
+                *t = ticket;
+            }
+            // From here on, if this future is dropped (the client went
+            // away), the guard tells the driver.
+            let mut guard = ExchangeGuard::new(ticket, link.control.clone());
+            match send_or_return(&link.mailbox, cmd).await {
+                Ok(()) => break guard,
+                Err(back) => {
+                    guard.disarm();
+                    tries += 1;
+                    // A session lives on its shard only; a request without
+                    // one may go to the next live shard.
+                    if routed.is_some() || tries >= n {
+                        return unavailable();
+                    }
+                    cmd = back;
+                    shard = (shard + 1) % n;
+                    while tries < n && shared.shards.is_dead(shard) {
+                        tries += 1;
+                        shard = (shard + 1) % n;
+                    }
+                    // A fresh reply channel: the old receiver stays ours.
+                    let (r, rx) = oneshot::channel();
+                    if let Command::Request { reply: old, .. } = &mut cmd {
+                        *old = r;
+                    }
+                    reply_rx = rx;
+                }
+            }
+        };
         match reply_rx.await {
             Ok(Reply::Full(head, body)) => {
                 guard.disarm();
@@ -521,6 +706,17 @@ fn unavailable() -> Response<McpBody> {
     )
 }
 
+impl McpService {
+    /// A clone that keeps this one's home shard (the `Service` impls' own
+    /// per-request copy: the connection's clone chose the home).
+    fn same_home(&self) -> McpService {
+        McpService {
+            shared: self.shared.clone(),
+            home: self.home,
+        }
+    }
+}
+
 /// The boxed future of both `Service` impls.
 pub type ResponseFuture =
     Pin<Box<dyn Future<Output = Result<Response<McpBody>, Infallible>> + Send>>;
@@ -539,7 +735,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> ResponseFuture {
-        let this = self.clone();
+        let this = self.same_home();
         let span = tracing::debug_span!("mcp.exchange", method = %req.method());
         Box::pin(async move { Ok(this.handle(req).await) }.instrument(span))
     }
@@ -555,7 +751,7 @@ where
     type Future = ResponseFuture;
 
     fn call(&self, req: Request<B>) -> ResponseFuture {
-        let this = self.clone();
+        let this = self.same_home();
         let span = tracing::debug_span!("mcp.exchange", method = %req.method());
         Box::pin(async move { Ok(this.handle(req).await) }.instrument(span))
     }

@@ -164,7 +164,7 @@ fn stop_catching_panics() {
 
 /// Record panics of this thread (turmoil runs every host on it): on stable
 /// tokio a panicking task is otherwise swallowed.
-fn catch_panics() -> Panics {
+pub(crate) fn catch_panics() -> Panics {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
         let prev = std::panic::take_hook();

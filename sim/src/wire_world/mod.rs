@@ -34,6 +34,7 @@ mod client;
 mod oracles;
 mod script;
 mod server;
+pub mod shards;
 
 pub use oracles::Oracle;
 
@@ -162,13 +163,27 @@ pub fn run(seed: u64, bug: Option<Bug>) -> Report {
     run_scenario(seed, &Scenario::from_seed(seed), bug)
 }
 
+/// Run the standard scenario of `seed` against a server with `shards`
+/// sharded drivers (issue 19): the same clients, faults and oracles, the
+/// sessions spread over the shards by their ids.
+pub fn run_sharded(seed: u64, shards: usize) -> Report {
+    run_scenario_with(seed, &Scenario::from_seed(seed), None, shards)
+}
+
 /// Run `scen` with turmoil seeded by `seed`.
 pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
+    run_scenario_with(seed, scen, bug, 1)
+}
+
+fn run_scenario_with(seed: u64, scen: &Scenario, bug: Option<Bug>, shards: usize) -> Report {
     let trace = Trace::default();
     trace.log(
         "sim",
         format!("seed {seed}, variant {:?}", bug.map(Bug::letter)),
     );
+    if shards != 1 {
+        trace.log("sim", format!("{shards} shards"));
+    }
     trace.log("sim", format!("{scen:?}"));
     let scen = Arc::new(scen.clone());
     let mut b = scen.turmoil(seed);
@@ -179,7 +194,11 @@ pub fn run_scenario(seed: u64, scen: &Scenario, bug: Option<Bug>) -> Report {
     {
         let (trace, boots) = (trace.clone(), Boots::new(scen.server_delay_ms));
         sim.host(SERVER, move || {
-            server_host(boots.next().1, bug, trace.clone())
+            let (boot, delay) = boots.next();
+            // Sharded: seeded ids (a failure replays exactly), fresh per boot
+            // (a restarted server must not re-mint the old ids).
+            let ids = (shards != 1).then(|| seed ^ (u64::from(boot) << 48));
+            server_host(delay, bug, trace.clone(), shards, ids)
         });
     }
     let names = scen.client_names();

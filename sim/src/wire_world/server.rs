@@ -26,7 +26,13 @@ use crate::variants::Bug;
 const LATE_READY: Duration = Duration::from_millis(400);
 
 /// turmoil's listener as the adapter's [`streamable_hyper::Listener`].
-struct SimListener(turmoil::net::TcpListener);
+pub(super) struct SimListener(turmoil::net::TcpListener);
+
+impl SimListener {
+    pub(super) fn new(l: turmoil::net::TcpListener) -> Self {
+        SimListener(l)
+    }
+}
 
 impl streamable_hyper::Listener for SimListener {
     type Io = turmoil::net::TcpStream;
@@ -43,11 +49,18 @@ pub(super) async fn server_host(
     delay: Duration,
     bug: Option<Bug>,
     trace: Trace,
+    shards: usize,
+    ids: Option<u64>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::sleep(delay).await;
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
     trace.log("server", "listening");
-    let service = fixture::service();
+    // One shard unless the run asks for more (issue 19's N = 3 sweep).
+    let service = if shards == 1 {
+        fixture::service()
+    } else {
+        fixture::sharded_service(shards, ids)
+    };
     let result = match bug {
         Some(b @ (Bug::LateReady | Bug::BufferedSse | Bug::SlowReaderBlocks)) => {
             broken_serve(listener, service, b).await

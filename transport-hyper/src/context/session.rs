@@ -212,7 +212,9 @@ impl Session {
 /// the server alive.
 #[derive(Clone, Debug)]
 pub struct ServerHandle {
-    pub(crate) link: Link,
+    /// One link per shard (issue 19): a publish goes to every shard's
+    /// mailbox, since a listener lives on the shard that took its request.
+    pub(crate) links: Arc<[Link]>,
 }
 
 impl ServerHandle {
@@ -220,22 +222,42 @@ impl ServerHandle {
     /// `notifications/prompts/list_changed`,
     /// `notifications/resources/list_changed`, or
     /// `notifications/resources/updated` with `{"uri": ...}`) to every
-    /// listen stream whose filter asks for it; returns how many it reached.
-    /// Legacy sessions get theirs on their GET streams through
-    /// [`Session::notify`].
+    /// listen stream whose filter asks for it, on every shard; returns how
+    /// many it reached. Legacy sessions get theirs on their GET streams
+    /// through [`Session::notify`]. [`ContextError::Stopped`] only when no
+    /// shard is running (a stopped shard's listeners are gone with it).
     pub async fn publish(
         &self,
         method: &str,
         params: Option<Value>,
     ) -> Result<usize, ContextError> {
-        let (done, rx) = oneshot::channel();
-        self.link
-            .send(Command::Publish {
-                method: method.to_owned(),
-                params: params.as_ref().map(RawJson::from_value),
-                done,
-            })
-            .await?;
-        rx.await.map_err(|_| ContextError::Stopped)
+        let params = params.as_ref().map(RawJson::from_value);
+        let mut waiting = Vec::with_capacity(self.links.len());
+        for link in self.links.iter() {
+            let (done, rx) = oneshot::channel();
+            let sent = link
+                .send(Command::Publish {
+                    method: method.to_owned(),
+                    params: params.clone(),
+                    done,
+                })
+                .await;
+            if sent.is_ok() {
+                waiting.push(rx);
+            }
+        }
+        let mut reached = 0;
+        let mut answered = false;
+        for rx in waiting {
+            if let Ok(n) = rx.await {
+                reached += n;
+                answered = true;
+            }
+        }
+        if answered {
+            Ok(reached)
+        } else {
+            Err(ContextError::Stopped)
+        }
     }
 }
