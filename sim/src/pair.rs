@@ -417,6 +417,9 @@ impl Pair {
             Output::Event { exchange, frame } => push(&mut self.links, exchange, Down::Body(frame)),
             Output::Close { exchange } => push(&mut self.links, exchange, Down::End),
             Output::Deliver(d) => self.on_delivery(d),
+            // The pair's server has no shared store (`Config::store` is
+            // `None`), so the core never emits a store command.
+            Output::Store { .. } => self.fail("a store command with no store configured".into()),
         }
     }
 
