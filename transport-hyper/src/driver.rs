@@ -27,8 +27,8 @@ use crate::catch::CatchUnwind;
 use crate::context::{CancelSender, InputSettings, Link, RequestContext, Session, SessionData};
 use crate::handler::DynHandler;
 use crate::mailbox::{Command, Control, Reply};
-use crate::store::{SharedStore, StoreCommand, StoreFailure, StoreToken};
 use crate::shards::KeySpace;
+use crate::store::{SharedStore, StoreCommand, StoreFailure, StoreToken};
 
 /// How many queued commands the driver takes in one turn of its loop.
 const COMMAND_BATCH: usize = 32;

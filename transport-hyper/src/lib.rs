@@ -61,8 +61,8 @@ mod metrics;
 mod registry;
 mod serve;
 mod service;
-pub mod store;
 mod shards;
+pub mod store;
 mod tasks;
 #[cfg(not(loom))]
 pub mod testing;
