@@ -171,7 +171,10 @@ pub fn main() -> ExitCode {
     let counts = counts.lock().expect("counts");
     if !counts.is_empty() {
         let list: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("client world checked: {}", list.join(", "));
+        // The counts come from the client world, or (with shards) from the
+        // sharded world's sessions on dead and live shards.
+        let what = if shards > 1 { "sharded world" } else { "client world" };
+        println!("{what} checked: {}", list.join(", "));
     }
     match failure.lock().expect("failure").take() {
         Some(r) => {
