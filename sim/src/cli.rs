@@ -173,7 +173,11 @@ pub fn main() -> ExitCode {
         let list: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         // The counts come from the client world, or (with shards) from the
         // sharded world's sessions on dead and live shards.
-        let what = if shards > 1 { "sharded world" } else { "client world" };
+        let what = if shards > 1 {
+            "sharded world"
+        } else {
+            "client world"
+        };
         println!("{what} checked: {}", list.join(", "));
     }
     match failure.lock().expect("failure").take() {
