@@ -4,16 +4,17 @@
 //! servers sharing one in-test store.
 
 mod common;
+mod store_support;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
 use proptest::prelude::*;
+use store_support::{Store, tail_is_quiet};
 use streamable_core::store::{
-    EventBatch, SessionPhase, SessionRecord, StoreCommand, StoreConfig, StoreFailure, StoreReply,
-    StoreToken, StoredEvent, StreamKey,
+    SessionPhase, StoreCommand, StoreConfig, StoreFailure, StoreReply, StoreToken,
 };
 use streamable_core::{
     Config, Delivery, ExchangeId, Output, RawJson, RequestKey, ResponseMode, SeededIds, Server,
@@ -21,101 +22,6 @@ use streamable_core::{
 };
 
 // ------------------------------------------------------------------ harness
-
-/// One stream in the test store.
-#[derive(Default, Debug)]
-struct Log {
-    events: VecDeque<StoredEvent>,
-    next_seq: u64,
-    finished: bool,
-}
-
-/// A shared store in a `BTreeMap`, with the port's semantics (no TTL).
-#[derive(Default, Debug)]
-struct Store {
-    sessions: BTreeMap<Box<str>, (SessionRecord, BTreeMap<StreamKey, Log>)>,
-}
-
-impl Store {
-    fn exec(&mut self, c: &StoreCommand) -> StoreReply {
-        match c {
-            StoreCommand::PutSession { record, .. } => {
-                let e = self
-                    .sessions
-                    .entry(record.session.clone())
-                    .or_insert_with(|| (record.clone(), BTreeMap::new()));
-                e.0 = record.clone();
-                StoreReply::Done
-            }
-            StoreCommand::TouchSession { session, .. } | StoreCommand::LoadSession { session } => {
-                StoreReply::Session(self.sessions.get(session).map(|e| e.0.clone()))
-            }
-            StoreCommand::DeleteSession { session } => {
-                self.sessions.remove(session);
-                StoreReply::Done
-            }
-            StoreCommand::AppendEvent {
-                session,
-                stream,
-                event,
-                retention,
-                ..
-            } => {
-                let Some(e) = self.sessions.get_mut(session) else {
-                    return StoreReply::NoSuchSession;
-                };
-                let log = e.1.entry(*stream).or_default();
-                assert_eq!(event.seq, log.next_seq, "appends arrive in order");
-                log.next_seq += 1;
-                log.events.push_back(event.clone());
-                while log.events.len() > retention.max_events.max(1) {
-                    log.events.pop_front();
-                }
-                StoreReply::Appended
-            }
-            StoreCommand::EndStream { session, stream } => {
-                let Some(e) = self.sessions.get_mut(session) else {
-                    return StoreReply::NoSuchSession;
-                };
-                e.1.entry(*stream).or_default().finished = true;
-                StoreReply::Done
-            }
-            StoreCommand::ReadEvents {
-                session,
-                stream,
-                after,
-                max,
-            }
-            | StoreCommand::TailEvents {
-                session,
-                stream,
-                after,
-                max,
-                ..
-            } => {
-                let Some(log) = self.sessions.get(session).and_then(|e| e.1.get(stream)) else {
-                    return StoreReply::NoSuchStream;
-                };
-                let first = log.events.front().map_or(log.next_seq, |e| e.seq);
-                let events: Vec<_> = log
-                    .events
-                    .iter()
-                    .filter(|e| e.seq > *after)
-                    .take(*max)
-                    .cloned()
-                    .collect();
-                let last = events.last().map_or(*after, |e| e.seq);
-                StoreReply::Events(EventBatch {
-                    evicted: first > after + 1,
-                    finished: log.finished && last + 1 >= log.next_seq,
-                    next_seq: log.next_seq,
-                    events,
-                })
-            }
-            other => panic!("unexpected command {other:?}"),
-        }
-    }
-}
 
 /// A server whose store commands are held until the test completes them.
 struct Node {
@@ -281,20 +187,6 @@ impl Node {
     }
 }
 
-/// A tail with nothing to say yet stays pending, as a blocked read.
-fn tail_is_quiet(c: &StoreCommand, r: &StoreReply) -> bool {
-    let StoreCommand::TailEvents { after, .. } = c else {
-        return false;
-    };
-    match r {
-        StoreReply::NoSuchStream => true,
-        StoreReply::Events(b) => {
-            b.events.is_empty() && ((!b.finished && !b.evicted) || b.next_seq <= *after)
-        }
-        _ => false,
-    }
-}
-
 fn kind(c: &StoreCommand) -> &'static str {
     match c {
         StoreCommand::PutSession { .. } => "put",
@@ -326,7 +218,7 @@ fn retry_after(out: &[Output], ex: ExchangeId) -> Option<u32> {
 
 #[test]
 fn store_2_write_through_commands_in_order() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let ex = a.post(None, &init_body("2025-11-25"));
     // The initialize waits for its record.
@@ -403,7 +295,7 @@ fn store_3_initialize_whose_record_is_not_stored_is_503_and_leaves_nothing() {
 
 #[test]
 fn store_4_restore_queue_answers_in_order_after_the_load() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-06-18");
     let mut b = Node::new(store_config(), 2);
@@ -442,7 +334,7 @@ fn store_4_restore_queue_answers_in_order_after_the_load() {
 
 #[test]
 fn store_5_load_none_is_404_and_foreign_ids_never_reach_the_store() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut b = Node::new(store_config(), 2);
     let ex = b.post(Some("0123456789abcdef0123456789abcdef"), &call_body(1));
     assert_eq!(b.pending.len(), 1);
@@ -456,7 +348,7 @@ fn store_5_load_none_is_404_and_foreign_ids_never_reach_the_store() {
 
 #[test]
 fn store_6_load_failure_and_timeout_are_503_and_a_later_request_retries() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-06-18");
     let mut b = Node::new(store_config(), 2);
@@ -494,7 +386,7 @@ fn store_6_load_failure_and_timeout_are_503_and_a_later_request_retries() {
 
 #[test]
 fn store_4_queue_is_bounded() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-06-18");
     let mut config = store_config();
@@ -539,7 +431,7 @@ fn countdown_on_a(
 
 #[test]
 fn store_7_resume_on_another_instance_replays_exactly_once_then_tails() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-11-25");
     let (rk, ex_a, written) = countdown_on_a(&mut a, &mut store, &wire);
@@ -581,7 +473,7 @@ fn store_7_resume_on_another_instance_replays_exactly_once_then_tails() {
 
 #[test]
 fn store_7_evicted_gap_is_410_and_forged_ids_400() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut config = store_config();
     config.max_events_per_stream = 2;
     let mut a = Node::new(config, 1);
@@ -613,7 +505,7 @@ fn store_7_evicted_gap_is_410_and_forged_ids_400() {
 
 #[test]
 fn store_7_a_batch_that_skips_the_cursor_is_a_gap_never_skipped_over() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-11-25");
     let (_, _, written) = countdown_on_a(&mut a, &mut store, &wire);
@@ -637,7 +529,7 @@ fn store_7_a_batch_that_skips_the_cursor_is_a_gap_never_skipped_over() {
 
 #[test]
 fn store_9_malformed_instance_ids_are_400_without_a_store_read() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-11-25");
     for bad in [
@@ -663,7 +555,7 @@ fn store_9_malformed_instance_ids_are_400_without_a_store_read() {
 
 #[test]
 fn store_8_delete_on_one_instance_is_404_everywhere() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-06-18");
     let mut b = Node::new(store_config(), 2);
@@ -694,7 +586,7 @@ fn store_8_delete_on_one_instance_is_404_everywhere() {
 
 #[test]
 fn store_8_a_failed_delete_is_503() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-06-18");
     let ex = a.delete(&wire);
@@ -709,7 +601,7 @@ fn store_8_a_failed_delete_is_503() {
 
 #[test]
 fn store_9_two_servers_serve_one_session_alike_and_ids_never_collide() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let mut b = Node::new(store_config(), 2);
     let wire = a.init(&mut store, "2025-11-25");
@@ -755,7 +647,7 @@ fn store_9_two_servers_serve_one_session_alike_and_ids_never_collide() {
 
 #[test]
 fn store_10_local_idle_expiry_only_evicts() {
-    let mut store = Store::default();
+    let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-06-18");
     a.now += Duration::from_secs(31 * 60).as_millis() as u64;

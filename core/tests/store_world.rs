@@ -8,16 +8,15 @@
 //! servers' invariants hold; once the store heals every request is answered.
 
 mod common;
+mod store_support;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use common::{ACCEPT_BOTH, frame_id, init_body};
 use proptest::prelude::*;
-use streamable_core::store::{
-    EventBatch, SessionRecord, StoreCommand, StoreConfig, StoreFailure, StoreReply, StoreToken,
-    StoredEvent, StreamKey,
-};
+use store_support::{Store, tail_is_quiet};
+use streamable_core::store::{StoreCommand, StoreConfig, StoreFailure, StoreToken};
 use streamable_core::{
     Config, Delivery, ExchangeId, Output, RawJson, RequestKey, ResponseMode, SeededIds, Server,
     SessionKey, Target, Timestamp,
@@ -25,105 +24,6 @@ use streamable_core::{
 
 const NODES: usize = 3;
 const CLIENTS: usize = 2;
-
-#[derive(Default, Debug)]
-struct Log {
-    events: VecDeque<StoredEvent>,
-    next_seq: u64,
-    finished: bool,
-}
-
-#[derive(Default, Debug)]
-struct Store {
-    sessions: BTreeMap<Box<str>, (SessionRecord, BTreeMap<StreamKey, Log>)>,
-}
-
-impl Store {
-    fn exec(&mut self, c: &StoreCommand) -> StoreReply {
-        match c {
-            StoreCommand::PutSession { record, .. } => {
-                let e = self
-                    .sessions
-                    .entry(record.session.clone())
-                    .or_insert_with(|| (record.clone(), BTreeMap::new()));
-                e.0 = record.clone();
-                StoreReply::Done
-            }
-            StoreCommand::TouchSession { session, .. } | StoreCommand::LoadSession { session } => {
-                StoreReply::Session(self.sessions.get(session).map(|e| e.0.clone()))
-            }
-            StoreCommand::DeleteSession { session } => {
-                self.sessions.remove(session);
-                StoreReply::Done
-            }
-            StoreCommand::AppendEvent {
-                session,
-                stream,
-                event,
-                retention,
-                ..
-            } => {
-                let Some(e) = self.sessions.get_mut(session) else {
-                    return StoreReply::NoSuchSession;
-                };
-                let log = e.1.entry(*stream).or_default();
-                if event.seq < log.next_seq {
-                    return StoreReply::Appended;
-                }
-                if event.seq > log.next_seq {
-                    // An earlier append failed: what is before is unreadable.
-                    log.events.clear();
-                }
-                log.next_seq = event.seq + 1;
-                log.events.push_back(event.clone());
-                while log.events.len() > retention.max_events.max(1) {
-                    log.events.pop_front();
-                }
-                StoreReply::Appended
-            }
-            StoreCommand::EndStream { session, stream } => {
-                let Some(e) = self.sessions.get_mut(session) else {
-                    return StoreReply::NoSuchSession;
-                };
-                e.1.entry(*stream).or_default().finished = true;
-                StoreReply::Done
-            }
-            StoreCommand::ReadEvents {
-                session,
-                stream,
-                after,
-                max,
-            }
-            | StoreCommand::TailEvents {
-                session,
-                stream,
-                after,
-                max,
-                ..
-            } => {
-                let Some(log) = self.sessions.get(session).and_then(|e| e.1.get(stream)) else {
-                    return StoreReply::NoSuchStream;
-                };
-                let first = log.events.front().map_or(log.next_seq, |e| e.seq);
-                let events: Vec<_> = log
-                    .events
-                    .iter()
-                    .filter(|e| e.seq > *after)
-                    .take(*max)
-                    .cloned()
-                    .collect();
-                let last = events.last().map_or(*after, |e| e.seq);
-                StoreReply::Events(EventBatch {
-                    evicted: first > after + 1,
-                    finished: log.finished && last + 1 >= log.next_seq,
-                    next_seq: log.next_seq,
-                    events,
-                })
-            }
-            other => panic!("unexpected command {other:?}"),
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq)]
 enum Kind {
@@ -193,20 +93,6 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A tail with nothing to say yet stays pending, as a blocked read.
-fn tail_is_quiet(c: &StoreCommand, r: &StoreReply) -> bool {
-    let StoreCommand::TailEvents { after, .. } = c else {
-        return false;
-    };
-    match r {
-        StoreReply::NoSuchStream => true,
-        StoreReply::Events(b) => {
-            b.events.is_empty() && ((!b.finished && !b.evicted) || b.next_seq <= *after)
-        }
-        _ => false,
-    }
-}
-
 fn is_read(c: &StoreCommand) -> bool {
     matches!(
         c,
@@ -226,7 +112,7 @@ impl World {
             nodes: (0..NODES)
                 .map(|i| Server::new(config.clone(), SeededIds(i as u64 + 1)))
                 .collect(),
-            store: Store::default(),
+            store: Store::new(false),
             pending: Vec::new(),
             clients: (0..CLIENTS).map(|_| Client::default()).collect(),
             ex: BTreeMap::new(),
