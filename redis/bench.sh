@@ -17,6 +17,7 @@
 # asserted.
 #
 # Settings: DURATION=3 CONNS=16 SSE_STREAMS=200 EVENTS=10 INTERVAL_MS=50
+# RECHECK_MS=1000 (the recheck interval of the "-recheck" runs)
 # PROFILE=test (opt-level 1, reuses the test build; PROFILE=release for
 # figures comparable with docs/benchmarks.md's main tables) PORT=18720.
 set -euo pipefail
@@ -32,6 +33,7 @@ EVENTS=${EVENTS:-10}
 INTERVAL_MS=${INTERVAL_MS:-50}
 PROFILE=${PROFILE:-test}
 PORT=${PORT:-18720}
+RECHECK_MS=${RECHECK_MS:-1000}
 mkdir -p "$ROOT/.cache/bench"
 OUT=${OUT:-$ROOT/.cache/bench/redis-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 log() { echo "== $*" >&2; }
@@ -62,7 +64,7 @@ cpu_ticks() { # pid -> utime+stime in clock ticks
 run() {
   local label=$1 mode=$2 store=$3 n=$4; shift 4
   "$SERVER" --bind "127.0.0.1:$PORT" --store "$store" --redis "$STREAMABLE_REDIS_URL" \
-    --instances "$n" 2>/dev/null &
+    --instances "$n" ${SERVER_EXTRA:-} 2>/dev/null &
   PID=$!
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
@@ -83,6 +85,12 @@ run() {
 
 for store in none memory redis; do
   run "$store-1" json "$store" 1 -c "$CONNS"
+done
+# StoreConfig::recheck_interval (STORE-11): a held session is trusted for
+# RECHECK_MS after the store confirmed it, so most calls need no store
+# command at all.
+for store in memory redis; do
+  SERVER_EXTRA="--recheck-ms $RECHECK_MS" run "$store-1-recheck" json "$store" 1 -c "$CONNS"
 done
 for store in none redis; do
   run "$store-1" sse-stream "$store" 1 -c "$SSE_STREAMS" --events "$EVENTS" --interval-ms "$INTERVAL_MS"

@@ -324,6 +324,22 @@ pub struct StoreConfig {
     pub read_batch: usize,
     /// The wait of one [`StoreCommand::TailEvents`]. Default 15 s.
     pub tail_wait: Duration,
+    /// How long a session this instance holds is trusted after the store
+    /// last confirmed it. Default zero: every request asks the store
+    /// ([`StoreCommand::TouchSession`]) before it is served, so a DELETE
+    /// or expiry on any instance is seen by the very next request
+    /// everywhere (STORE-4, STORE-8).
+    ///
+    /// A non-zero interval serves a held session's POSTs and GETs without
+    /// that round trip while the last confirmation is younger than it
+    /// (STORE-11): a JSON `tools/call` then costs no store command at all.
+    /// The price, stated: a DELETE, an expiry or a `logging/setLevel` on
+    /// another instance is seen here only after up to this long, and the
+    /// session's store TTL is refreshed by those requests only once per
+    /// interval (appends still refresh it), so keep it well below the
+    /// idle timeout. A session this instance does not hold, and every
+    /// DELETE, always go through the store.
+    pub recheck_interval: Duration,
 }
 
 impl Default for StoreConfig {
@@ -336,6 +352,7 @@ impl Default for StoreConfig {
             max_reads: 1024,
             read_batch: 256,
             tail_wait: Duration::from_secs(15),
+            recheck_interval: Duration::ZERO,
         }
     }
 }

@@ -584,6 +584,62 @@ fn store_8_delete_on_one_instance_is_404_everywhere() {
     );
 }
 
+/// STORE-11: with `recheck_interval`, a held session the store confirmed
+/// less than that long ago is served without a touch; after it, the next
+/// request asks the store again (and sees a DELETE made elsewhere); a
+/// DELETE always asks the store.
+#[test]
+fn store_11_recheck_interval_skips_the_touch_of_a_fresh_held_session() {
+    let config = || Config {
+        store: Some(StoreConfig {
+            recheck_interval: Duration::from_millis(1000),
+            ..StoreConfig::default()
+        }),
+        ..store_config()
+    };
+    let touches = |n: &Node| n.emitted.iter().filter(|c| kind(c) == "touch").count();
+    let mut store = Store::new(true);
+    let mut a = Node::new(config(), 1);
+    let wire = a.init(&mut store, "2025-06-18");
+    let before = touches(&a);
+    assert!(before >= 1, "the initialized notification passed the gate");
+    // Within the interval: served at once, no touch.
+    a.now += 400;
+    let ex = a.post(Some(&wire), &call_body(3));
+    assert_eq!(touches(&a), before);
+    let (rk, _, _) = a.delivered().last().cloned().expect("delivered at once");
+    a.respond(rk, serde_json::json!({"content":[]}));
+    a.pump(&mut store);
+    assert!(a.take().iter().any(|o| matches!(o,
+        Output::Event { exchange, frame } if *exchange == ex
+            && String::from_utf8_lossy(frame).contains(r#""result""#))));
+    // Another instance deletes it; within the interval A still serves it
+    // (the stated price of the interval).
+    let mut b = Node::new(config(), 2);
+    let ex = b.delete(&wire);
+    b.pump(&mut store);
+    assert_eq!(reply(&b.take(), ex).0, 204);
+    a.now += 400;
+    a.post(Some(&wire), &call_body(4));
+    assert_eq!(touches(&a), before);
+    assert_eq!(a.s.session_count(), 1);
+    // Past the interval: the store is asked, the session is gone.
+    a.now += 1000;
+    let ex = a.post(Some(&wire), &call_body(5));
+    assert_eq!(touches(&a), before + 1);
+    a.pump(&mut store);
+    assert_eq!(reply(&a.take(), ex).0, 404);
+    // A DELETE is never served from the interval.
+    let mut c = Node::new(config(), 3);
+    let wire = c.init(&mut store, "2025-06-18");
+    let before = touches(&c);
+    c.now += 10;
+    let ex = c.delete(&wire);
+    assert_eq!(touches(&c), before + 1);
+    c.pump(&mut store);
+    assert_eq!(reply(&c.take(), ex).0, 204);
+}
+
 #[test]
 fn store_8_a_failed_delete_is_503() {
     let mut store = Store::new(true);

@@ -21,13 +21,15 @@ mod proxy;
 
 use std::time::Duration;
 
+use streamable_core::store::StoreConfig;
 use streamable_core::{Config, ResponseMode};
 use streamable_hyper::McpService;
 use streamable_hyper::store::MemorySharedStore;
 use streamable_redis::{Redis, RedisConfig, RedisSharedStore};
 
 const USAGE: &str = "usage: scaleout_server [--bind ADDR:PORT] [--store none|memory|redis] \
-     [--redis URL] [--instances N] [--response-mode auto|json|sse] [--max-sessions N]";
+     [--redis URL] [--instances N] [--response-mode auto|json|sse] [--max-sessions N] \
+     [--recheck-ms MS]";
 
 fn fail(msg: &str) -> ! {
     eprintln!("{msg}; {USAGE}");
@@ -51,6 +53,14 @@ async fn main() -> std::io::Result<()> {
             "--store" => store = v,
             "--redis" => url = v,
             "--instances" => instances = v.parse().unwrap_or_else(|_| fail("--instances")),
+            // `StoreConfig::recheck_interval` (STORE-11); default 0.
+            "--recheck-ms" => {
+                let ms = v.parse().unwrap_or_else(|_| fail("--recheck-ms"));
+                config.store = Some(StoreConfig {
+                    recheck_interval: Duration::from_millis(ms),
+                    ..StoreConfig::default()
+                });
+            }
             "--max-sessions" => {
                 config.max_sessions = v.parse().unwrap_or_else(|_| fail("--max-sessions"))
             }

@@ -473,6 +473,7 @@ impl<I: IdSource> Server<I> {
             return;
         };
         let (max_waiting, max_gates) = (store.max_waiting_per_session, store.max_gates);
+        let recheck = store.recheck_interval;
         let parked = Parked {
             ex,
             principal: principal.map(Box::from),
@@ -487,15 +488,25 @@ impl<I: IdSource> Server<I> {
             self.store.parked.insert(ex, wire.into());
             return;
         }
+        let held = self
+            .by_wire_id
+            .get(wire.as_str())
+            .and_then(|sk| self.sessions.get(sk));
+        // STORE-11: a held session the store confirmed less than
+        // `recheck_interval` ago is served at once (no gate is open for it:
+        // checked above, so arrival order holds). Never a DELETE.
+        if let Some(checked) = held.and_then(|s| s.store_checked)
+            && !recheck.is_zero()
+            && !matches!(parked.what, ParkedKind::Delete { .. })
+            && u128::from(self.now.millis_since(checked)) < recheck.as_millis()
+        {
+            return self.serve_parked(wire, parked);
+        }
         if self.store.gates.len() >= max_gates {
             let refusal = self.unavailable();
             return self.refuse(ex, refusal);
         }
         let wire: Box<str> = wire.into();
-        let held = self
-            .by_wire_id
-            .get(&wire)
-            .and_then(|sk| self.sessions.get(sk));
         let ttl = self.ttl(held);
         let token = self.store_emit(
             StoreCommand::TouchSession {
@@ -546,25 +557,13 @@ impl<I: IdSource> Server<I> {
                     }
                     return;
                 }
-                // Served in arrival order, past the gate.
-                self.store.replaying = true;
-                for p in gate.parked {
-                    let principal = p.principal.as_deref();
-                    let wire = String::from(&*wire);
-                    match p.what {
-                        ParkedKind::Post { version, body } => {
-                            self.post(p.ex, Some(wire), version, body, principal);
-                        }
-                        ParkedKind::Get {
-                            version,
-                            last_event_id,
-                        } => self.get(p.ex, Some(wire), version, last_event_id, principal),
-                        ParkedKind::Delete { version } => {
-                            self.delete(p.ex, Some(wire), version, principal);
-                        }
-                    }
+                if let Some(&sk) = self.by_wire_id.get(&wire) {
+                    self.sessions.live_mut(sk).store_checked = Some(self.now);
                 }
-                self.store.replaying = false;
+                // Served in arrival order, past the gate.
+                for p in gate.parked {
+                    self.serve_parked(String::from(&*wire), p);
+                }
             }
             Ok(StoreReply::Session(None)) => {
                 // Deleted or expired in the store: gone here too.
@@ -584,6 +583,25 @@ impl<I: IdSource> Server<I> {
                 }
             }
         }
+    }
+
+    /// Serve a request past the gate, as if it had just arrived.
+    fn serve_parked(&mut self, wire: String, p: Parked) {
+        let principal = p.principal.as_deref();
+        self.store.replaying = true;
+        match p.what {
+            ParkedKind::Post { version, body } => {
+                self.post(p.ex, Some(wire), version, body, principal);
+            }
+            ParkedKind::Get {
+                version,
+                last_event_id,
+            } => self.get(p.ex, Some(wire), version, last_event_id, principal),
+            ParkedKind::Delete { version } => {
+                self.delete(p.ex, Some(wire), version, principal);
+            }
+        }
+        self.store.replaying = false;
     }
 
     /// Enter a session read from the store (this instance did not hold it).

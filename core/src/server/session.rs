@@ -72,6 +72,11 @@ pub(crate) struct Session {
     /// With a shared store: connections of this session reading a stream
     /// from the store (another instance's stream); they count as activity.
     pub(crate) remote_reads: u32,
+    /// With a shared store: when the store last confirmed this session (a
+    /// touch answered with its record); `None` until then. Within
+    /// [`StoreConfig::recheck_interval`](crate::store::StoreConfig::recheck_interval)
+    /// of it a POST or GET is served without asking again.
+    pub(crate) store_checked: Option<Timestamp>,
 }
 
 /// INV-P1 (`docs/panic-policy.md`): a [`SessionKey`] handed from one
@@ -135,6 +140,7 @@ impl Session {
             init_params: None,
             log_level: None,
             remote_reads: 0,
+            store_checked: None,
         }
     }
 
