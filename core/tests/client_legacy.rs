@@ -983,3 +983,49 @@ fn hc_recon_2_a_new_message_with_an_id_is_progress() {
     assert!(gaps.iter().all(|g| *g == MIN_RETRY_MS), "{gaps:?}");
     assert!(!ev.iter().any(|e| matches!(e, Event::Failed { .. })));
 }
+
+/// The client's read-outs and `notify` follow its phase: nothing is known
+/// while connecting and a notification waits (bounded by `max_pending`);
+/// once ready the session, version and readiness are reported and a
+/// notification is its own POST at once; after `close` it is refused.
+#[test]
+fn t_post_1_notify_and_read_outs_follow_the_phase() {
+    let mut cfg = config();
+    cfg.max_pending = 2;
+    let mut c = C::new(cfg);
+    assert!(!c.c.is_ready());
+    assert_eq!(c.c.session_id(), None);
+    assert_eq!(c.c.protocol_version(), None);
+    // Connecting: queued, up to max_pending.
+    c.c.notify(c.t(), "notifications/a", None).unwrap();
+    c.c.notify(c.t(), "notifications/b", None).unwrap();
+    assert!(matches!(
+        c.c.notify(c.t(), "notifications/c", None),
+        Err(streamable_core::client::ClientError::TooManyPending)
+    ));
+    c.handshake("sess-1", V);
+    let queued: Vec<_> = c.sent_all().iter().filter_map(Sent::rpc_method).collect();
+    assert_eq!(queued, ["notifications/a", "notifications/b"]);
+    assert!(c.c.is_ready());
+    assert_eq!(c.c.session_id(), Some("sess-1"));
+    assert_eq!(
+        c.c.protocol_version()
+            .map(|v| v.as_str().to_owned())
+            .as_deref(),
+        Some(V)
+    );
+    // Ready: its own POST, at once, in the session.
+    c.c.notify(c.t(), "notifications/d", None).unwrap();
+    let sent = c.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].rpc_method().as_deref(), Some("notifications/d"));
+    assert_eq!(sent[0].header("mcp-session-id"), Some("sess-1"));
+    assert!(sent[0].json().get("id").is_none());
+    // Closed: refused.
+    c.c.close(c.t());
+    assert!(!c.c.is_ready());
+    assert!(matches!(
+        c.c.notify(c.t(), "notifications/e", None),
+        Err(streamable_core::client::ClientError::Closed)
+    ));
+}
