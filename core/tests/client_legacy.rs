@@ -1029,3 +1029,43 @@ fn t_post_1_notify_and_read_outs_follow_the_phase() {
         Err(streamable_core::client::ClientError::Closed)
     ));
 }
+
+/// INV-L2: a request answered on another exchange (the server routed its
+/// response elsewhere) owes nothing on its own: when its POST is then
+/// answered with an SSE head, that stream is dropped, not kept (found by
+/// the `client` fuzz target, `fuzz/regressions/client/crash-cb68d1a6...`).
+#[test]
+fn inv_l2_a_stream_for_a_request_answered_elsewhere_is_dropped() {
+    let mut c = ready();
+    let a = c.c.request(c.t(), "tools/call", None).unwrap();
+    let b = c.c.request(c.t(), "tools/call", None).unwrap();
+    let sent = c.sent_all();
+    let posts: Vec<_> = sent
+        .iter()
+        .filter(|s| s.rpc_method().as_deref() == Some("tools/call"))
+        .collect();
+    assert_eq!(posts.len(), 2);
+    let (pa, pb) = (posts[0], posts[1]);
+    // A's response arrives on B's exchange.
+    c.json(
+        pb.id,
+        200,
+        None,
+        &result_body(&pa.rpc_id(), json!({"content": []})),
+    );
+    let ev = c.events();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Response { request, outcome: Ok(_) } if *request == a)),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Failed { request, .. } if *request == b)),
+        "{ev:?}"
+    );
+    // A's own POST now opens a stream: nothing is owed on it.
+    c.sse_head(pa.id, None);
+    let (_, aborted) = c.sent_and_aborted();
+    assert_eq!(aborted, vec![pa.id]);
+}

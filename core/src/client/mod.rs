@@ -450,7 +450,14 @@ impl Client {
                         *slot = session;
                     }
                 }
-                if sse {
+                if sse && !self.inflight.contains_key(&wire) {
+                    // Answered already, on another exchange (a server that
+                    // routed the response elsewhere, or a resumed stream):
+                    // this stream owes nothing (INV-L2), so it is not read.
+                    // Found by the `client` fuzz target: a stream kept for
+                    // a request no longer in flight.
+                    self.drop_exchange(id);
+                } else if sse {
                     let key = self.open_stream(StreamKind::Post(wire.clone()), Some(id));
                     if let Some(p) = self.inflight.get_mut(&wire) {
                         p.stream = Some(key);
