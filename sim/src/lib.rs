@@ -49,6 +49,7 @@ use variants::Bug;
 pub fn run(seed: u64, bug: Option<Bug>) -> Report {
     match bug {
         Some(b) if b.in_client() => client_world::run(seed, bug),
+        Some(b) if b.in_multi() => wire_world::multi::run(seed, bug),
         Some(_) => wire_world::run(seed, bug),
         None => {
             let wire = wire_world::run(seed, None);

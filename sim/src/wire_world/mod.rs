@@ -34,6 +34,7 @@ mod client;
 mod oracles;
 mod script;
 mod server;
+pub mod multi;
 pub mod shards;
 
 pub use oracles::Oracle;
