@@ -89,8 +89,9 @@ pub enum Bug {
     /// session share a key.
     InstanceLocalEventIds,
     /// (r) shared store: the restore race. An instance answers the gate of
-    /// a session it has not seen yet with a placeholder record (phase
-    /// `Initializing`) instead of waiting for the store's.
+    /// a session it has not seen yet at once, with a record of defaults
+    /// (the oldest legacy version, ready), instead of waiting for the
+    /// store's: the session is served before its restore completed.
     RestoreRace,
 }
 

@@ -45,6 +45,12 @@ enum Got {
 }
 
 impl Got {
+    fn instance(&self) -> &str {
+        match self {
+            Got::Json { instance, .. } | Got::Sse { instance, .. } => instance,
+        }
+    }
+
     fn status(&self) -> u16 {
         match self {
             Got::Json { status, .. } | Got::Sse { status, .. } => *status,
@@ -153,11 +159,13 @@ impl Ctx {
 
     /// A request, tried again on 503 (with `Retry-After`) and 502 (the
     /// balancer found its instance down) and on no answer when a fault
-    /// explains it. `Ok(None)`: given up, and a fault explains why; the
-    /// time of the last try's sending comes with the answer.
+    /// explains it. `Ok(None)`: given up, and a fault explains why, or the
+    /// session is `at_risk` (its creation may never complete in the store);
+    /// the time of the last try's sending comes with the answer.
     async fn exchange(
         &self,
         what: &str,
+        at_risk: bool,
         make: impl Fn() -> Request<Bytes>,
     ) -> Result<Option<(Got, u64)>, Failed> {
         let first = now_ms();
@@ -188,12 +196,9 @@ impl Ctx {
                                 format!("{what}: 503 without Retry-After"),
                             ));
                         }
-                        if !self.plan.disturbed(sent, now_ms()) {
-                            return Err(self.fail(
-                                Oracle::Served,
-                                format!("{what}: {} without any fault", got.describe()),
-                            ));
-                        }
+                        // A defined answer even without a fault: the
+                        // session may still be being created elsewhere
+                        // (STORE-11); the retries are bounded below.
                         self.tally.add("503 answers retried", 1);
                         self.log(format!("{what}: 503, retrying"));
                     }
@@ -211,7 +216,7 @@ impl Ctx {
             }
             tokio::time::sleep(RETRY_PAUSE).await;
         }
-        if self.plan.disturbed(first, now_ms()) {
+        if self.plan.disturbed(first, now_ms()) || at_risk {
             self.log(format!("{what}: gave up, explained by a fault"));
             return Ok(None);
         }
@@ -227,6 +232,8 @@ pub(super) struct Legacy {
     cx: Ctx,
     /// The session, when its `initialize` was sent, and when it was ready.
     session: Option<(String, u64, u64)>,
+    /// The instance that created it.
+    creator: String,
     next_id: i64,
 }
 
@@ -438,6 +445,7 @@ impl Legacy {
                 tally,
             },
             session: None,
+            creator: String::new(),
             next_id: 0,
         }
     }
@@ -479,13 +487,14 @@ impl Legacy {
             let name = self.cx.name.clone();
             let Some((got, sent)) = self
                 .cx
-                .exchange("initialize", || {
+                .exchange("initialize", false, || {
                     wire::post(None, wire::initialize_body(&name))
                 })
                 .await?
             else {
                 return Ok(false);
             };
+            let created_on = got.instance().to_owned();
             let session = match got {
                 Got::Json {
                     status: 200,
@@ -502,7 +511,7 @@ impl Legacy {
             let s = session.clone();
             let Some((got, _)) = self
                 .cx
-                .exchange("notifications/initialized", || {
+                .exchange("notifications/initialized", false, || {
                     wire::post(Some(&s), wire::initialized_body())
                 })
                 .await?
@@ -511,15 +520,19 @@ impl Legacy {
             };
             match got.status() {
                 202 => {
-                    self.cx.log(format!("session {session}"));
+                    self.cx.log(format!(
+                        "session {session} (created on {created_on}, initialized on {})",
+                        got.instance()
+                    ));
                     self.session = Some((session, sent, now_ms()));
+                    self.creator = created_on;
                     self.cx.tally.add("sessions", 1);
                     return Ok(true);
                 }
                 404 if self.cx.plan.lost_writes_of(sent, now_ms()) => {
                     self.cx
                         .log("404 right after initialize: its record was lost in a store restart");
-                    self.cx.tally.add("sessions lost in a store restart", 1);
+                    self.cx.tally.add("sessions lost and created again", 1);
                 }
                 _ => {
                     return Err(self.cx.fail(
@@ -536,12 +549,28 @@ impl Legacy {
         Ok(false)
     }
 
-    /// The session's setup writes may have been lost in a store restart:
-    /// the session may be gone (404) or restored in an earlier phase.
+    /// The session's setup writes may have been lost: in a store restart
+    /// (the session may be gone, 404, or back in an earlier phase), or with
+    /// its creator, crashed before the record of its initialize result was
+    /// stored (other instances answer 503 until the record expires,
+    /// STORE-11).
     fn setup_lost(&self) -> bool {
-        self.session
-            .as_ref()
-            .is_some_and(|&(_, sent, ready)| self.cx.plan.lost_writes_of(sent, ready))
+        self.session.as_ref().is_some_and(|(_, sent, ready)| {
+            self.cx.plan.lost_writes_of(*sent, *ready)
+                || self.cx.plan.creator_crashed(&self.creator, *sent, *ready)
+        })
+    }
+
+    /// A request given up: drop a session whose setup may be lost (the
+    /// next step initializes again).
+    fn gave_up(&mut self) -> Result<(), Failed> {
+        if self.setup_lost() {
+            self.cx
+                .log("the session's setup may be lost; initializing again");
+            self.cx.tally.add("sessions lost and created again", 1);
+            self.session = None;
+        }
+        Ok(())
     }
 
     /// An answer that says the session is gone, or that it is served in a
@@ -552,7 +581,7 @@ impl Legacy {
             self.cx.log(format!(
                 "{what}: the session's setup was lost in a store restart; initializing again"
             ));
-            self.cx.tally.add("sessions lost in a store restart", 1);
+            self.cx.tally.add("sessions lost and created again", 1);
             self.session = None;
             return Ok(());
         }
@@ -569,12 +598,12 @@ impl Legacy {
         let s = self.session();
         let Some((got, _)) = self
             .cx
-            .exchange("echo", || {
+            .exchange("echo", self.setup_lost(), || {
                 wire::post(Some(&s), wire::call_body(id, "echo", &tag))
             })
             .await?
         else {
-            return Ok(());
+            return self.gave_up();
         };
         let mut check = StreamCheck::new(id, tag);
         match got {
@@ -621,10 +650,10 @@ impl Legacy {
         let body = slow_body(id, &tag, steps, gap_ms);
         let Some((got, called)) = self
             .cx
-            .exchange("slow", || wire::post(Some(&s), body.clone()))
+            .exchange("slow", self.setup_lost(), || wire::post(Some(&s), body.clone()))
             .await?
         else {
-            return Ok(());
+            return self.gave_up();
         };
         let (writer, mut body) = match got {
             Got::Sse {
@@ -680,10 +709,10 @@ impl Legacy {
             let s = self.session();
             let Some((got, sent)) = self
                 .cx
-                .exchange("resume", || wire::get(&s, Some(&last)))
+                .exchange("resume", self.setup_lost(), || wire::get(&s, Some(&last)))
                 .await?
             else {
-                return Ok(());
+                return self.gave_up();
             };
             match got {
                 Got::Sse {
@@ -735,10 +764,12 @@ impl Legacy {
                         return Ok(());
                     }
                     return Err(self.cx.fail(
-                        if status == 204 {
-                            Oracle::OneResponse
-                        } else {
-                            Oracle::ExactReplay
+                        match status {
+                            204 => Oracle::OneResponse,
+                            // The store does not know the stream.
+                            400 => Oracle::DeclaredLoss,
+                            // The events after the cursor are gone.
+                            _ => Oracle::ExactReplay,
                         },
                         format!(
                             "resume of {id} after {last}: {} though no fault lost anything",
@@ -780,7 +811,7 @@ pub(super) async fn modern(plan: Arc<Plan>, trace: Trace, tally: Tally) {
     for k in 0..plan.modern_calls as i64 {
         let tag = format!("m0-{k}");
         let got = match cx
-            .exchange("stateless echo", || wire::modern_call(k, "echo", &tag))
+            .exchange("stateless echo", false, || wire::modern_call(k, "echo", &tag))
             .await
         {
             Ok(Some((got, _))) => got,

@@ -223,6 +223,17 @@ impl Plan {
         })
     }
 
+    /// Instance `creator` crashed between `from` and a little after `to`
+    /// (a write it sent by `to` may not have reached the store).
+    fn creator_crashed(&self, creator: &str, from: u64, to: u64) -> bool {
+        self.faults.iter().any(|f| match *f {
+            Fault::InstanceCrash { i, at, .. } => {
+                instance_name(i) == creator && from <= at && at <= to + GRACE_MS
+            }
+            _ => false,
+        })
+    }
+
     /// A store restart may have lost a write made between `from` and `to`
     /// (it crashed after `from`, and less than its lag after `to`).
     fn lost_writes_of(&self, from: u64, to: u64) -> bool {

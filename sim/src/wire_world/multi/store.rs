@@ -271,12 +271,13 @@ impl SharedStore for StoreClient {
                 && first
                 && let StoreCommand::TouchSession { session, .. } = &command
             {
-                // (r): the session is entered before its record came back.
+                // (r): the session is entered before its record came back,
+                // with defaults (the oldest legacy version, ready).
                 return Ok(StoreReply::Session(Some(SessionRecord {
                     session: session.clone(),
-                    version: ProtocolVersion::V2025_11_25,
+                    version: ProtocolVersion::V2025_03_26,
                     principal: None,
-                    phase: SessionPhase::Initializing,
+                    phase: SessionPhase::Ready,
                     init_params: None,
                     log_level: None,
                 })));
