@@ -440,7 +440,7 @@ fn store_4_restore_queue_answers_in_order_after_the_load() {
     assert!(b.s.session_init_params(d[0].2.unwrap()).is_some());
 }
 
-/// STORE-11: the initialize result goes out before the record that says so
+/// MI-2: the initialize result goes out before the record that says so
 /// is stored; until it is (or forever, if the creator crashed in between)
 /// the store's record is `Initializing`, and another instance does not
 /// restore such a session: 503 with `Retry-After`, nothing entered. Once
@@ -448,7 +448,7 @@ fn store_4_restore_queue_answers_in_order_after_the_load() {
 /// multi-instance simulation, seed 469: the session was served unprimed and
 /// `notifications/initialized` was lost).
 #[test]
-fn store_11_a_session_still_initializing_is_not_restored_elsewhere() {
+fn mi_2_a_session_still_initializing_is_not_restored_elsewhere() {
     let mut store = Store::default();
     let mut a = Node::new(store_config(), 1);
     let ex = a.post(None, &init_body("2025-11-25"));
@@ -468,9 +468,9 @@ fn store_11_a_session_still_initializing_is_not_restored_elsewhere() {
     let ex = b.post(Some(&wire), &notif_body("notifications/initialized"));
     b.pump(&mut store);
     let out = b.take();
-    assert_eq!(reply(&out, ex).0, 503, "STORE-11: restored while initializing");
+    assert_eq!(reply(&out, ex).0, 503, "MI-2: restored while initializing");
     assert_eq!(retry_after(&out, ex), Some(1));
-    assert_eq!(b.s.session_count(), 0, "STORE-11: entered while initializing");
+    assert_eq!(b.s.session_count(), 0, "MI-2: entered while initializing");
     // The creator's write lands: the retry is served.
     a.pump(&mut store);
     let ex = b.post(Some(&wire), &notif_body("notifications/initialized"));

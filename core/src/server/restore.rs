@@ -541,7 +541,7 @@ impl<I: IdSource> Server<I> {
                 // Its creator has not stored the record of the initialize
                 // result yet (the write follows the result), or never will
                 // (it crashed in between): the session is not complete, so
-                // it is not restored here; the client retries (STORE-11).
+                // it is not restored here; the client retries (MI-2).
                 let refusal = self.unavailable();
                 for p in gate.parked {
                     self.refuse(p.ex, refusal.clone());

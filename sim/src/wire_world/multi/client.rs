@@ -198,7 +198,7 @@ impl Ctx {
                         }
                         // A defined answer even without a fault: the
                         // session may still be being created elsewhere
-                        // (STORE-11); the retries are bounded below.
+                        // (MI-2); the retries are bounded below.
                         self.tally.add("503 answers retried", 1);
                         self.log(format!("{what}: 503, retrying"));
                     }
@@ -553,7 +553,7 @@ impl Legacy {
     /// (the session may be gone, 404, or back in an earlier phase), or with
     /// its creator, crashed before the record of its initialize result was
     /// stored (other instances answer 503 until the record expires,
-    /// STORE-11).
+    /// MI-2).
     fn setup_lost(&self) -> bool {
         self.session.as_ref().is_some_and(|(_, sent, ready)| {
             self.cx.plan.lost_writes_of(*sent, *ready)
