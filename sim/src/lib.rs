@@ -12,7 +12,9 @@
 //!   races, crashes, partitions, drops, slow readers), in two worlds that
 //!   share a [`harness`] and run the same server application: the
 //!   [`wire_world`] (hand-written HTTP clients) and the [`client_world`]
-//!   (our own client); each run gives a [`Report`];
+//!   (our own client); each run gives a [`Report`]; and the multi-instance
+//!   world ([`wire_world::multi`]: three instances sharing a store host
+//!   behind a load balancer, with store faults);
 //! - [`kit`]: the same simulation for *your* server: your application,
 //!   your calls, the protocol oracles plus yours, for a range of seeds;
 //! - [`variants`]: deliberately broken variants (the list (a)..(h)),

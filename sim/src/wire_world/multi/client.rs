@@ -203,7 +203,7 @@ impl Ctx {
                         self.log(format!("{what}: 503, retrying"));
                     }
                     502 => {
-                        if !self.plan.disturbed(sent, now_ms()) {
+                        if !self.plan.instance_down(sent, now_ms()) {
                             return Err(self.fail(
                                 Oracle::Served,
                                 format!("{what}: {} without any fault", got.describe()),

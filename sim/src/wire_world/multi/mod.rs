@@ -211,6 +211,15 @@ impl Plan {
         })
     }
 
+    /// An instance was down (or just back) between `from` and `to`: the
+    /// balancer may answer 502.
+    fn instance_down(&self, from: u64, to: u64) -> bool {
+        self.faults.iter().any(|f| {
+            let (a, b) = f.window();
+            matches!(f, Fault::InstanceCrash { .. }) && from <= b && a <= to
+        })
+    }
+
     /// The stream of a request written by `writer` since `from` may never
     /// end for a reader on another instance: its writer crashed, or its
     /// writes (the events, the end) may have failed or been lost (the
