@@ -31,10 +31,10 @@
 //!   `--cfg tokio_unstable`, tokio also shuts the host down).
 
 mod client;
+pub mod multi;
 mod oracles;
 mod script;
 mod server;
-pub mod multi;
 pub mod shards;
 
 pub use oracles::Oracle;

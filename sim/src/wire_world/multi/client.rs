@@ -191,10 +191,8 @@ impl Ctx {
                             retry_after: false, ..
                         } = &got
                         {
-                            return Err(self.fail(
-                                Oracle::Served,
-                                format!("{what}: 503 without Retry-After"),
-                            ));
+                            return Err(self
+                                .fail(Oracle::Served, format!("{what}: 503 without Retry-After")));
                         }
                         // A defined answer even without a fault: the
                         // session may still be being created elsewhere
@@ -360,10 +358,7 @@ impl StreamCheck {
                 } else {
                     "event ids contiguous"
                 };
-                return Err(cx.fail(
-                    Oracle::ExactReplay,
-                    format!("event {id} after {c} ({how})"),
-                ));
+                return Err(cx.fail(Oracle::ExactReplay, format!("event {id} after {c} ({how})")));
             }
         }
         self.resumed = false;
@@ -478,7 +473,10 @@ impl Legacy {
     }
 
     fn session(&self) -> String {
-        self.session.as_ref().map(|s| s.0.clone()).unwrap_or_default()
+        self.session
+            .as_ref()
+            .map(|s| s.0.clone())
+            .unwrap_or_default()
     }
 
     /// A new session; `Ok(false)`: none could be had, and a fault explains it.
@@ -502,10 +500,9 @@ impl Legacy {
                     ..
                 } => s,
                 other => {
-                    return Err(self.cx.fail(
-                        Oracle::Served,
-                        format!("initialize: {}", other.describe()),
-                    ));
+                    return Err(self
+                        .cx
+                        .fail(Oracle::Served, format!("initialize: {}", other.describe())));
                 }
             };
             let s = session.clone();
@@ -644,13 +641,21 @@ impl Legacy {
         Ok(())
     }
 
-    async fn resume(&mut self, steps: u8, gap_ms: u16, cut: u8, pause_ms: u16) -> Result<(), Failed> {
+    async fn resume(
+        &mut self,
+        steps: u8,
+        gap_ms: u16,
+        cut: u8,
+        pause_ms: u16,
+    ) -> Result<(), Failed> {
         let (id, tag) = self.next();
         let s = self.session();
         let body = slow_body(id, &tag, steps, gap_ms);
         let Some((got, called)) = self
             .cx
-            .exchange("slow", self.setup_lost(), || wire::post(Some(&s), body.clone()))
+            .exchange("slow", self.setup_lost(), || {
+                wire::post(Some(&s), body.clone())
+            })
             .await?
         else {
             return self.gave_up();
@@ -749,7 +754,8 @@ impl Legacy {
                     }
                 }
                 Got::Json { status: 404, .. } => {
-                    return self.session_trouble(Oracle::DeclaredLoss, format!("resume of {id}: 404"));
+                    return self
+                        .session_trouble(Oracle::DeclaredLoss, format!("resume of {id}: 404"));
                 }
                 Got::Json {
                     status: status @ (400 | 410 | 204),
@@ -811,7 +817,9 @@ pub(super) async fn modern(plan: Arc<Plan>, trace: Trace, tally: Tally) {
     for k in 0..plan.modern_calls as i64 {
         let tag = format!("m0-{k}");
         let got = match cx
-            .exchange("stateless echo", false, || wire::modern_call(k, "echo", &tag))
+            .exchange("stateless echo", false, || {
+                wire::modern_call(k, "echo", &tag)
+            })
             .await
         {
             Ok(Some((got, _))) => got,
@@ -822,16 +830,17 @@ pub(super) async fn modern(plan: Arc<Plan>, trace: Trace, tally: Tally) {
         let ok = match got {
             Got::Json {
                 status: 200, body, ..
-            } => check
-                .message(&cx, &String::from_utf8_lossy(&body))
-                .is_ok(),
+            } => check.message(&cx, &String::from_utf8_lossy(&body)).is_ok(),
             Got::Sse {
                 status: 200,
                 mut body,
                 ..
             } => check.read(&cx, &mut body, false, None).await.is_ok(),
             other => {
-                cx.fail(Oracle::Served, format!("stateless echo: {}", other.describe()));
+                cx.fail(
+                    Oracle::Served,
+                    format!("stateless echo: {}", other.describe()),
+                );
                 return;
             }
         };

@@ -452,7 +452,11 @@ fn drive(
                     if !*started && now >= at {
                         trace.log_at(now, "sim", format!("store links slow: {latency_ms} ms"));
                         for name in &instances {
-                            sim.set_link_latency(name.as_str(), STORE, Duration::from_millis(latency_ms));
+                            sim.set_link_latency(
+                                name.as_str(),
+                                STORE,
+                                Duration::from_millis(latency_ms),
+                            );
                         }
                         tally.add("slow store windows", 1);
                         *started = true;
