@@ -19,7 +19,8 @@ fn seeds() -> u64 {
 /// MI-1..MI-6: clean seeds pass every oracle, and across the sweep every
 /// fault happens and is survived: instance crashes, store partitions, slow
 /// store windows, store restarts that lose writes; resumes land on another
-/// instance and finish exactly; sessions are lost only in a store restart.
+/// instance and finish exactly; a deleted session is 404 wherever the next
+/// request lands; sessions are lost only where a fault lost their setup.
 #[test]
 fn mi_1_multi_instance_world_is_clean_and_exercises_every_fault() {
     let mut total = std::collections::BTreeMap::new();
@@ -42,6 +43,7 @@ fn mi_1_multi_instance_world_is_clean_and_exercises_every_fault() {
         "echo calls answered",
         "stateless calls answered",
         "503 answers retried",
+        "404s after DELETE",
     ] {
         assert!(
             total.get(what).copied().unwrap_or(0) > 0,

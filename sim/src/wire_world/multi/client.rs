@@ -464,6 +464,7 @@ impl Legacy {
                     cut,
                     pause_ms,
                 } => self.resume(steps, gap_ms, cut, pause_ms).await,
+                Op::Delete => self.delete().await,
             };
             if r.is_err() {
                 return;
@@ -638,6 +639,72 @@ impl Legacy {
             ));
         }
         self.cx.tally.add("echo calls answered", 1);
+        Ok(())
+    }
+
+    /// DELETE the session; once it is answered 204, a request on it must
+    /// be 404 wherever it lands (two tries, so mostly on two instances),
+    /// unless a store restart lost the delete (within its lag).
+    async fn delete(&mut self) -> Result<(), Failed> {
+        let s = self.session();
+        let began = now_ms();
+        let Some((got, sent)) = self
+            .cx
+            .exchange("delete", self.setup_lost(), || wire::delete(&s))
+            .await?
+        else {
+            return self.gave_up();
+        };
+        match got.status() {
+            204 => {}
+            // A try answered 503 after its delete reached the store (the
+            // reply was late or lost): the retry finds the session gone.
+            404 if self.cx.plan.disturbed(began, now_ms()) => {
+                self.cx
+                    .log("DELETE: 404 on a retry, an earlier try's delete landed");
+            }
+            404 => {
+                return self.session_trouble(Oracle::DeclaredLoss, "DELETE: 404".into());
+            }
+            _ => {
+                let what = format!("DELETE: {}", got.describe());
+                return self.session_trouble(Oracle::Served, what);
+            }
+        }
+        let deleted = now_ms();
+        self.cx.log(format!("deleted on {}", got.instance()));
+        self.session = None;
+        for k in 0..2 {
+            let (id, tag) = self.next();
+            let Some((got, _)) = self
+                .cx
+                .exchange("after delete", false, || {
+                    wire::post(Some(&s), wire::call_body(id, "echo", &tag))
+                })
+                .await?
+            else {
+                return Ok(());
+            };
+            match got.status() {
+                404 => self.cx.tally.add("404s after DELETE", 1),
+                _ if self.cx.plan.lost_writes_of(sent, deleted) => {
+                    self.cx.log(format!(
+                        "request {k} after DELETE: {}; the delete was lost in a store restart",
+                        got.describe()
+                    ));
+                    return Ok(());
+                }
+                _ => {
+                    return Err(self.cx.fail(
+                        Oracle::DeadSession,
+                        format!(
+                            "request {k} after DELETE answered 204: {} (INV-S8: 404 on every instance)",
+                            got.describe()
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 

@@ -93,6 +93,9 @@ enum Op {
         cut: u8,
         pause_ms: u16,
     },
+    /// DELETE the session (the last step): 204, then a request on it is
+    /// 404 on whichever instance it lands.
+    Delete,
 }
 
 /// A fault and when it happens.
@@ -164,6 +167,7 @@ impl Plan {
                 (start, ops)
             })
             .collect();
+        let mut legacy: Vec<(u64, Vec<Op>)> = legacy;
         let modern_calls = if r.one_in(2) { r.range(2, 4) } else { 0 };
         let mut faults = Vec::new();
         if r.one_in(2) {
@@ -193,6 +197,12 @@ impl Plan {
                 len_ms: r.range(200, 1_500),
                 latency_ms: r.range(50, 700),
             });
+        }
+        // Drawn last, so the draws above are those of the world without it.
+        for (_, ops) in &mut legacy {
+            if r.one_in(2) {
+                ops.push(Op::Delete);
+            }
         }
         Plan {
             min_latency_ms,
