@@ -186,6 +186,8 @@ pub(crate) fn store_service(
     let mut b = builder(Config::default().retry_ms).shards(1);
     b = b.config(Config {
         store: Some(store_config),
+        // The hand-written clients send `localhost`, ours the balancer's name.
+        hosts: HostPolicy::List(vec!["localhost".into(), "lb".into()]),
         ..base_config(Config::default().retry_ms)
     });
     b.predictable_session_ids_for_simulation(ids)

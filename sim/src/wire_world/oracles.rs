@@ -47,10 +47,11 @@ pub enum Oracle {
     Protocol,
     /// The server's accept loop itself failed.
     Server,
-    /// Multi-instance world (issue 17): a session or a stream's events are
-    /// lost (404, 410, 400 on a resume) only where the store declared a
-    /// loss: a store restart that lost writes the session or stream needed,
-    /// or a store fault while the stream was written (variant (p)).
+    /// Multi-instance world (issue 17): a session or a stream is lost (404,
+    /// 400 on a resume), or a deleted session is served again after its
+    /// 204, only where the store declared a loss: a store restart that lost
+    /// writes the session or stream needed, or a store fault while the
+    /// stream was written (variant (p)).
     DeclaredLoss,
     /// Multi-instance world: a request of a live session is served on any
     /// instance as on the one that created it: its own result, or a

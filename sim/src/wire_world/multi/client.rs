@@ -696,9 +696,9 @@ impl Legacy {
                 }
                 _ => {
                     return Err(self.cx.fail(
-                        Oracle::DeadSession,
+                        Oracle::DeclaredLoss,
                         format!(
-                            "request {k} after DELETE answered 204: {} (INV-S8: 404 on every instance)",
+                            "request {k} after DELETE answered 204: {} (INV-S8: 404 on every instance; no store restart lost the delete)",
                             got.describe()
                         ),
                     ));

@@ -33,6 +33,7 @@
 
 mod client;
 mod lb;
+mod ours;
 mod store;
 
 use std::collections::BTreeMap;
@@ -138,6 +139,8 @@ struct Plan {
     legacy: Vec<(u64, Vec<Op>)>,
     /// Stateless calls of the 2026-07-28 client (0: none).
     modern_calls: u64,
+    /// Calls of our own client (0: none).
+    ours_calls: u64,
     faults: Vec<Fault>,
 }
 
@@ -204,11 +207,13 @@ impl Plan {
                 ops.push(Op::Delete);
             }
         }
+        let ours_calls = if r.one_in(2) { r.range(1, 3) } else { 0 };
         Plan {
             min_latency_ms,
             max_latency_ms,
             legacy,
             modern_calls,
+            ours_calls,
             faults,
         }
     }
@@ -318,11 +323,11 @@ pub fn run(seed: u64, bug: Option<Bug>) -> Report {
             instance_host(i, ids, mailbox.clone(), bug, trace.clone())
         });
     }
-    {
-        let trace = trace.clone();
-        sim.host(LB, move || lb::lb_host(seed, trace.clone()));
-    }
     let tally = Tally::default();
+    {
+        let (trace, tally) = (trace.clone(), tally.clone());
+        sim.host(LB, move || lb::lb_host(seed, trace.clone(), tally.clone()));
+    }
     let plan = Arc::new(plan);
     {
         // Every client is a task of one client host (one runtime to step
@@ -343,6 +348,13 @@ pub fn run(seed: u64, bug: Option<Bug>) -> Report {
             }
             if plan.modern_calls > 0 {
                 tasks.push(tokio::spawn(client::modern(
+                    plan.clone(),
+                    trace.clone(),
+                    tally.clone(),
+                )));
+            }
+            if plan.ours_calls > 0 {
+                tasks.push(tokio::spawn(ours::ours(
                     plan.clone(),
                     trace.clone(),
                     tally.clone(),
