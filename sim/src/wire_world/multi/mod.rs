@@ -13,11 +13,13 @@
 //!   milliseconds ([`store`]);
 //! - `lb`: a hyper proxy choosing the instance of every request from the
 //!   seed, streaming answers through ([`lb`]);
-//! - `c0..`: legacy (2025-11-25) clients that call `echo` and the slow
-//!   `slow` tool, drop the connection mid-stream and resume with
-//!   `Last-Event-ID` (through the balancer, so mostly on another
-//!   instance); `m0`: a 2026-07-28 client of stateless calls
-//!   ([`client`]).
+//! - `clients`, one host whose tasks are the clients: `c0..`, legacy
+//!   (2025-11-25) clients that call `echo` and the slow `slow` tool, drop
+//!   the connection mid-stream and resume with `Last-Event-ID` (through the
+//!   balancer, so mostly on another instance), and DELETE their session;
+//!   `m0`, a 2026-07-28 client of stateless calls ([`client`]); `o0`, our
+//!   own client, whose POST streams the balancer cuts so that it resumes on
+//!   another instance ([`ours`]).
 //!
 //! Faults (each drawn per seed): an instance crashes and restarts, an
 //! instance is partitioned from the store, the store restarts losing its
