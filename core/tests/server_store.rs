@@ -332,6 +332,45 @@ fn store_4_restore_queue_answers_in_order_after_the_load() {
     assert!(b.s.session_init_params(d[0].2.unwrap()).is_some());
 }
 
+/// MI-2: the initialize result goes out before the record that says so
+/// is stored; until it is (or forever, if the creator crashed in between)
+/// the store's record is `Initializing`, and another instance does not
+/// restore such a session: 503 with `Retry-After`, nothing entered. Once
+/// the creator's write lands, the retry is served (found by the
+/// multi-instance simulation, seed 469: the session was served unprimed and
+/// `notifications/initialized` was lost).
+#[test]
+fn mi_2_a_session_still_initializing_is_not_restored_elsewhere() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let ex = a.post(None, &init_body("2025-11-25"));
+    a.pump(&mut store);
+    let (rk, _, _) = a.delivered()[0].clone();
+    a.take();
+    a.respond(
+        rk,
+        serde_json::json!({"capabilities":{},"serverInfo":{"name":"s","version":"1"}}),
+    );
+    // The result is out; its record's write is still pending.
+    let (status, wire, _) = reply(&a.take(), ex);
+    assert_eq!(status, 200);
+    let wire = wire.expect("session id");
+    assert_eq!(a.pending.len(), 1, "the record's write after the result");
+    let mut b = Node::new(store_config(), 2);
+    let ex = b.post(Some(&wire), &notif_body("notifications/initialized"));
+    b.pump(&mut store);
+    let out = b.take();
+    assert_eq!(reply(&out, ex).0, 503, "MI-2: restored while initializing");
+    assert_eq!(retry_after(&out, ex), Some(1));
+    assert_eq!(b.s.session_count(), 0, "MI-2: entered while initializing");
+    // The creator's write lands: the retry is served.
+    a.pump(&mut store);
+    let ex = b.post(Some(&wire), &notif_body("notifications/initialized"));
+    b.pump(&mut store);
+    assert_eq!(reply(&b.take(), ex).0, 202);
+    assert_eq!(b.s.session_count(), 1);
+}
+
 #[test]
 fn store_5_load_none_is_404_and_foreign_ids_never_reach_the_store() {
     let mut store = Store::new(true);

@@ -6,6 +6,8 @@
 //! cargo run --release -p streamable-sim -- --seed 1234        # replay one, print its trace
 //! cargo run --release -p streamable-sim -- --seeds 500 --bug b # a known-bad variant (expect failures)
 //! cargo run --release -p streamable-sim -- --seeds 1000 --shards 3 # the server with 3 sharded drivers
+//! cargo run --release -p streamable-sim -- --seeds 10000 --multi   # 3 instances, a shared store, a balancer
+//! cargo run --release -p streamable-sim -- --seeds 100 --multi --bug o # a store variant (o)..(r)
 //! ```
 //!
 //! Runs on one thread (turmoil's simulation is single-threaded; seeds are
@@ -32,11 +34,13 @@ struct Args {
     trace: bool,
     /// Sharded drivers of the server (issue 19); 1 is the standard sweep.
     shards: usize,
+    /// The multi-instance world (issue 17) instead of the standard sweep.
+    multi: bool,
 }
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: streamable-sim [--seeds N] [--from S] [--seed N] [--bug a..h] [--jobs J] [--trace] [--shards N]"
+        "usage: streamable-sim [--seeds N] [--from S] [--seed N] [--bug a..r] [--jobs J] [--trace] [--shards N | --multi]"
     );
     ExitCode::from(2)
 }
@@ -50,6 +54,7 @@ fn parse() -> Option<Args> {
         jobs: 1,
         trace: false,
         shards: 1,
+        multi: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +66,7 @@ fn parse() -> Option<Args> {
             "--jobs" => a.jobs = it.next()?.parse::<u64>().ok()?.max(1),
             "--trace" => a.trace = true,
             "--shards" => a.shards = it.next()?.parse::<usize>().ok()?.max(1),
+            "--multi" => a.multi = true,
             _ => return None,
         }
     }
@@ -84,9 +90,15 @@ pub fn main() -> ExitCode {
         eprintln!("--shards runs no variant");
         return usage();
     }
-    let shards = args.shards;
+    if args.multi && (args.shards > 1 || args.bug.is_some_and(|b| !b.in_multi())) {
+        eprintln!("--multi runs with one shard per instance, and only the variants (o)..(r)");
+        return usage();
+    }
+    let (shards, multi) = (args.shards, args.multi);
     let run = move |seed: u64, bug: Option<Bug>| {
-        if shards > 1 {
+        if multi {
+            crate::wire_world::multi::run(seed, bug)
+        } else if shards > 1 {
             crate::run_sharded(seed, shards)
         } else {
             crate::run(seed, bug)
@@ -164,6 +176,8 @@ pub fn main() -> ExitCode {
             .unwrap_or_default(),
         if shards > 1 {
             format!(", {shards} shards")
+        } else if multi {
+            format!(", {} instances", crate::wire_world::multi::INSTANCES)
         } else {
             String::new()
         }
@@ -175,6 +189,8 @@ pub fn main() -> ExitCode {
         // sharded world's sessions on dead and live shards.
         let what = if shards > 1 {
             "sharded world"
+        } else if multi {
+            "multi-instance world"
         } else {
             "client world"
         };

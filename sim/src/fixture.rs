@@ -175,15 +175,38 @@ pub(crate) fn service_with(retry_ms: u64, ids: Option<u64>) -> McpService {
     .build(app())
 }
 
-fn builder(retry_ms: u64) -> Builder {
-    let config = Config {
+/// The multi-instance world's service (issue 17, `wire_world::multi`): one
+/// instance of [`app`] backed by the shared `store` with `store_config`,
+/// session ids (and so its instance id) from the seed `ids`.
+pub(crate) fn store_service(
+    ids: u64,
+    store: std::sync::Arc<dyn streamable_hyper::store::SharedStore>,
+    store_config: streamable_core::store::StoreConfig,
+) -> McpService {
+    let mut b = builder(Config::default().retry_ms).shards(1);
+    b = b.config(Config {
+        store: Some(store_config),
+        // The hand-written clients send `localhost`, ours the balancer's name.
+        hosts: HostPolicy::List(vec!["localhost".into(), "lb".into()]),
+        ..base_config(Config::default().retry_ms)
+    });
+    b.predictable_session_ids_for_simulation(ids)
+        .shared_store_arc(store)
+        .build(app())
+}
+
+fn base_config(retry_ms: u64) -> Config {
+    Config {
         retry_ms,
         // The wire world's clients send `localhost`; ours the host's name.
         hosts: HostPolicy::List(vec!["localhost".into(), SERVER.into()]),
         ..Config::default()
-    };
+    }
+}
+
+fn builder(retry_ms: u64) -> Builder {
     McpService::builder()
-        .config(config)
+        .config(base_config(retry_ms))
         .connection_backlog(16)
         .keep_alive(None)
         .check_invariants(true)

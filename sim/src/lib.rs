@@ -12,7 +12,9 @@
 //!   races, crashes, partitions, drops, slow readers), in two worlds that
 //!   share a [`harness`] and run the same server application: the
 //!   [`wire_world`] (hand-written HTTP clients) and the [`client_world`]
-//!   (our own client); each run gives a [`Report`];
+//!   (our own client); each run gives a [`Report`]; and the multi-instance
+//!   world ([`wire_world::multi`]: three instances sharing a store host
+//!   behind a load balancer, with store faults);
 //! - [`kit`]: the same simulation for *your* server: your application,
 //!   your calls, the protocol oracles plus yours, for a range of seeds;
 //! - [`variants`]: deliberately broken variants (the list (a)..(h)),
@@ -49,6 +51,7 @@ use variants::Bug;
 pub fn run(seed: u64, bug: Option<Bug>) -> Report {
     match bug {
         Some(b) if b.in_client() => client_world::run(seed, bug),
+        Some(b) if b.in_multi() => wire_world::multi::run(seed, bug),
         Some(_) => wire_world::run(seed, bug),
         None => {
             let wire = wire_world::run(seed, None);

@@ -24,6 +24,9 @@ pub struct Report {
     /// How often each oracle had something to check (the client world's
     /// coverage; empty for the wire world).
     pub counts: BTreeMap<&'static str, u64>,
+    /// The world's flag for the replay command (`""` for the standard
+    /// sweep, `" --multi"` for the multi-instance world).
+    pub world_flag: &'static str,
 }
 
 impl Report {
@@ -52,13 +55,14 @@ impl Report {
     pub fn replay_command(&self) -> String {
         match self.bug {
             Some(b) => format!(
-                "cargo run --release -p streamable-sim -- --seed {} --bug {}",
+                "cargo run --release -p streamable-sim -- --seed {}{} --bug {}",
                 self.seed,
+                self.world_flag,
                 b.letter()
             ),
             None => format!(
-                "cargo run --release -p streamable-sim -- --seed {}",
-                self.seed
+                "cargo run --release -p streamable-sim -- --seed {}{}",
+                self.seed, self.world_flag
             ),
         }
     }

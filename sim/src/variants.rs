@@ -23,6 +23,10 @@
 //! | (l) | a closed 2026-07-28 stream is treated like a legacy disconnect | model checker: H-CAN-1 (`PROP_CAN`) |
 //! | (m) | the adapter does not pass the verified principal to the core | model checker: INV-S26 |
 //! | (n) | client: the `retry: 0` storm, reconnections that never run out against a server that primes and closes at once (typescript-sdk #2682) | client world: storm oracle (HC-RECON-2) |
+//! | (o) | shared store: an append acknowledged but not kept | multi-instance world: `Oracle::ExactReplay` |
+//! | (p) | shared store: after a failover, reads served from the stale image of the restart | multi-instance world: `Oracle::DeclaredLoss` |
+//! | (q) | shared store: streams keyed without their instance (event ids unique per instance only) | multi-instance world: `Oracle::Isolation` |
+//! | (r) | shared store: the restore race, a session served on an instance before its record was read back | multi-instance world: `Oracle::Served` |
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -73,11 +77,27 @@ pub enum Bug {
     /// budget that never runs out (the real floor, HC-RECON-1, cannot be
     /// removed from outside; the unit tests cover it).
     RetryStorm,
+    /// (o) shared store (issue 17): the store acknowledges an append it
+    /// does not keep (the third event of every stream, `seq` 2).
+    LostAppendAcked,
+    /// (p) shared store: after the store restarts, its reads are served
+    /// from the image it restarted with (a replica that stopped
+    /// replicating), its writes go on to the new primary.
+    StaleReadAfterFailover,
+    /// (q) shared store: streams keyed by their number only, the instance
+    /// part of the event id left out, so two instances' streams of one
+    /// session share a key.
+    InstanceLocalEventIds,
+    /// (r) shared store: the restore race. An instance answers the gate of
+    /// a session it has not seen yet at once, with a record of defaults
+    /// (the oldest legacy version, ready), instead of waiting for the
+    /// store's: the session is served before its restore completed.
+    RestoreRace,
 }
 
 impl Bug {
     /// Every variant, in letter order.
-    pub const ALL: [Bug; 14] = [
+    pub const ALL: [Bug; 18] = [
         Bug::LateReady,
         Bug::BufferedSse,
         Bug::RouteById,
@@ -92,6 +112,10 @@ impl Bug {
         Bug::ModernCloseIgnored,
         Bug::PrincipalDropped,
         Bug::RetryStorm,
+        Bug::LostAppendAcked,
+        Bug::StaleReadAfterFailover,
+        Bug::InstanceLocalEventIds,
+        Bug::RestoreRace,
     ];
 
     /// The letter of the issue's list.
@@ -111,6 +135,10 @@ impl Bug {
             Bug::ModernCloseIgnored => 'l',
             Bug::PrincipalDropped => 'm',
             Bug::RetryStorm => 'n',
+            Bug::LostAppendAcked => 'o',
+            Bug::StaleReadAfterFailover => 'p',
+            Bug::InstanceLocalEventIds => 'q',
+            Bug::RestoreRace => 'r',
         }
     }
 
@@ -125,6 +153,18 @@ impl Bug {
         matches!(
             self,
             Bug::StaleCursor | Bug::IgnoresRetry | Bug::KeepsDeadSession | Bug::RetryStorm
+        )
+    }
+
+    /// Whether the variant breaks the shared store or its use (checked in
+    /// the multi-instance world, [`crate::wire_world::multi`]).
+    pub fn in_multi(self) -> bool {
+        matches!(
+            self,
+            Bug::LostAppendAcked
+                | Bug::StaleReadAfterFailover
+                | Bug::InstanceLocalEventIds
+                | Bug::RestoreRace
         )
     }
 

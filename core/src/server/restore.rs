@@ -544,6 +544,20 @@ impl<I: IdSource> Server<I> {
         }
         let held = self.by_wire_id.get(&wire).copied();
         match result {
+            Ok(StoreReply::Session(Some(record)))
+                if record.session == wire
+                    && held.is_none()
+                    && record.phase == SessionPhase::Initializing =>
+            {
+                // Its creator has not stored the record of the initialize
+                // result yet (the write follows the result), or never will
+                // (it crashed in between): the session is not complete, so
+                // it is not restored here; the client retries (MI-2).
+                let refusal = self.unavailable();
+                for p in gate.parked {
+                    self.refuse(p.ex, refusal.clone());
+                }
+            }
             Ok(StoreReply::Session(Some(record))) if record.session == wire => {
                 if let Some(sk) = held {
                     let s = self.sessions.live_mut(sk);

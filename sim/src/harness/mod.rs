@@ -97,6 +97,7 @@ pub(crate) fn report(
         failure: inner.failure,
         oracle: inner.oracle,
         counts: BTreeMap::new(),
+        world_flag: "",
     }
 }
 

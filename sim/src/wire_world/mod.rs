@@ -31,6 +31,7 @@
 //!   `--cfg tokio_unstable`, tokio also shuts the host down).
 
 mod client;
+pub mod multi;
 mod oracles;
 mod script;
 mod server;

@@ -47,6 +47,17 @@ pub enum Oracle {
     Protocol,
     /// The server's accept loop itself failed.
     Server,
+    /// Multi-instance world (issue 17): a session or a stream is lost (404,
+    /// 400 on a resume), or a deleted session is served again after its
+    /// 204, only where the store declared a loss: a store restart that lost
+    /// writes the session or stream needed, or a store fault while the
+    /// stream was written (variant (p)).
+    DeclaredLoss,
+    /// Multi-instance world: a request of a live session is served on any
+    /// instance as on the one that created it: its own result, or a
+    /// defined retryable status (503 with `Retry-After`, the balancer's
+    /// 502 for a dead instance), never another error (variant (r)).
+    Served,
 }
 
 impl Oracle {
@@ -64,6 +75,8 @@ impl Oracle {
             Oracle::DeadSession => "dead session (INV-S8)",
             Oracle::Protocol => "protocol",
             Oracle::Server => "server",
+            Oracle::DeclaredLoss => "declared loss (MI-4)",
+            Oracle::Served => "served anywhere (MI-3)",
         }
     }
 }
