@@ -206,10 +206,15 @@ impl World {
                 );
                 let client = e.client;
                 match (&e.kind, &e.wire) {
-                    (Kind::Init, _) if status == 200 => {
-                        let wire = head.session_id.as_deref().expect("session id").to_owned();
-                        self.clients[client].wire = Some(wire);
-                    }
+                    (Kind::Init, _) if status == 200 => match head.session_id.as_deref() {
+                        Some(wire) => self.clients[client].wire = Some(wire.to_owned()),
+                        // MI-2: the record of the result could not be
+                        // stored: an error, and no session.
+                        None => assert!(
+                            String::from_utf8_lossy(&body).contains("-32603"),
+                            "an initialize answered 200 without a session id or an error"
+                        ),
+                    },
                     (_, Some(w)) => {
                         if let Some(s) = head.session_id.as_deref() {
                             assert_eq!(s, w, "STORE-4: another session's answer");

@@ -27,8 +27,10 @@ use super::log::StreamId;
 use super::session::{Session, Sessions, unknown_session};
 use super::{IdSource, Server};
 use crate::edge::{Refusal, VersionHeader};
-use crate::jsonrpc::{Body, Id, RawJson, code};
-use crate::output::{CloseReason, Content, ExchangeId, Output, ResponseHead, SessionKey};
+use crate::jsonrpc::{Body, ErrorObject, Id, RawJson, code};
+use crate::output::{
+    CloseReason, Content, ExchangeId, Output, RequestKey, ResponseHead, SessionKey,
+};
 use crate::store::{
     EventBatch, Retention, SessionPhase, SessionRecord, StoreCommand, StoreFailure, StoreReply,
     StoreToken, StoredEvent, StreamKey,
@@ -104,6 +106,14 @@ enum Waiting {
     /// A write-through (put, append, end of stream): an answer that the
     /// session is gone ends it here.
     Write(SessionKey),
+    /// The record written when the initialize result is ready (MI-2): the
+    /// result goes out once it is stored.
+    InitResult {
+        session: SessionKey,
+        request: RequestKey,
+        result: RawJson,
+        abandoned: bool,
+    },
     /// A delete; `Some`: the DELETE whose 204 waits for it.
     Delete(Option<ExchangeId>),
     /// A read for the connection `ex`.
@@ -195,6 +205,38 @@ impl<I: IdSource> Server<I> {
                     self.refuse(ex, refusal);
                 }
             },
+            Waiting::InitResult {
+                session,
+                request,
+                result: init_result,
+                abandoned,
+            } => {
+                let Some(req) = self.router.requests.get(&request).cloned() else {
+                    return;
+                };
+                let outcome = if matches!(result, Ok(StoreReply::Done)) {
+                    Ok(init_result)
+                } else {
+                    // Not stored: no instance could serve the session, so
+                    // the initialize fails (no session id, X-21) and the
+                    // client may try again.
+                    if let Some(stream) = self
+                        .sessions
+                        .get_mut(&session)
+                        .and_then(|s| s.streams.get_mut(&req.stream))
+                    {
+                        stream.anonymous = true;
+                    }
+                    Err(ErrorObject::new(
+                        code::INTERNAL_ERROR,
+                        "the session could not be stored: the shared store did not answer; \
+                         retry initialize",
+                    ))
+                };
+                // The exchange may be gone; a response with nowhere to go
+                // is dropped as for any request.
+                let _ = self.write_answer(request, &req, outcome, abandoned);
+            }
             Waiting::Write(sk) => {
                 if matches!(result, Ok(StoreReply::NoSuchSession)) {
                     // Deleted (or expired) elsewhere: stop holding it.
@@ -302,6 +344,29 @@ impl<I: IdSource> Server<I> {
         let record = self.record(session);
         let ttl = self.ttl(Some(session));
         self.store_emit(StoreCommand::PutSession { record, ttl }, Waiting::Write(sk));
+    }
+
+    /// The initialize result of `sk` is ready (its phase moved on): store
+    /// the record, then answer `rk` with `result` (MI-2).
+    pub(super) fn store_put_then_answer(
+        &mut self,
+        sk: SessionKey,
+        rk: RequestKey,
+        result: RawJson,
+        abandoned: bool,
+    ) {
+        let session = self.sessions.live(sk);
+        let record = self.record(session);
+        let ttl = self.ttl(Some(session));
+        self.store_emit(
+            StoreCommand::PutSession { record, ttl },
+            Waiting::InitResult {
+                session: sk,
+                request: rk,
+                result,
+                abandoned,
+            },
+        );
     }
 
     /// `initialize` with a store: the new session's record is stored first;

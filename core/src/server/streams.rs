@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 
 use super::log::{Form, Origin, Stream, StreamId, event_id};
-use super::router::Kind;
+use super::router::{InFlight, Kind};
 use super::session::{INV_P2, Sessions};
 use super::{IdSource, Server};
 use crate::config::ResponseMode;
@@ -223,10 +223,6 @@ impl<I: IdSource> Server<I> {
         let Some(session) = self.sessions.get_mut(&sk) else {
             return Err(SendError::Gone);
         };
-        let pending = session
-            .streams
-            .get(&req.stream)
-            .map(|s| matches!(s.form, Form::Pending { .. }));
         let mut outcome = outcome;
         if req.kind == Kind::Initialize {
             outcome = match outcome {
@@ -239,12 +235,37 @@ impl<I: IdSource> Server<I> {
                     Err(e)
                 }
             };
+            if self.config.store.is_some()
+                && let Ok(result) = outcome
+            {
+                // MI-2: the result goes out only once the record saying it
+                // was sent (the negotiated version, the phase) is stored,
+                // so an instance that restores the session never finds it
+                // half made when the client already holds its id.
+                self.store_put_then_answer(sk, rk, result, abandoned);
+                return Ok(());
+            }
         }
+        self.write_answer(rk, &req, outcome, abandoned)
+    }
+
+    /// Write the response to `req` (registered as `rk`) on its stream and
+    /// finish the request.
+    pub(super) fn write_answer(
+        &mut self,
+        rk: RequestKey,
+        req: &InFlight,
+        outcome: Result<RawJson, ErrorObject>,
+        abandoned: bool,
+    ) -> Result<(), SendError> {
+        let sk = req.session;
+        let pending = self.sessions.get(&sk).and_then(|session| {
+            session
+                .streams
+                .get(&req.stream)
+                .map(|s| matches!(s.form, Form::Pending { .. }))
+        });
         let failed_init = req.kind == Kind::Initialize && outcome.is_err();
-        if self.config.store.is_some() && req.kind == Kind::Initialize && !failed_init {
-            // The negotiated version and the phase, for other instances.
-            self.store_put(sk);
-        }
         let result = match pending {
             None => Err(SendError::NoStream),
             // An SSE stream carries no response once the client cancelled
