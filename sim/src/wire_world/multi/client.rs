@@ -500,6 +500,22 @@ impl Legacy {
                     session: Some(s),
                     ..
                 } => s,
+                // MI-2: the record of the result could not be stored (a
+                // slow, cut or restarting store): an error without a
+                // session; initialize again.
+                Got::Json {
+                    status: 200,
+                    session: None,
+                    ref body,
+                    ..
+                } if self.cx.plan.disturbed(sent, now_ms())
+                    && String::from_utf8_lossy(body).contains("-32603") =>
+                {
+                    self.cx
+                        .log("initialize failed: its record was not stored (a store fault)");
+                    self.cx.tally.add("initialize refused by a store fault", 1);
+                    continue;
+                }
                 other => {
                     return Err(self
                         .cx
