@@ -256,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn the_residue_is_the_value_mod_n() {
+    fn shard_2_the_residue_is_the_value_mod_n() {
         let mut state = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834u128;
         for i in 0..2_000u32 {
             state = state
