@@ -466,4 +466,122 @@ mod tests {
             assert!(param_headers(&bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn h_hdr_5_integers_are_exact_and_within_the_safe_range() {
+        assert_eq!(MAX_SAFE_INTEGER, 9_007_199_254_740_991);
+        let p = ParamHeader {
+            name: "N".into(),
+            path: vec!["n".into()],
+            kind: ParamKind::Integer,
+        };
+        // The header form of a body value.
+        assert_eq!(p.header_value(&json!(42)).as_deref(), Some("42"));
+        assert_eq!(p.header_value(&json!(42.0)).as_deref(), Some("42"));
+        assert_eq!(p.header_value(&json!(-7.0)).as_deref(), Some("-7"));
+        assert_eq!(p.header_value(&json!(1.5)), None);
+        assert_eq!(
+            p.header_value(&json!(MAX_SAFE_INTEGER)).as_deref(),
+            Some("9007199254740991")
+        );
+        assert_eq!(p.header_value(&json!(MAX_SAFE_INTEGER + 1)), None);
+        assert_eq!(p.header_value(&json!(9_007_199_254_740_992.0)), None);
+        assert_eq!(p.header_value(&json!(-9_007_199_254_740_992.0)), None);
+        assert_eq!(p.header_value(&json!("42")), None);
+        // A header compared with a body value.
+        assert!(p.matches("-7", &json!(-7)));
+        assert!(p.matches("9007199254740991", &json!(MAX_SAFE_INTEGER)));
+        assert!(p.matches("9007199254740991.0", &json!(MAX_SAFE_INTEGER)));
+        assert!(p.matches("1e3", &json!(1000)));
+        assert!(!p.matches("9007199254740992", &json!(MAX_SAFE_INTEGER)));
+        assert!(!p.matches("9007199254740992.0", &json!(MAX_SAFE_INTEGER)));
+        assert!(!p.matches("0.5", &json!(0)));
+        assert!(!p.matches("inf", &json!(0)));
+        assert!(!p.matches("NaN", &json!(0)));
+        assert!(!p.matches("x", &json!(0)));
+    }
+
+    #[test]
+    fn h_hdr_3_booleans_and_strings_have_their_own_header_form() {
+        let b = ParamHeader {
+            name: "B".into(),
+            path: vec!["b".into()],
+            kind: ParamKind::Boolean,
+        };
+        assert_eq!(b.header_value(&json!(true)).as_deref(), Some("true"));
+        assert_eq!(b.header_value(&json!(false)).as_deref(), Some("false"));
+        assert_eq!(b.header_value(&json!("true")), None);
+        assert!(b.matches("false", &json!(false)));
+        assert!(!b.matches("true", &json!(false)));
+        let s = ParamHeader {
+            name: "S".into(),
+            path: vec!["s".into()],
+            kind: ParamKind::String,
+        };
+        assert_eq!(s.header_value(&json!("a b")).as_deref(), Some("a b"));
+        assert_eq!(s.header_value(&json!(1)), None);
+    }
+
+    #[test]
+    fn h_hdr_2_inner_space_and_tab_stay_plain_and_a_bare_sentinel_shape_is_plain() {
+        assert!(is_plain_safe("a b"));
+        assert!(is_plain_safe("a\tb"));
+        assert!(!is_plain_safe("a\nb"));
+        // Too short to hold a payload between the markers: no sentinel.
+        assert!(is_plain_safe("=?base64?="));
+        assert_eq!(encode_value("=?base64?="), "=?base64?=");
+        assert!(!is_plain_safe("=?base64??="));
+    }
+
+    #[test]
+    fn tasks_requests_mirror_the_task_id() {
+        for m in ["tasks/get", "tasks/update", "tasks/cancel"] {
+            assert_eq!(name_field(m), Some("taskId"), "{m}");
+        }
+        assert_eq!(name_field("tasks/list"), None);
+        assert_eq!(name_field("resources/read"), Some("uri"));
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert_eq!(
+            DecodeError::InvalidCharacters.to_string(),
+            "the header value contains invalid characters"
+        );
+        assert!(DecodeError::InvalidBase64.to_string().contains("base64"));
+        assert!(DecodeError::InvalidUtf8.to_string().contains("UTF-8"));
+        assert_eq!(
+            InvalidAnnotation("x".into()).to_string(),
+            "invalid x-mcp-header annotation: x"
+        );
+    }
+
+    #[test]
+    fn h_hdr_4_values_inside_keywords_are_data_not_schema() {
+        // `default`, `examples`, `enum` and `const` hold instance values: an
+        // object in them with an `x-mcp-header` key is not an annotation.
+        let schema = json!({"properties": {"a": {
+            "type": "object",
+            "default": {"x-mcp-header": "A"},
+            "examples": [{"x-mcp-header": "B"}],
+            "enum": [{"x-mcp-header": "C"}],
+            "const": {"x-mcp-header": "D"}}}});
+        assert_eq!(param_headers(&schema), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648_test_vectors() {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), enc);
+        }
+        assert_eq!(base64(&[0xff, 0xfe, 0xfd]), "//79");
+    }
 }

@@ -531,4 +531,159 @@ mod tests {
         assert_ne!(json_digest(&json!({"a": 1})), json_digest(&json!({"a": 2})));
         assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
+
+    /// A token over `payload` exactly as `seal` frames it, without its
+    /// checks (to present `open` with what `seal` would refuse to make).
+    fn sign_raw(key: &StateKey, payload: &[u8]) -> String {
+        let mut signed = vec![VERSION];
+        signed.extend_from_slice(&key.id.to_be_bytes());
+        signed.extend_from_slice(payload);
+        let mut mac = key.mac();
+        mac.update(&signed);
+        let tag = mac.finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&signed),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    fn with_answers(n: usize) -> RequestState {
+        let mut s = state();
+        s.answers = (0..n).map(|i| (format!("k{i}"), json!(i))).collect();
+        s
+    }
+
+    #[test]
+    fn mrtr_8_the_answer_limit_is_inclusive_on_both_sides() {
+        let ring = KeyRing::new(key(1, 7));
+        let t = seal(&ring, &with_answers(MAX_ANSWERS)).unwrap();
+        assert_eq!(
+            open(&ring, &t, &binding(), 0).map(|s| s.answers.len()),
+            Ok(MAX_ANSWERS)
+        );
+        assert_eq!(
+            seal(&ring, &with_answers(MAX_ANSWERS + 1)),
+            Err(StateError::TooLarge)
+        );
+        // A token carrying one answer too many (not made by `seal`).
+        let payload = serde_json::to_vec(&with_answers(MAX_ANSWERS + 1)).unwrap();
+        let t = sign_raw(&ring.current, &payload);
+        assert_eq!(open(&ring, &t, &binding(), 0), Err(StateError::TooLarge));
+    }
+
+    #[test]
+    fn mrtr_8_a_token_of_exactly_the_byte_limit_is_made_and_accepted() {
+        let ring = KeyRing::new(key(1, 7));
+        let mut exact = None;
+        for n in (MAX_STATE_BYTES * 3 / 4 - 400)..(MAX_STATE_BYTES * 3 / 4) {
+            let mut s = state();
+            s.answers.insert("pad".into(), json!("x".repeat(n)));
+            match seal(&ring, &s) {
+                Ok(t) if t.len() == MAX_STATE_BYTES => {
+                    exact = Some((t, s));
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("{n}: {e:?}"),
+            }
+        }
+        let (t, s) = exact.expect("a padding that reaches the limit exactly");
+        assert_eq!(open(&ring, &t, &binding(), 0), Ok(s.clone()));
+        let mut over = s;
+        over.answers.insert("pad2".into(), json!(""));
+        assert_eq!(seal(&ring, &over), Err(StateError::TooLarge));
+        assert_eq!(
+            open(&ring, &format!("{t}A"), &binding(), 0),
+            Err(StateError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn mrtr_5_checks_run_in_order_key_before_payload() {
+        // A header and no payload, under a key the ring lacks: the key is
+        // the first thing found wrong.
+        let ring = KeyRing::new(key(1, 7));
+        let t = sign_raw(&key(9, 3), b"");
+        assert_eq!(open(&ring, &t, &binding(), 0), Err(StateError::UnknownKey));
+        // Under a key it has: the MAC matches, the payload is not a state.
+        let t = sign_raw(&ring.current, b"");
+        assert_eq!(open(&ring, &t, &binding(), 0), Err(StateError::Malformed));
+    }
+
+    #[test]
+    fn mrtr_7_verifying_keys_are_bounded_and_replaced_by_id() {
+        let ids: Vec<u32> = (10..10 + MAX_PREVIOUS_KEYS as u32).collect();
+        let mut ring = KeyRing::new(key(1, 7));
+        for &id in &ids {
+            ring = ring.with_previous(key(id, id as u8));
+        }
+        let token_of = |id: u32, byte: u8| seal(&KeyRing::new(key(id, byte)), &state()).unwrap();
+        for &id in &ids {
+            assert!(open(&ring, &token_of(id, id as u8), &binding(), 0).is_ok());
+        }
+        // Full: one more is not kept.
+        let ring_full = ring.clone().with_previous(key(99, 99));
+        assert_eq!(
+            open(&ring_full, &token_of(99, 99), &binding(), 0),
+            Err(StateError::UnknownKey)
+        );
+        // A key with the current key's id never shadows it or takes a slot.
+        let ring2 = KeyRing::new(key(1, 7)).with_previous(key(1, 8));
+        assert_eq!(ring2.current_id(), 1);
+        assert_eq!(ring2.previous.len(), 0);
+        // A verifying key with a known id replaces the older one, and the
+        // others stay.
+        let replaced = KeyRing::new(key(1, 7))
+            .with_previous(key(3, 30))
+            .with_previous(key(4, 40))
+            .with_previous(key(3, 31));
+        assert!(open(&replaced, &token_of(3, 31), &binding(), 0).is_ok());
+        assert_eq!(
+            open(&replaced, &token_of(3, 30), &binding(), 0),
+            Err(StateError::BadSignature)
+        );
+        assert!(open(&replaced, &token_of(4, 40), &binding(), 0).is_ok());
+    }
+
+    #[test]
+    fn keys_show_their_id_and_never_their_secret() {
+        let k = key(42, 0xab);
+        assert_eq!(k.id(), 42);
+        let shown = format!("{k:?}");
+        assert!(shown.contains("42"), "{shown}");
+        assert!(!shown.contains("171") && !shown.contains("ab"), "{shown}");
+        assert_eq!(shown, "StateKey { id: 42, .. }");
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        for (e, text) in [
+            (StateError::TooLarge, "requestState is too large"),
+            (StateError::Malformed, "requestState is malformed"),
+            (
+                StateError::UnknownKey,
+                "requestState was signed with an unknown key",
+            ),
+            (
+                StateError::BadSignature,
+                "requestState failed its integrity check",
+            ),
+            (StateError::Expired, "requestState has expired"),
+            (
+                StateError::WrongRequest,
+                "requestState belongs to another request",
+            ),
+        ] {
+            assert_eq!(e.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn the_digest_is_sha256_of_the_canonical_text() {
+        let v = json!({"b": [1, 2, {"d": null, "c": "x"}], "a": {"y": 1, "x": 2}});
+        let text = r#"{"a":{"x":2,"y":1},"b":[1,2,{"c":"x","d":null}]}"#;
+        let expected: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+        assert_eq!(json_digest(&v), expected);
+    }
 }

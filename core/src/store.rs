@@ -356,3 +356,42 @@ impl Default for StoreConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_1_every_command_names_its_session_and_only_a_tail_waits_longer() {
+        let d = Duration::from_millis(500);
+        let tail = StoreCommand::TailEvents {
+            session: "s1".into(),
+            stream: StreamKey {
+                instance: 1,
+                number: 3,
+            },
+            after: 0,
+            max: 10,
+            wait: Duration::from_millis(250),
+        };
+        assert_eq!(tail.session(), "s1");
+        assert_eq!(tail.deadline(d), Duration::from_millis(750));
+        let load = StoreCommand::LoadSession {
+            session: "s2".into(),
+        };
+        assert_eq!(load.session(), "s2");
+        assert_eq!(load.deadline(d), d);
+    }
+
+    #[test]
+    fn failures_say_what_went_wrong() {
+        assert_eq!(
+            StoreFailure::Unavailable("refused".into()).to_string(),
+            "the shared store failed: refused"
+        );
+        assert_eq!(
+            StoreFailure::TimedOut.to_string(),
+            "the shared store did not answer in time"
+        );
+    }
+}

@@ -673,4 +673,45 @@ mod tests {
         let data = e.data.unwrap().to_value();
         assert!(data["requiredCapabilities"]["extensions"][EXTENSION].is_object());
     }
+
+    #[test]
+    fn task_1_every_status_reads_back_from_its_wire_name() {
+        for st in [
+            TaskStatus::Working,
+            TaskStatus::InputRequired,
+            TaskStatus::Completed,
+            TaskStatus::Failed,
+            TaskStatus::Cancelled,
+        ] {
+            assert_eq!(TaskStatus::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(TaskStatus::parse("Working"), None);
+        // A cancelled task's record reads back as cancelled.
+        let mut t = Task::new("c", 0, None, None);
+        t.apply(TaskChange::Cancel, 1).unwrap();
+        assert_eq!(
+            Task::from_record(&t.to_record()).map(|t| t.status()),
+            Some(TaskStatus::Cancelled)
+        );
+    }
+
+    #[test]
+    fn task_read_outs_show_the_task() {
+        let mut t = Task::new("task-9", 0, None, None);
+        assert_eq!(t.id(), "task-9");
+        assert_eq!((t.result(), t.error()), (None, None));
+        t.apply(TaskChange::Complete(raw(r#"{"content":[]}"#)), 1)
+            .unwrap();
+        assert_eq!(t.result().map(RawJson::as_str), Some(r#"{"content":[]}"#));
+        let mut f = Task::new("f", 0, None, None);
+        f.apply(TaskChange::Fail(ErrorObject::new(-32603, "boom")), 1)
+            .unwrap();
+        assert_eq!(f.error().map(|e| e.code), Some(-32603));
+        assert_eq!(f.result(), None);
+        assert_eq!(TaskError::Terminal.to_string(), "the task has finished");
+        assert_eq!(
+            TaskError::TooManyInputs.to_string(),
+            "too many input requests are outstanding"
+        );
+    }
 }

@@ -1069,3 +1069,124 @@ fn inv_l2_a_stream_for_a_request_answered_elsewhere_is_dropped() {
     let (_, aborted) = c.sent_and_aborted();
     assert_eq!(aborted, vec![pa.id]);
 }
+
+#[test]
+fn t_ses_9_a_delete_answered_with_an_error_is_reported_as_a_warning() {
+    // 2xx, 404 and 405 all mean "nothing left to end"; anything else is
+    // worth telling the application, though the close completes either way.
+    for (status, warned) in [(200u16, false), (404, false), (405, false), (500, true)] {
+        let mut c = ready();
+        c.c.close(c.t());
+        let del = c.sent().remove(0);
+        c.head(del.id, status, &[]);
+        let warnings: Vec<_> = c
+            .events()
+            .into_iter()
+            .filter(|e| matches!(e, Event::Warning(_)))
+            .collect();
+        assert_eq!(!warnings.is_empty(), warned, "{status}: {warnings:?}");
+        assert!(c.c.is_closed());
+    }
+}
+
+#[test]
+fn t_ses_9_no_delete_without_a_session() {
+    // A legacy server that issues no session id has nothing to end.
+    let mut c = C::new(config());
+    let init = c.sent().remove(0);
+    c.json(
+        init.id,
+        200,
+        None,
+        &result_body(&init.rpc_id(), json!({"protocolVersion": V})),
+    );
+    c.sent();
+    c.c.close(c.t());
+    assert!(c.sent().is_empty());
+    assert!(c.c.is_closed());
+}
+
+#[test]
+fn t_ses_8_a_late_404_of_the_old_session_spares_the_new_one() {
+    let mut c = ready();
+    // A notification of session 1 is still unanswered when a request's
+    // 404 ends the session.
+    c.c.notify(c.t(), "notifications/progress", None).unwrap();
+    c.c.request(c.t(), "tools/list", None).unwrap();
+    let sent = c.sent_all();
+    let note = sent
+        .iter()
+        .find(|s| s.rpc_method().as_deref() == Some("notifications/progress"))
+        .unwrap()
+        .id;
+    let req = sent
+        .iter()
+        .find(|s| s.rpc_method().as_deref() == Some("tools/list"))
+        .unwrap()
+        .id;
+    c.json(req, 404, None, "");
+    c.events();
+    c.handshake("sess-2", V);
+    c.events();
+    // Its 404 arrives now: it speaks of session 1, not of session 2.
+    c.json(note, 404, None, "");
+    assert_eq!(c.c.session_id(), Some("sess-2"));
+    assert!(c.events().is_empty());
+    assert!(c.sent().is_empty());
+}
+
+#[test]
+fn l_to_1_the_handshake_times_out_at_its_deadline_not_before() {
+    let mut cfg = config();
+    cfg.request_timeout = Some(std::time::Duration::from_millis(1000));
+    let mut c = C::new(cfg);
+    c.sent();
+    c.advance(999);
+    assert!(!c.c.is_closed(), "one millisecond early");
+    c.advance(1000);
+    assert!(c.c.is_closed());
+    assert!(matches!(
+        c.events().last(),
+        Some(Event::Closed {
+            failure: Some(Failure::Timeout)
+        })
+    ));
+}
+
+#[test]
+fn json_body_exactly_at_the_limit_is_accepted() {
+    let mut cfg = config();
+    cfg.max_body_bytes = 1024;
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    let r = c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent_all().remove(0);
+    let mut body = result_body(&post.rpc_id(), json!({}));
+    body.push_str(&" ".repeat(1024 - body.len()));
+    assert_eq!(body.len(), 1024);
+    c.json(post.id, 200, None, &body);
+    let ev = c.events();
+    assert!(
+        matches!(&ev[..], [Event::Response { request, outcome: Ok(_) }] if *request == r),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn t_ses_9_an_unanswered_delete_completes_the_close_at_the_timeout() {
+    let mut cfg = config();
+    cfg.request_timeout = Some(std::time::Duration::from_millis(1000));
+    let mut c = C::new(cfg);
+    c.handshake("s", V);
+    c.advance(10);
+    c.c.close(c.t());
+    assert_eq!(c.sent()[0].method(), "DELETE");
+    c.advance(1009);
+    assert!(!c.c.is_closed());
+    c.advance(1010);
+    assert!(c.c.is_closed());
+    assert!(matches!(
+        c.events().last(),
+        Some(Event::Closed { failure: None })
+    ));
+}

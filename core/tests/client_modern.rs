@@ -740,3 +740,41 @@ fn h_bc_2_cached_legacy_era_initializes_at_once_and_probes_when_refused() {
     assert!(c.c.is_closed());
     assert!(c.sent().is_empty());
 }
+
+#[test]
+fn x_21_h_bc_2_only_the_initialize_head_names_the_session() {
+    // A cached modern era proves wrong while a second request is still in
+    // flight; that request's late success (echoing some session id) must
+    // not name the session the legacy handshake is creating.
+    let mut c = cached(Era::Modern);
+    c.events();
+    c.c.request(c.t(), "tools/list", None).unwrap();
+    c.c.request(c.t(), "prompts/list", None).unwrap();
+    let sent = c.sent();
+    c.json(sent[0].id, 404, None, "");
+    let probe = c.sent().remove(0);
+    assert_eq!(probe.rpc_method().as_deref(), Some("server/discover"));
+    c.json(probe.id, 404, None, "");
+    let init = c.sent().remove(0);
+    assert_eq!(init.rpc_method().as_deref(), Some("initialize"));
+    c.head(
+        init.id,
+        200,
+        &[
+            ("content-type", "application/json"),
+            ("mcp-session-id", "sess-new"),
+        ],
+    );
+    c.json(
+        sent[1].id,
+        200,
+        Some("sess-other"),
+        &result_body(&sent[1].rpc_id(), json!({"prompts": []})),
+    );
+    c.body(
+        init.id,
+        &result_body(&init.rpc_id(), json!({"protocolVersion": "2025-11-25"})),
+    );
+    c.end(init.id);
+    assert_eq!(c.c.session_id(), Some("sess-new"));
+}

@@ -334,3 +334,11 @@ fn default_decoder_uses_default_limit() {
     assert_eq!(decoder.feed(b"\n\n"), Ok(()));
     assert_eq!(decoder.next_event().map(|e| e.data.len()), Some(big.len()));
 }
+
+#[test]
+fn decode_error_names_the_limit() {
+    assert_eq!(
+        DecodeError::TooLarge { limit: 4096 }.to_string(),
+        "SSE line or event data exceeds 4096 bytes"
+    );
+}
