@@ -714,4 +714,32 @@ mod tests {
             "too many input requests are outstanding"
         );
     }
+
+    #[test]
+    fn civil_dates_advance_one_day_at_a_time_from_1970_past_2400() {
+        // An independent calendar: days per month with the Gregorian leap
+        // rule, walked day by day from 1970-01-01 past 2400-03-01 (century and
+        // 400-year leap rules both crossed).
+        let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let month_len = |y: u64, m: u64| match m {
+            2 if leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let (mut y, mut m, mut d) = (1970, 1, 1);
+        for days in 0..(440 * 366) {
+            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            d += 1;
+            if d > month_len(y, m) {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+        }
+        assert!(y > 2400);
+    }
 }

@@ -815,6 +815,26 @@ fn edge_refusals_have_their_documented_status() {
             "loopback Origin ok",
         ),
         (
+            build("POST", w, &n, &[("origin", "http://127.0.0.1:8080")]),
+            202,
+            "loopback IPv4 Origin ok",
+        ),
+        (
+            build("POST", w, &n, &[("origin", "http://[::1]:3000")]),
+            202,
+            "loopback IPv6 Origin ok",
+        ),
+        (
+            build("POST", w, &n, &[("origin", "http://[0:0:0:0:0:0:0:1]")]),
+            202,
+            "loopback IPv6 Origin, long form",
+        ),
+        (
+            build("POST", w, &n, &[("origin", "http://127.0.0.2")]),
+            403,
+            "another address is not the loopback name",
+        ),
+        (
             build("POST", w, &n, &[("host", "evil.example")]),
             403,
             "X-24 bad Host",
@@ -823,6 +843,26 @@ fn edge_refusals_have_their_documented_status() {
             build("POST", w, &n, &[("accept", "text/html")]),
             406,
             "X-15 Accept",
+        ),
+        (
+            build(
+                "POST",
+                w,
+                &n,
+                &[("accept", "application/json;q=0, text/event-stream")],
+            ),
+            406,
+            "X-15 q=0 refuses a type",
+        ),
+        (
+            build(
+                "POST",
+                w,
+                &n,
+                &[("accept", "application/json;q=0.5, text/event-stream")],
+            ),
+            202,
+            "X-15 any other weight accepts it",
         ),
         (
             build("POST", w, &n, &[("accept", "*/*")]),
@@ -835,6 +875,16 @@ fn edge_refusals_have_their_documented_status() {
             "Content-Type",
         ),
         (build("POST", w, &"x".repeat(2000), &[]), 413, "body limit"),
+        (
+            build("POST", w, &format!("{n:<1024}"), &[]),
+            202,
+            "a body of exactly the limit is served",
+        ),
+        (
+            build("POST", w, &format!("{n:<1025}"), &[]),
+            413,
+            "one byte over the limit",
+        ),
         (build("POST", w, "{not json", &[]), 400, "parse error"),
         (build("PUT", w, &n, &[]), 405, "method"),
         (

@@ -101,3 +101,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn b_err_1_codes_are_the_specification_numbers() {
+    assert_eq!(
+        [
+            code::PARSE_ERROR,
+            code::INVALID_REQUEST,
+            code::METHOD_NOT_FOUND,
+            code::INVALID_PARAMS,
+            code::INTERNAL_ERROR,
+            code::SERVER_ERROR,
+            code::HEADER_MISMATCH,
+            code::MISSING_CAPABILITY,
+            code::UNSUPPORTED_PROTOCOL_VERSION,
+        ],
+        [
+            -32700, -32600, -32601, -32602, -32603, -32000, -32020, -32021, -32022
+        ]
+    );
+}
+
+#[test]
+fn ids_and_raw_json_print_as_on_the_wire() {
+    assert_eq!(Id::Int(-7).to_string(), "-7");
+    assert_eq!(Id::Str("a\"b".into()).to_string(), r#""a\"b""#);
+    let raw = RawJson::parse(Bytes::from_static(br#"{"a":[1]}"#)).unwrap();
+    assert_eq!(raw.to_string(), r#"{"a":[1]}"#);
+    assert_eq!(format!("{raw:?}"), r#"{"a":[1]}"#);
+    // What a malformed id was expected to be.
+    let err = serde_json::from_str::<WireId>("1.5").err().unwrap();
+    assert!(err.to_string().contains("a string or an integer"), "{err}");
+}
