@@ -292,3 +292,22 @@ pub enum Target {
     /// On the session's standalone GET stream (unrelated traffic, T-GET-4).
     Session(SessionKey),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SendError;
+
+    #[test]
+    fn send_errors_say_why() {
+        for (e, needle) in [
+            (SendError::Gone, "gone"),
+            (SendError::JsonMode, "JSON"),
+            (SendError::NoStream, "no stream"),
+            (SendError::Limit, "limit"),
+            (SendError::NotAllowed, "not allowed"),
+            (SendError::Stateless, "InputRequiredResult"),
+        ] {
+            assert!(e.to_string().contains(needle), "{e:?}: {e}");
+        }
+    }
+}

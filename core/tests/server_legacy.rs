@@ -800,6 +800,7 @@ fn edge_refusals_have_their_documented_status() {
         max_body_bytes: 1024,
         ..Config::default()
     });
+    assert_eq!(h.s.config().max_body_bytes, 1024);
     let (_, wire) = h.init("2025-06-18");
     let w = Some(wire.as_str());
     let n = notif_body("notifications/x");

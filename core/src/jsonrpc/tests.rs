@@ -133,3 +133,54 @@ fn ids_and_raw_json_print_as_on_the_wire() {
     let err = serde_json::from_str::<WireId>("1.5").err().unwrap();
     assert!(err.to_string().contains("a string or an integer"), "{err}");
 }
+
+#[test]
+fn b_msg_a_method_with_a_result_or_an_error_is_invalid() {
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"x","result":{}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"x","error":{"code":1,"message":"m"}}"#,
+    ] {
+        assert!(
+            matches!(parse_body(&Bytes::from(body)), Err(ParseError::Invalid(_))),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn a_data_error_is_a_bad_message_and_a_syntax_error_bad_json() {
+    let data = serde_json::from_str::<u8>(r#""x""#).unwrap_err();
+    assert!(matches!(classify(&data), ParseError::Invalid(_)));
+    let syntax = serde_json::from_str::<serde_json::Value>("{x").unwrap_err();
+    assert!(matches!(classify(&syntax), ParseError::NotJson(_)));
+}
+
+#[test]
+fn strings_are_escaped_exactly_when_they_must_be() {
+    for s in [
+        "\n",
+        "\u{1f}",
+        "\"",
+        "\\",
+        "a\"b",
+        "plain",
+        "with space",
+        "",
+    ] {
+        let mut out = BytesMut::new();
+        write_json_string(&mut out, s);
+        let back: String = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+        assert_eq!(back, s);
+        assert_eq!(&out[..], serde_json::to_string(s).unwrap().as_bytes());
+    }
+}
+
+#[test]
+fn t_post_7_an_id_less_error_body_has_no_id() {
+    let body = ErrorObject::new(code::SERVER_ERROR, "gone").to_id_less_body();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"jsonrpc": "2.0", "error": {"code": -32000, "message": "gone"}})
+    );
+}

@@ -555,3 +555,19 @@ impl<I: IdSource> Server<I> {
         });
     }
 }
+
+#[cfg(all(test, feature = "fuzzing"))]
+mod fuzz_hook_tests {
+    #[test]
+    fn the_fuzz_hooks_round_trip_event_ids() {
+        for (instance, stream, seq) in [(0, 1, 0), (0, 7, 42), (0xabc, 3, 9), (u64::MAX, 2, 5)] {
+            let text = super::event_id_for_fuzz(instance, stream, seq);
+            assert_eq!(
+                super::parse_event_id_for_fuzz(&text),
+                Some((instance, stream, seq)),
+                "{text}"
+            );
+        }
+        assert_eq!(super::parse_event_id_for_fuzz("x"), None);
+    }
+}
