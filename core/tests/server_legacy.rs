@@ -580,6 +580,25 @@ fn server_to_client_request_goes_on_the_originating_stream_and_its_answer_comes_
     // A second answer to the same id is ignored.
     h.post(Some(&wire), &answer);
     assert!(h.take().iter().all(|o| !matches!(o, Output::Deliver(_))));
+    // B-MSG-3: the next requests get ids never used before, and each answer
+    // reaches the request it names.
+    let two: Vec<_> = (0..2)
+        .map(|_| {
+            h.s.request_client(h.t(), Target::Request(rk), "roots/list", None)
+                .unwrap()
+        })
+        .collect();
+    assert!(two[0].wire_id != two[1].wire_id && two[0] != ok && two[1] != ok);
+    h.drain();
+    h.take();
+    for k in two.iter().rev() {
+        let answer = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, k.wire_id);
+        h.post(Some(&wire), &answer);
+        let out = h.take();
+        assert!(out.iter().any(
+            |o| matches!(o, Output::Deliver(Delivery::Response { outgoing, .. }) if outgoing == k)
+        ));
+    }
     // L-INIT-6: no requests before the session is ready.
     let mut h = H::new(Config::default());
     h.post(None, &init_body("2025-06-18"));

@@ -161,6 +161,10 @@ fn auth_rs_11_an_empty_or_oversized_principal_is_refused() {
     let ex = p.post(None, &init_body("2025-11-25"), Some(&long));
     assert_eq!(p.status(ex).0, 400);
     assert_eq!(p.s.session_count(), 0);
+    // The limit itself is allowed.
+    let longest = "x".repeat(streamable_core::MAX_PRINCIPAL_BYTES);
+    p.post(None, &init_body("2025-11-25"), Some(&longest));
+    assert_eq!(p.s.session_count(), 1, "the initialize is delivered");
 }
 
 proptest! {

@@ -898,3 +898,30 @@ proptest! {
         prop_assert!(ids.iter().all(|i| !i.contains('.')));
     }
 }
+
+/// STORE-3: the level a client set with `logging/setLevel` is in the record,
+/// so an instance that restores the session knows it (an over-long level is
+/// not recorded).
+#[test]
+fn store_3_the_log_level_travels_with_the_session() {
+    let mut store = Store::default();
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-06-18");
+    let set = |level: &str| {
+        serde_json::json!({"jsonrpc": "2.0", "id": level.len(), "method": "logging/setLevel",
+            "params": {"level": level}})
+        .to_string()
+    };
+    a.post(Some(&wire), &set(&"x".repeat(17)));
+    a.pump(&mut store);
+    let sk = a.delivered()[0].2.unwrap();
+    assert_eq!(a.s.session_log_level(sk), None);
+    a.post(Some(&wire), &set("debug"));
+    a.pump(&mut store);
+    assert_eq!(a.s.session_log_level(sk), Some("debug"));
+    let mut b = Node::new(store_config(), 2);
+    b.post(Some(&wire), &call_body(1));
+    b.pump(&mut store);
+    let restored = b.delivered()[0].2.unwrap();
+    assert_eq!(b.s.session_log_level(restored), Some("debug"));
+}
