@@ -37,3 +37,23 @@ impl Timestamp {
         self.0.saturating_sub(earlier.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_convert_in_milliseconds_and_saturate() {
+        assert_eq!(
+            Timestamp::from_duration(Duration::from_millis(1500)),
+            Timestamp(1500)
+        );
+        assert_eq!(Timestamp::from_duration(Duration::MAX), Timestamp(u64::MAX));
+        assert_eq!(Timestamp(2500).as_duration(), Duration::from_millis(2500));
+        assert_eq!(
+            Timestamp(u64::MAX - 1).saturating_add(Duration::from_secs(1)),
+            Timestamp(u64::MAX)
+        );
+        assert_eq!(Timestamp(5).millis_since(Timestamp(9)), 0);
+    }
+}

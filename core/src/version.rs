@@ -80,3 +80,14 @@ impl fmt::Display for ProtocolVersion {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ProtocolVersion;
+
+    #[test]
+    fn a_version_prints_as_its_wire_name() {
+        assert_eq!(ProtocolVersion::V2026_07_28.to_string(), "2026-07-28");
+        assert_eq!(ProtocolVersion::V2025_11_25.to_string(), "2025-11-25");
+    }
+}

@@ -599,6 +599,14 @@ fn server_to_client_request_goes_on_the_originating_stream_and_its_answer_comes_
             |o| matches!(o, Output::Deliver(Delivery::Response { outgoing, .. }) if outgoing == k)
         ));
     }
+    // A forgotten request's answer is ignored.
+    let gone =
+        h.s.request_client(h.t(), Target::Request(rk), "roots/list", None)
+            .unwrap();
+    h.s.forget_outgoing(gone);
+    let answer = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, gone.wire_id);
+    h.post(Some(&wire), &answer);
+    assert!(h.take().iter().all(|o| !matches!(o, Output::Deliver(_))));
     // L-INIT-6: no requests before the session is ready.
     let mut h = H::new(Config::default());
     h.post(None, &init_body("2025-06-18"));
@@ -1225,4 +1233,20 @@ fn sbp_2_failed_entropy_answers_503_and_creates_no_session() {
         Output::Deliver(Delivery::Request { method, .. }) if method == "initialize"
     )));
     assert_eq!(s.session_count(), 1);
+}
+
+#[test]
+fn t_ses_7_the_application_ends_a_session() {
+    let mut h = H::new(Config::default());
+    let (sk, wire) = h.init("2025-11-25");
+    let get = h.get(Some(&wire), None);
+    h.take();
+    h.s.close_session(h.t(), sk).unwrap();
+    h.drain();
+    let out = h.take();
+    assert!(closed(&out, get), "its standalone stream closes");
+    assert_eq!(h.s.session_count(), 0);
+    let later = h.post(Some(&wire), &req_body(2, "ping"));
+    assert_eq!(reply(&h.take(), later).0, 404);
+    assert_eq!(h.s.close_session(h.t(), sk), Err(SendError::Gone));
 }

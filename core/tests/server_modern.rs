@@ -460,6 +460,7 @@ fn h_sse_1_h_sse_3_h_sse_4_notifications_then_response_end_the_stream() {
     let ex = modern(&mut h, 1, "tools/call", json!({"name": "slow"}));
     let rk = only_request(&h);
     h.take();
+    assert_eq!(h.s.stateless_in_flight(), 1);
     let progress = RawJson::from_value(&json!({"progressToken": 1, "progress": 1}));
     h.s.notify(
         h.t(),

@@ -1062,3 +1062,32 @@ fn token_request<'a>(
     req.body(Bytes::from(uri::form(pairs)))
         .map_err(|_| AuthError::InvalidUrl)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{ClientCredentials, TokenAuthMethod};
+
+    #[test]
+    fn token_auth_methods_read_back_from_their_registered_names() {
+        for m in [
+            TokenAuthMethod::ClientSecretBasic,
+            TokenAuthMethod::ClientSecretPost,
+            TokenAuthMethod::None,
+            TokenAuthMethod::PrivateKeyJwt,
+        ] {
+            assert_eq!(TokenAuthMethod::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(TokenAuthMethod::None.as_str(), "none");
+    }
+
+    #[test]
+    fn credentials_never_print_their_secret() {
+        let c = ClientCredentials {
+            client_id: "app".into(),
+            client_secret: Some("hunter2".into()),
+        };
+        let shown = format!("{c:?}");
+        assert!(shown.contains("app") && shown.contains('…'), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
