@@ -820,6 +820,71 @@ fn auth_c_10_debug_never_shows_secrets() {
         method: TokenAuthMethod::ClientSecretPost,
     };
     assert!(!format!("{r:?}").contains("hunter2"));
+    // What the Debug forms do show, to tell one grant from another.
+    assert!(
+        shown.contains("Bearer") && shown.contains(SERVER),
+        "{shown}"
+    );
+    assert!(format!("{r:?}").contains("ClientSecretPost"));
+    assert_eq!(g.authorization(), "Bearer tok-1");
+    let (flow, _) = AuthFlow::start(config(), &plain(), None, entropy());
+    let flow_shown = format!("{flow:?}");
+    assert_eq!(flow_shown, "AuthFlow { .. }");
+}
+
+#[test]
+fn auth_c_5_pkce_matches_the_rfc_7636_example() {
+    // RFC 7636 Appendix B.
+    assert_eq!(
+        pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    );
+}
+
+#[test]
+fn auth_c_1_a_resource_metadata_url_that_is_not_a_url_is_skipped() {
+    let mut w = World::new();
+    let ch = bearer(401, r#"Bearer resource_metadata="not a url""#);
+    w.run(config(), &ch, None).unwrap();
+    assert!(
+        w.sent[0].contains("oauth-protected-resource"),
+        "{:?}",
+        w.sent
+    );
+}
+
+#[test]
+fn auth_errors_say_what_went_wrong() {
+    for (e, needle) in [
+        (AuthError::NoResourceMetadata, "protected resource metadata"),
+        (AuthError::ResourceMismatch("x".into()), "\"x\""),
+        (AuthError::NoServerMetadata("i".into()), "metadata for i"),
+        (
+            AuthError::IssuerMismatch {
+                expected: "a".into(),
+                found: "b".into(),
+            },
+            "\"b\" is not \"a\"",
+        ),
+        (AuthError::NoPkce, "PKCE"),
+        (AuthError::NoRegistration, "client id"),
+        (
+            AuthError::Registration("r".into()),
+            "registration failed: r",
+        ),
+        (
+            AuthError::Authorization("z".into()),
+            "authorization failed: z",
+        ),
+        (AuthError::StateMismatch, "state"),
+        (AuthError::IssMissing, "lacks"),
+        (AuthError::IssMismatch, "iss is not"),
+        (AuthError::Token("t".into()), "token request failed: t"),
+        (AuthError::InvalidUrl, "invalid URL"),
+        (AuthError::OutOfOrder, "out of order"),
+    ] {
+        assert!(e.to_string().contains(needle), "{e:?}: {e}");
+    }
 }
 
 fn arbitrary_run(bodies: &[(u16, Vec<u8>)], header: &[u8], redirect: &str) {
