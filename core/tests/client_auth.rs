@@ -382,6 +382,28 @@ fn auth_c_4_dynamic_registration_document() {
         w.authorize_query.as_ref().unwrap()["client_id"],
         "dcr-client"
     );
+    // A server that lists its grant types: refresh_token only if listed.
+    for (listed, want) in [
+        (
+            serde_json::json!(["authorization_code"]),
+            serde_json::json!(["authorization_code"]),
+        ),
+        (
+            serde_json::json!(["authorization_code", "refresh_token"]),
+            serde_json::json!(["authorization_code", "refresh_token"]),
+        ),
+    ] {
+        let mut w = World::new();
+        w.route(
+            "GET http://as.test/.well-known/oauth-authorization-server",
+            200,
+            &as_meta(AS, serde_json::json!({"grant_types_supported": listed})),
+        );
+        w.run(config(), &plain(), None).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&w.bodies["POST http://as.test/register"]).unwrap();
+        assert_eq!(doc["grant_types"], want, "{listed}");
+    }
 }
 
 #[test]
@@ -843,14 +865,17 @@ fn auth_c_5_pkce_matches_the_rfc_7636_example() {
 
 #[test]
 fn auth_c_1_a_resource_metadata_url_that_is_not_a_url_is_skipped() {
-    let mut w = World::new();
-    let ch = bearer(401, r#"Bearer resource_metadata="not a url""#);
-    w.run(config(), &ch, None).unwrap();
-    assert!(
-        w.sent[0].contains("oauth-protected-resource"),
-        "{:?}",
-        w.sent
-    );
+    // Neither an absolute URL nor a relative reference is fetched.
+    for bad in ["not a url", "/prm.json"] {
+        let mut w = World::new();
+        let ch = bearer(401, &format!(r#"Bearer resource_metadata="{bad}""#));
+        w.run(config(), &ch, None).unwrap();
+        assert!(
+            w.sent[0].contains("oauth-protected-resource"),
+            "{:?}",
+            w.sent
+        );
+    }
 }
 
 #[test]
