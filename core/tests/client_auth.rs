@@ -623,6 +623,19 @@ fn auth_c_6_offline_access_only_when_the_server_lists_it() {
     with_prm_scopes(&mut w, serde_json::json!(["mcp:basic", "offline_access"]));
     w.run(config(), &plain(), None).unwrap();
     assert_eq!(w.authorize_query.unwrap()["scope"], "mcp:basic");
+    // A server listing other scopes only.
+    let mut w = World::new();
+    with_prm_scopes(&mut w, serde_json::json!(["mcp:basic"]));
+    w.route(
+        "GET http://as.test/.well-known/oauth-authorization-server",
+        200,
+        &as_meta(
+            AS,
+            serde_json::json!({"scopes_supported": ["mcp:basic", "x"]}),
+        ),
+    );
+    w.run(config(), &plain(), None).unwrap();
+    assert_eq!(w.authorize_query.unwrap()["scope"], "mcp:basic");
 }
 
 // ---- AUTH-C-7: the authorization response ----
@@ -701,6 +714,16 @@ fn auth_c_7_state_error_and_foreign_redirects_are_refused() {
             other => panic!("{redirect}: {other:?}"),
         }
     }
+    // The length limit is inclusive.
+    let max = streamable_core::client::auth::MAX_URL_LEN;
+    let good = format!("{REDIRECT}?code=c&state={state}&iss={AS}&pad=");
+    let at_limit = format!("{good}{}", "x".repeat(max - good.len()));
+    assert!(matches!(start().on_redirect(&at_limit), AuthStep::Send(_)));
+    let over = format!("{at_limit}x");
+    assert!(matches!(
+        start().on_redirect(&over),
+        AuthStep::Failed(AuthError::Authorization(why)) if why == "not at the redirect URI"
+    ));
 }
 
 // ---- AUTH-C-8: token endpoint authentication and refresh ----
