@@ -743,6 +743,11 @@ fn auth_c_8_token_endpoint_auth_methods() {
             r#"{"client_id":"c","token_endpoint_auth_method":"none"}"#,
             TokenAuthMethod::None,
         ),
+        // A method that needs a secret, registered without one: public.
+        (
+            r#"{"client_id":"c","token_endpoint_auth_method":"client_secret_post"}"#,
+            TokenAuthMethod::None,
+        ),
         // A secret the server's metadata gives no way to use: a public client.
         (
             r#"{"client_id":"c","client_secret":"s"}"#,
