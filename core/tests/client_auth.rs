@@ -1101,3 +1101,59 @@ fn auth_c_11_private_key_jwt_asks_the_caller_to_sign_then_sends_the_assertion() 
         AuthStep::Failed(AuthError::OutOfOrder)
     ));
 }
+
+#[test]
+fn auth_c_8_methods_follow_the_servers_list() {
+    // (listed, asked for at registration, used with a secret registered
+    // without a method)
+    let cases = [
+        (None, "none", TokenAuthMethod::ClientSecretBasic),
+        (
+            Some(serde_json::json!(["client_secret_basic", "none"])),
+            "none",
+            TokenAuthMethod::ClientSecretBasic,
+        ),
+        (
+            Some(serde_json::json!(["client_secret_basic"])),
+            "client_secret_basic",
+            TokenAuthMethod::ClientSecretBasic,
+        ),
+        (
+            Some(serde_json::json!(["client_secret_post"])),
+            "client_secret_post",
+            TokenAuthMethod::ClientSecretPost,
+        ),
+        (
+            Some(serde_json::json!(["client_secret_post", "client_secret_basic"])),
+            "client_secret_basic",
+            TokenAuthMethod::ClientSecretBasic,
+        ),
+        (
+            Some(serde_json::json!(["tls_client_auth"])),
+            "none",
+            TokenAuthMethod::None,
+        ),
+    ];
+    for (listed, asked, used) in cases {
+        let mut w = World::new();
+        let extra = match &listed {
+            Some(l) => serde_json::json!({ "token_endpoint_auth_methods_supported": l }),
+            None => serde_json::json!({ "token_endpoint_auth_methods_supported": null }),
+        };
+        w.route(
+            "GET http://as.test/.well-known/oauth-authorization-server",
+            200,
+            &as_meta(AS, extra),
+        );
+        w.route(
+            "POST http://as.test/register",
+            201,
+            r#"{"client_id":"c","client_secret":"s"}"#,
+        );
+        let g = w.run(config(), &plain(), None).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&w.bodies["POST http://as.test/register"]).unwrap();
+        assert_eq!(doc["token_endpoint_auth_method"], asked, "{listed:?}");
+        assert_eq!(g.client.method, used, "{listed:?}");
+    }
+}
