@@ -1124,7 +1124,10 @@ fn auth_c_8_methods_follow_the_servers_list() {
             TokenAuthMethod::ClientSecretPost,
         ),
         (
-            Some(serde_json::json!(["client_secret_post", "client_secret_basic"])),
+            Some(serde_json::json!([
+                "client_secret_post",
+                "client_secret_basic"
+            ])),
             "client_secret_basic",
             TokenAuthMethod::ClientSecretBasic,
         ),

@@ -1190,3 +1190,79 @@ fn t_ses_9_an_unanswered_delete_completes_the_close_at_the_timeout() {
         Some(Event::Closed { failure: None })
     ));
 }
+
+#[test]
+fn inv_s25_server_requests_get_their_own_keys_and_a_cancelled_one_is_forgotten() {
+    let mut c = ready();
+    c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    c.sse_head(post.id, None);
+    for (n, id) in [(1, 5), (2, 6)] {
+        let m = json!({"jsonrpc":"2.0","id":id,"method":"roots/list"});
+        c.body(post.id, &sse_event(Some(&n.to_string()), &m.to_string()));
+    }
+    let keys: Vec<_> = c
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Request { key, .. } => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1]);
+    // The server cancels its request 5: its key is forgotten, 6's is not.
+    let cancel =
+        json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}});
+    c.body(post.id, &sse_event(Some("3"), &cancel.to_string()));
+    c.events();
+    assert!(c.c.respond(c.t(), keys[0], Ok(raw(json!({})))).is_err());
+    c.c.respond(c.t(), keys[1], Ok(raw(json!({"roots": []}))))
+        .unwrap();
+    let sent = c.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].json()["id"], 6);
+}
+
+#[test]
+fn a_notification_refused_by_the_server_is_a_warning() {
+    for (status, warned) in [(202u16, false), (400, true)] {
+        let mut c = ready();
+        c.c.notify(c.t(), "notifications/roots/list_changed", None)
+            .unwrap();
+        let n = c.sent_all().remove(0);
+        c.json(n.id, status, None, "");
+        let ev = c.events();
+        assert_eq!(
+            ev.iter()
+                .any(|e| matches!(e, Event::Warning(w) if w.contains("refused"))),
+            warned,
+            "{status}: {ev:?}"
+        );
+    }
+}
+
+#[test]
+fn messages_in_a_json_body_are_related_to_its_request() {
+    // A 2025-03-26 server may answer with an array: a notification, then
+    // the response.
+    let mut c = C::new(config());
+    c.handshake("s", "2025-03-26");
+    let r = c.c.request(c.t(), "tools/call", None).unwrap();
+    let post = c.sent_all().remove(0);
+    let body = format!(
+        r#"[{{"jsonrpc":"2.0","method":"notifications/message","params":{{"level":"info","data":"x"}}}},{}]"#,
+        result_body(&post.rpc_id(), json!({"content": []}))
+    );
+    c.json(post.id, 200, None, &body);
+    let ev = c.events();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Notification { related, .. } if *related == Some(r))),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Response { request, .. } if *request == r))
+    );
+}
