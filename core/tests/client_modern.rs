@@ -778,3 +778,41 @@ fn x_21_h_bc_2_only_the_initialize_head_names_the_session() {
     c.end(init.id);
     assert_eq!(c.c.session_id(), Some("sess-new"));
 }
+
+#[test]
+fn h_hdr_4_a_legacy_tools_list_is_passed_on_untouched() {
+    // Header mirroring is a 2026-07-28 matter: a legacy server's tools
+    // are the application's business, annotations or not.
+    let mut c = C::new(config());
+    c.handshake("s", "2025-11-25");
+    let list = c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent_all().remove(0);
+    let tools = json!({"tools": [
+        {"name": "bad", "inputSchema": {"type": "object", "properties": {
+            "x": {"type": "number", "x-mcp-header": "X"}}}}]});
+    c.json(
+        post.id,
+        200,
+        None,
+        &result_body(&post.rpc_id(), tools.clone()),
+    );
+    let ev = c.events();
+    assert!(
+        matches!(&ev[..], [Event::Response { request, outcome: Ok(r) }]
+            if *request == list && r.to_value() == tools),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn h_bc_1_a_200_with_method_not_found_is_a_legacy_server() {
+    // -32601 marks the modern era only with a 404 (the 2026-07-28
+    // answer to an unknown method); in a 200 it is a legacy server's
+    // JSON-RPC error for `server/discover`.
+    let mut c = auto();
+    let probe = c.sent().remove(0);
+    let body = json!({"jsonrpc":"2.0","id":probe.rpc_id(),"error":{"code":-32601,"message":"Method not found"}});
+    c.json(probe.id, 200, None, &body.to_string());
+    let sent = c.sent();
+    assert_eq!(sent[0].rpc_method().as_deref(), Some("initialize"));
+}
