@@ -816,3 +816,48 @@ fn h_bc_1_a_200_with_method_not_found_is_a_legacy_server() {
     let sent = c.sent();
     assert_eq!(sent[0].rpc_method().as_deref(), Some("initialize"));
 }
+
+#[test]
+fn h_bc_1_a_server_error_to_the_probe_closes_without_guessing_the_era() {
+    let mut c = auto();
+    let probe = c.sent().remove(0);
+    c.json(probe.id, 500, None, "");
+    assert!(c.sent().is_empty(), "no initialize");
+    assert!(c.c.is_closed());
+    assert!(matches!(
+        c.events().last(),
+        Some(Event::Closed {
+            failure: Some(Failure::Http { status: 500, .. })
+        })
+    ));
+}
+
+#[test]
+fn h_bc_2_a_cached_legacy_era_refused_in_a_200_error_probes_too() {
+    // The refusal may come as a JSON-RPC error in a 200 (a server that
+    // answers every request so).
+    let mut c = cached(Era::Legacy);
+    let init = c.sent().remove(0);
+    let body =
+        json!({"jsonrpc":"2.0","id":init.rpc_id(),"error":{"code":-32602,"message":"unsupported"}});
+    c.json(init.id, 200, None, &body.to_string());
+    let probe = c.sent().remove(0);
+    assert_eq!(probe.rpc_method().as_deref(), Some("server/discover"));
+    assert!(!c.c.is_closed());
+}
+
+#[test]
+fn h_bc_2_a_server_error_in_the_assumed_modern_era_fails_the_request_only() {
+    // A 500 says nothing about the era: the request fails, no probe.
+    let mut c = cached(Era::Modern);
+    c.events();
+    let r = c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent().remove(0);
+    c.json(post.id, 500, None, "");
+    assert!(c.sent().is_empty(), "no server/discover");
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Failed { request, failure: Failure::Http { status: 500, .. } }] if *request == r
+    ));
+    assert_eq!(c.c.era(), Some(Era::Modern));
+}

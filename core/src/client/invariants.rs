@@ -111,3 +111,193 @@ impl Client {
         Ok(())
     }
 }
+
+/// Each check can fail: a real state passes, and the same state with one
+/// thing broken is refused for that reason (mutation testing showed no
+/// test made these checks fail).
+#[cfg(test)]
+mod tests {
+    use http::HeaderMap;
+    use serde_json::{Value, json};
+
+    use super::super::state::{BodyState, Gathering, Queued, StreamKey};
+    use super::super::types::{ClientConfig, EraPreference, Event, HttpId, Transmit};
+    use super::super::{Client, Era};
+    use crate::jsonrpc::{Id, RawJson};
+    use crate::time::Timestamp;
+
+    const T: Timestamp = Timestamp(0);
+
+    fn sends(c: &mut Client) -> Vec<(HttpId, Value)> {
+        let mut v = Vec::new();
+        while let Some(t) = c.poll_transmit() {
+            if let Transmit::Send { id, request } = t {
+                let body = serde_json::from_slice(request.body()).unwrap_or(Value::Null);
+                v.push((id, body));
+            }
+        }
+        v
+    }
+
+    fn head(c: &mut Client, id: HttpId, ct: &str, session: Option<&str>) {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
+        if let Some(s) = session {
+            h.insert("mcp-session-id", s.parse().unwrap());
+        }
+        c.handle_head(T, id, 200, &h);
+    }
+
+    fn answer(c: &mut Client, id: HttpId, body: &Value) {
+        head(c, id, "application/json", None);
+        c.handle_body(T, id, body.to_string().as_bytes());
+        c.handle_end(T, id);
+    }
+
+    fn refused(c: &Client, why: &str) {
+        match c.check_invariants() {
+            Err(e) => assert!(e.contains(why), "{e} (wanted {why})"),
+            Ok(()) => panic!("broken state accepted (wanted {why})"),
+        }
+    }
+
+    /// Legacy, ready, one request in flight on an SSE stream.
+    fn legacy_streaming() -> Client {
+        let mut c = Client::new(ClientConfig::new("http://h/mcp".parse().unwrap()), T);
+        let (init, body) = sends(&mut c).remove(0);
+        let result = json!({"jsonrpc": "2.0", "id": body["id"], "result":
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}});
+        head(&mut c, init, "application/json", Some("s1"));
+        c.handle_body(T, init, result.to_string().as_bytes());
+        c.handle_end(T, init);
+        c.request(T, "tools/call", None).unwrap();
+        let post = sends(&mut c)
+            .into_iter()
+            .find(|(_, b)| b["method"] == "tools/call")
+            .unwrap()
+            .0;
+        head(&mut c, post, "text/event-stream", None);
+        c.check_invariants().unwrap();
+        c
+    }
+
+    /// 2026-07-28, one request gathering the answers of a round of two.
+    fn modern_gathering() -> Client {
+        let mut cfg = ClientConfig::new("http://h/mcp".parse().unwrap());
+        cfg.era = EraPreference::Modern;
+        let mut c = Client::new(cfg, T);
+        c.request(
+            T,
+            "tools/call",
+            Some(RawJson::from_value(&json!({"name": "t"}))),
+        )
+        .unwrap();
+        let (post, body) = sends(&mut c).remove(0);
+        let round = json!({"jsonrpc": "2.0", "id": body["id"], "result": {
+            "resultType": "input_required", "inputRequests": {
+                "a": {"method": "elicitation/create", "params": {"message": "?"}},
+                "b": {"method": "roots/list"}}}});
+        answer(&mut c, post, &round);
+        let inputs = std::iter::from_fn(|| c.poll_event())
+            .filter(|e| matches!(e, Event::Request { .. }))
+            .count();
+        assert_eq!(inputs, 2);
+        c.check_invariants().unwrap();
+        c
+    }
+
+    #[test]
+    fn each_request_and_stream_check_can_fail() {
+        let c = legacy_streaming();
+        let (&h, _) = c.requests.iter().next().unwrap();
+        let mut b = c.clone();
+        b.requests.clear();
+        refused(&b, "in-flight wire id of no request");
+        let mut b = c.clone();
+        b.requests.get_mut(&h).unwrap().wire = Some(Id::Int(999));
+        refused(&b, "does not own wire id");
+        let (&k, s) = c.streams.iter().next().unwrap();
+        let conn = s.conn.unwrap();
+        let mut b = c.clone();
+        b.exchanges.get_mut(&conn).unwrap().body = BodyState::Sse(StreamKey(k.0 + 1));
+        refused(&b, "attached to a dead exchange");
+        let mut b = c.clone();
+        b.streams.get_mut(&k).unwrap().reconnect_at = Some(T);
+        refused(&b, "connected and waiting to reconnect");
+        let mut b = c.clone();
+        b.inflight.values_mut().next().unwrap().stream = Some(StreamKey(k.0 + 7));
+        refused(&b, "names a missing stream");
+        let mut b = c.clone();
+        b.era = Some(Era::Modern);
+        refused(&b, "a session outside the legacy era");
+        let mut b = c.clone();
+        b.requests.get_mut(&h).unwrap().hidden = true;
+        refused(&b, "belongs to no refresh");
+        let mut b = c;
+        b.inflight.clear();
+        refused(&b, "owes nothing but is kept");
+    }
+
+    #[test]
+    fn each_gathering_check_can_fail() {
+        let c = modern_gathering();
+        let (&h, _) = c
+            .requests
+            .iter()
+            .find(|(_, r)| r.gathering.is_some())
+            .unwrap();
+        // Sent while gathering.
+        let mut b = c.clone();
+        b.requests.get_mut(&h).unwrap().wire = Some(Id::Int(5));
+        refused(&b, "gathers input but was sent");
+        // Queued while gathering.
+        let mut b = c.clone();
+        b.queue.push_back(Queued::Request(h));
+        refused(&b, "gathers input but was sent");
+        // Counting one answer too many or too few.
+        let mut b = c.clone();
+        b.requests
+            .get_mut(&h)
+            .unwrap()
+            .gathering
+            .as_mut()
+            .unwrap()
+            .outstanding = 3;
+        refused(&b, "waits for 3 answers, 2 open");
+        // A gathering request with no input request left open.
+        let mut b = c.clone();
+        b.inputs.clear();
+        b.requests.get_mut(&h).unwrap().gathering = Some(Gathering {
+            state: None,
+            outstanding: 0,
+            answers: serde_json::Map::new(),
+        });
+        refused(&b, "waits for 0 answers, 0 open");
+        // An input request whose request is not gathering.
+        let mut b = c.clone();
+        b.requests.get_mut(&h).unwrap().gathering = None;
+        refused(&b, "of no gathering request");
+        // Rounds: the limit itself is allowed, one more is not.
+        let max = c.config.max_input_rounds;
+        let mut b = c.clone();
+        b.requests.get_mut(&h).unwrap().rounds = max;
+        b.check_invariants().unwrap();
+        b.requests.get_mut(&h).unwrap().rounds = max + 1;
+        refused(&b, "past its input rounds");
+    }
+
+    #[test]
+    fn the_deadline_check_can_fail() {
+        let mut cfg = ClientConfig::new("http://h/mcp".parse().unwrap());
+        cfg.era = EraPreference::Modern;
+        cfg.max_request_time = Some(std::time::Duration::from_millis(1000));
+        let mut c = Client::new(cfg, T);
+        let h = c.request(T, "tools/list", None).unwrap();
+        c.check_invariants().unwrap();
+        let mut b = c.clone();
+        b.requests.get_mut(&h).unwrap().deadline = Some(Timestamp(1000));
+        b.check_invariants().unwrap();
+        b.requests.get_mut(&h).unwrap().deadline = Some(Timestamp(1001));
+        refused(&b, "deadline past its hard maximum");
+    }
+}
