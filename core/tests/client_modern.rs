@@ -861,3 +861,29 @@ fn h_bc_2_a_server_error_in_the_assumed_modern_era_fails_the_request_only() {
     ));
     assert_eq!(c.c.era(), Some(Era::Modern));
 }
+
+#[test]
+fn h_bc_2_after_redetection_a_plain_400_fails_the_request() {
+    // The cached legacy era proved wrong and the probe found the modern
+    // era: from now on nothing is assumed, so a 400 is an answer.
+    let mut c = cached(Era::Legacy);
+    let init = c.sent().remove(0);
+    c.json(init.id, 400, None, "");
+    let probe = c.sent().remove(0);
+    c.json(
+        probe.id,
+        200,
+        None,
+        &result_body(&probe.rpc_id(), json!({})),
+    );
+    assert_eq!(c.c.era(), Some(Era::Modern));
+    c.events();
+    let r = c.c.request(c.t(), "tools/list", None).unwrap();
+    let post = c.sent().remove(0);
+    c.json(post.id, 400, None, "");
+    assert!(matches!(
+        &c.events()[..],
+        [Event::Failed { request, .. }] if *request == r
+    ));
+    assert!(c.sent().is_empty(), "neither re-sent nor probed");
+}

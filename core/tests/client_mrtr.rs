@@ -669,3 +669,26 @@ fn hc_ver_1_a_request_refused_with_our_version_listed_is_sent_once_more() {
     assert!(matches!(&c.events()[..], [Event::Failed { request, .. }] if *request == h));
     assert!(c.sent().is_empty());
 }
+
+#[test]
+fn hc_mrtr_1_a_round_of_exactly_the_limit_is_served() {
+    let mut c = modern();
+    let h = call(&mut c, "t");
+    let s = c.sent().remove(0);
+    let mut many = serde_json::Map::new();
+    for i in 0..MAX_INPUT_REQUESTS {
+        many.insert(format!("k{i}"), json!({"method": "roots/list"}));
+    }
+    c.json(
+        s.id,
+        200,
+        None,
+        &result_body(&s.rpc_id(), input_required(Value::Object(many), None)),
+    );
+    let ev = c.events();
+    let inputs = ev
+        .iter()
+        .filter(|e| matches!(e, Event::Request { related, .. } if *related == Some(h)))
+        .count();
+    assert_eq!(inputs, MAX_INPUT_REQUESTS, "{ev:?}");
+}
