@@ -1266,3 +1266,68 @@ fn messages_in_a_json_body_are_related_to_its_request() {
             .any(|e| matches!(e, Event::Response { request, .. } if *request == r))
     );
 }
+
+#[test]
+fn inv_s11_a_request_cancelled_while_queued_is_never_sent_and_the_others_are() {
+    let mut c = C::new(config());
+    let a = c.c.request(c.t(), "tools/list", None).unwrap();
+    c.c.request(c.t(), "prompts/list", None).unwrap();
+    c.c.cancel(c.t(), a, None).unwrap();
+    c.handshake("s", V);
+    let methods: Vec<_> = c.sent_all().iter().map(|s| s.rpc_method()).collect();
+    assert_eq!(methods, vec![Some("prompts/list".to_owned())]);
+}
+
+#[test]
+fn failures_and_errors_say_what_happened() {
+    use streamable_core::ErrorObject;
+    use streamable_core::client::ClientError;
+    for (f, text) in [
+        (Failure::Timeout, "request timed out".to_owned()),
+        (
+            Failure::SessionExpired,
+            "session expired while the request was in flight".into(),
+        ),
+        (Failure::StreamLost, "response stream lost".into()),
+        (Failure::Closed, "client closed".into()),
+        (
+            Failure::Http {
+                status: 400,
+                error: Some(ErrorObject::new(-32000, "no")),
+            },
+            "HTTP 400: no (-32000)".into(),
+        ),
+        (
+            Failure::Http {
+                status: 502,
+                error: None,
+            },
+            "HTTP 502".into(),
+        ),
+        (Failure::Malformed("m".into()), "protocol error: m".into()),
+        (Failure::Unsupported("u".into()), "unsupported: u".into()),
+        (
+            Failure::TooManyRounds(3),
+            "the server asked for input more than 3 times".into(),
+        ),
+        (
+            Failure::InputNotProvided {
+                key: "k".into(),
+                method: "roots/list".into(),
+                error: ErrorObject::new(-1, "declined"),
+            },
+            r#"input request "k" (roots/list) not answered: declined (-1)"#.into(),
+        ),
+    ] {
+        assert_eq!(f.to_string(), text);
+    }
+    assert_eq!(ClientError::Closed.to_string(), "client closed");
+    assert_eq!(
+        ClientError::TooManyPending.to_string(),
+        "too many pending requests"
+    );
+    assert_eq!(
+        ClientError::Unknown.to_string(),
+        "unknown or expired request"
+    );
+}

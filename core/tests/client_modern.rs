@@ -887,3 +887,45 @@ fn h_bc_2_after_redetection_a_plain_400_fails_the_request() {
     ));
     assert!(c.sent().is_empty(), "neither re-sent nor probed");
 }
+
+#[test]
+fn h_hdr_6_a_refresh_reads_at_most_sixteen_pages() {
+    let mut c = modern_with_tools(deploy_declaring(&[("region", "Region")]));
+    let r = call_deploy(&mut c);
+    let call = c.sent().remove(0);
+    c.json(
+        call.id,
+        400,
+        None,
+        &error_body(&call.rpc_id(), -32020, "Mcp-Param-Zone is required"),
+    );
+    // A server whose every page points to another and never lists `deploy`.
+    let mut pages = 0;
+    loop {
+        let sent = c.sent();
+        let Some(list) = sent
+            .iter()
+            .find(|s| s.rpc_method().as_deref() == Some("tools/list"))
+        else {
+            break;
+        };
+        pages += 1;
+        assert!(pages <= 40, "the refresh never stops");
+        c.json(
+            list.id,
+            200,
+            None,
+            &result_body(
+                &list.rpc_id(),
+                json!({"tools": [], "nextCursor": format!("p{pages}")}),
+            ),
+        );
+    }
+    assert_eq!(pages, 16, "MAX_REFRESH_PAGES in all");
+    let ev = c.events();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Failed { request, .. } if *request == r)),
+        "{ev:?}"
+    );
+}

@@ -47,3 +47,22 @@ impl IdSource for SeededIds {
         Ok((u128::from(next()) << 64) | u128::from(next()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_ids_are_splitmix64() {
+        // The reference sequence of splitmix64 from seed 0.
+        let mut ids = SeededIds(0);
+        assert_eq!(
+            ids.session_id(),
+            Ok((0xe220_a839_7b1d_cdaf_u128 << 64) | 0x6e78_9e6a_a1b9_65f4)
+        );
+        assert_eq!(
+            EntropyUnavailable.to_string(),
+            "no entropy for a session id"
+        );
+    }
+}
