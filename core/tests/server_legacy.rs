@@ -622,14 +622,55 @@ fn x4_requests_before_the_initialized_notification_are_accepted() {
     let mut h = H::new(Config::default());
     let ex = h.post(None, &init_body("2025-06-18"));
     let rk = delivered_request(&h);
+    let sk = h
+        .out
+        .iter()
+        .find_map(|o| match o {
+            Output::Deliver(Delivery::Request { session, .. }) => *session,
+            _ => None,
+        })
+        .unwrap();
     h.take();
     h.respond(
         rk,
         serde_json::json!({"capabilities":{},"serverInfo":{"name":"s","version":"1"}}),
     );
     let wire = reply(&h.take(), ex).1.unwrap();
+    // L-INIT-6: a notification other than `initialized` does not make the
+    // client ready for server-to-client requests...
+    h.get(Some(&wire), None);
+    h.post(Some(&wire), &notif_body("notifications/roots/list_changed"));
+    h.take();
+    assert_eq!(
+        h.s.request_client(h.t(), Target::Session(sk), "roots/list", None),
+        Err(SendError::NotAllowed)
+    );
+    // ... a request does (X-4: the client evidently considers itself
+    // initialized).
     h.post(Some(&wire), &req_body(1, "tools/list"));
     assert_eq!(h.requests().len(), 1);
+    let rk = delivered_request(&h);
+    assert!(
+        h.s.request_client(h.t(), Target::Request(rk), "roots/list", None)
+            .is_ok()
+    );
+}
+
+#[test]
+fn l_init_1_initialize_inside_a_session_is_refused_in_every_form() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-03-26");
+    for body in [
+        r#"{"jsonrpc":"2.0","method":"initialize"}"#.to_owned(),
+        init_body("2025-03-26"),
+        r#"[{"jsonrpc":"2.0","id":7,"method":"tools/list"},{"jsonrpc":"2.0","id":7,"method":"ping"}]"#
+            .to_owned(),
+    ] {
+        let ex = h.post(Some(&wire), &body);
+        let (status, _, reply_body) = reply(&h.take(), ex);
+        assert_eq!(status, 400, "{body}: {reply_body}");
+    }
+    assert!(h.requests().is_empty());
 }
 
 #[test]

@@ -214,3 +214,35 @@ impl<I: IdSource> Server<I> {
         Ok(())
     }
 }
+
+/// The check can fail: a real state passes, the same state broken does not
+/// (mutation testing showed no test made it fail; the known-bad variants of
+/// `streamable-sim` do, in the simulator).
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use crate::time::Timestamp;
+    use crate::{Config, SeededIds, Server};
+
+    #[test]
+    fn a_broken_state_is_reported() {
+        let mut s = Server::new(Config::default(), SeededIds(1));
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#;
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("http://127.0.0.1/mcp")
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(Bytes::from_static(init.as_bytes()))
+            .unwrap();
+        let _ = s.handle_request(Timestamp(0), req);
+        assert_eq!(s.session_count(), 1);
+        s.check_invariants().unwrap();
+        let mut broken = s;
+        broken.by_wire_id.clear();
+        let e = broken.check_invariants().unwrap_err();
+        assert!(e.contains("INV-S10"), "{e}");
+    }
+}
