@@ -1029,8 +1029,65 @@ fn limits_max_sessions_503_and_in_flight_429() {
     assert_eq!(reply(&h.take(), third).0, 503);
     h.post(Some(&wire), &req_body(1, "tools/call"));
     h.post(Some(&wire), &req_body(2, "tools/call"));
+    assert_eq!(h.requests().len(), 2, "the limit itself is allowed");
     let over = h.post(Some(&wire), &req_body(3, "tools/call"));
     assert_eq!(reply(&h.take(), over).0, 429);
+}
+
+#[test]
+fn u_can_1_a_request_is_cancelled_once() {
+    let mut h = H::new(sse());
+    let (_, wire) = h.init("2025-11-25");
+    h.post(Some(&wire), &req_body(3, "tools/call"));
+    h.take();
+    let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3}}"#;
+    h.post(Some(&wire), cancel);
+    h.post(Some(&wire), cancel);
+    let cancelled = h
+        .take()
+        .iter()
+        .filter(|o| matches!(o, Output::Deliver(Delivery::Cancelled { .. })))
+        .count();
+    assert_eq!(cancelled, 1);
+}
+
+#[test]
+fn t_res_5_a_resume_at_the_head_of_a_live_stream_waits_for_more() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-11-25");
+    let ex = h.post(Some(&wire), &req_body(3, "tools/call"));
+    let rk = delivered_request(&h);
+    h.take();
+    h.s.end_connection(h.t(), Target::Request(rk)).unwrap();
+    h.drain();
+    let cursor = frame_id(&frames(&h.take(), ex)[0]).unwrap();
+    // Nothing after the cursor yet, and the request is still running: the
+    // resume is attached (204 is only for a finished stream).
+    let g = h.get(Some(&wire), Some(&cursor));
+    let out = h.take();
+    assert!(has_head(&out, g), "{out:?}");
+    assert!(!closed(&out, g));
+    h.respond(rk, serde_json::json!({"content": []}));
+    let out = h.take();
+    assert!(frames(&out, g).iter().any(|f| f.contains(r#""id":3"#)));
+}
+
+#[test]
+fn t_ver_4_a_modern_version_header_inside_a_session_is_refused() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-11-25");
+    let ex = h.post_with(
+        Some(&wire),
+        &req_body(1, "ping"),
+        &[("mcp-protocol-version", "2026-07-28")],
+    );
+    assert_eq!(reply(&h.take(), ex).0, 400);
+    let ok = h.post_with(
+        Some(&wire),
+        &req_body(2, "ping"),
+        &[("mcp-protocol-version", "2025-06-18")],
+    );
+    assert_eq!(reply(&h.take(), ok).0, 200);
 }
 
 #[test]
