@@ -425,9 +425,17 @@ fn store_5_load_none_is_404_and_foreign_ids_never_reach_the_store() {
     b.pump(&mut store);
     assert_eq!(reply(&b.take(), ex).0, 404);
     assert_eq!(b.s.session_count(), 0);
-    let ex = b.post(Some("not-one-of-ours"), &call_body(1));
-    assert!(b.pending.is_empty(), "a foreign id went to the store");
-    assert_eq!(reply(&b.take(), ex).0, 404);
+    // Only 32 lower-case hex digits are ids this library mints.
+    for foreign in [
+        "not-one-of-ours",
+        "0123456789abcdef",
+        "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+        "0123456789ABCDEF0123456789ABCDEF",
+    ] {
+        let ex = b.post(Some(foreign), &call_body(1));
+        assert!(b.pending.is_empty(), "{foreign} went to the store");
+        assert_eq!(reply(&b.take(), ex).0, 404);
+    }
 }
 
 #[test]
@@ -448,6 +456,10 @@ fn store_6_load_failure_and_timeout_are_503_and_a_later_request_retries() {
     assert_eq!(b.pending.len(), 1);
     let deadline = b.s.poll_timeout().expect("a deadline for the command");
     assert!(deadline.0 <= b.now + 2000);
+    b.now = deadline.0 - 1;
+    b.s.handle_timeout(b.t());
+    b.drain();
+    assert!(b.take().is_empty(), "given up before its deadline");
     b.now = deadline.0;
     b.s.handle_timeout(b.t());
     b.drain();

@@ -216,3 +216,84 @@ pub(crate) fn parse_event_id(text: &str) -> Option<(StreamId, u64)> {
         q.parse().ok()?,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn frame(n: usize) -> Bytes {
+        Bytes::from(vec![b'x'; n])
+    }
+
+    #[test]
+    fn inv_s6_the_log_keeps_exactly_its_limits() {
+        // Event limit: the limit itself is kept, one more evicts the oldest.
+        let mut log = EventLog::default();
+        for _ in 0..3 {
+            log.append(frame(1), false, 3, usize::MAX);
+        }
+        assert_eq!(log.len(), 3);
+        log.append(frame(1), false, 3, usize::MAX);
+        assert_eq!(log.len(), 3);
+        assert_eq!(log.iter().next().map(|e| e.seq), Some(1));
+        // Byte limit: exactly the limit is kept.
+        let mut log = EventLog::default();
+        log.append(frame(10), false, 100, 20);
+        log.append(frame(10), false, 100, 20);
+        assert_eq!((log.len(), log.bytes()), (2, 20));
+        log.append(frame(1), false, 100, 20);
+        assert_eq!((log.len(), log.bytes()), (2, 11));
+        // One event above the byte limit is still kept: the newest event is
+        // never evicted (it may be a response owed to a client).
+        let mut log = EventLog::default();
+        log.append(frame(50), true, 100, 20);
+        assert_eq!((log.len(), log.bytes()), (1, 50));
+    }
+
+    #[test]
+    fn t_res_5_a_cursor_at_or_past_the_end_is_from_the_future() {
+        let mut log = EventLog::default();
+        log.append(frame(1), false, 10, 100);
+        log.append(frame(1), false, 10, 100);
+        assert_eq!(log.after(Some(1)).map(|mut i| i.next().is_none()), Ok(true));
+        assert!(matches!(log.after(Some(2)), Err(ReplayError::Future)));
+        assert!(matches!(
+            log.after(Some(u64::MAX)),
+            Err(ReplayError::Future)
+        ));
+    }
+
+    #[test]
+    fn t_res_3_event_ids_parse_strictly_and_up_to_their_longest_form() {
+        let longest = "ffffffffffffffff.18446744073709551615-18446744073709551615";
+        assert_eq!(longest.len(), 58);
+        assert_eq!(
+            parse_event_id(longest),
+            Some((
+                StreamKey {
+                    instance: u64::MAX,
+                    number: u64::MAX
+                },
+                u64::MAX
+            ))
+        );
+        assert_eq!(parse_event_id(&format!("{longest}0")), None);
+        // Signs, empty parts and over-long digit runs are not ours, even
+        // where Rust's integer parser would take them.
+        for bad in ["1-+5", "+1-5", "-5", "1-", "1-000000000000000000005"] {
+            assert_eq!(parse_event_id(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_event_id("7-9"),
+            Some((
+                StreamKey {
+                    instance: 0,
+                    number: 7
+                },
+                9
+            ))
+        );
+    }
+}
