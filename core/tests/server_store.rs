@@ -229,6 +229,9 @@ fn store_2_write_through_commands_in_order() {
         "{:?}",
         a.emitted
     );
+    assert!(
+        matches!(&a.emitted[0], StoreCommand::PutSession { ttl, .. } if *ttl == Config::default().init_timeout)
+    );
     a.pump(&mut store);
     let (rk, method, _) = a.delivered()[0].clone();
     assert_eq!(method, "initialize");
@@ -266,6 +269,17 @@ fn store_2_write_through_commands_in_order() {
         // touch+put (ready), touch, priming, progress, response, end
         ["touch", "put", "touch", "append", "append", "append", "end"],
     );
+    // A ready session's record lives for the idle timeout (before, for the
+    // initialize timeout).
+    let ttls: Vec<_> = a
+        .emitted
+        .iter()
+        .filter_map(|c| match c {
+            StoreCommand::PutSession { ttl, .. } => Some(*ttl),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ttls, [Config::default().idle_timeout]);
     // The stored frames are the ones written, in order.
     let written = frames(&out, ex);
     let log = store.sessions[wire.as_str()].1.values().next().unwrap();
@@ -936,4 +950,73 @@ fn store_3_the_log_level_travels_with_the_session() {
     b.pump(&mut store);
     let restored = b.delivered()[0].2.unwrap();
     assert_eq!(b.s.session_log_level(restored), Some("debug"));
+}
+
+/// An id source that only ever yields zero bits.
+struct Zeros;
+
+impl streamable_core::IdSource for Zeros {
+    fn session_id(&mut self) -> Result<u128, streamable_core::EntropyUnavailable> {
+        Ok(0)
+    }
+}
+
+/// STORE-9: the instance id is never 0 (0 means "no store" in event ids),
+/// even from a source of zero bits.
+#[test]
+fn store_9_the_instance_id_is_never_zero() {
+    let mut store = Store::new(true);
+    let mut s = Server::new(store_config(), Zeros);
+    let mut instances = Vec::new();
+    let mut run = |s: &mut Server<Zeros>, req: http::Request<Bytes>| {
+        let mut rk = None;
+        let _ = s.handle_request(Timestamp(0), req);
+        for _ in 0..20 {
+            let mut done = Vec::new();
+            while let Some(o) = s.poll_output() {
+                match o {
+                    Output::Store { token, command } => {
+                        if let StoreCommand::AppendEvent { stream, .. } = &command {
+                            instances.push(stream.instance);
+                        }
+                        done.push((token, store.exec(&command)));
+                    }
+                    Output::Deliver(Delivery::Request { request, .. }) => rk = Some(request),
+                    _ => {}
+                }
+            }
+            for (token, reply) in done {
+                s.handle_store(Timestamp(0), token, Ok(reply));
+            }
+        }
+        rk
+    };
+    let post = |session: Option<&str>, body: String| {
+        let mut b = http::Request::post("/mcp")
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
+            .header("host", "localhost");
+        if let Some(w) = session {
+            b = b.header("mcp-session-id", w);
+        }
+        b.body(Bytes::from(body)).unwrap()
+    };
+    let rk = run(&mut s, post(None, init_body("2025-11-25")));
+    s.respond(
+        Timestamp(0),
+        rk.unwrap(),
+        Ok(RawJson::from_value(
+            &serde_json::json!({"capabilities":{},"serverInfo":{"name":"s","version":"1"}}),
+        )),
+    )
+    .unwrap();
+    let wire = "0".repeat(32);
+    run(
+        &mut s,
+        post(Some(&wire), notif_body("notifications/initialized")),
+    );
+    // A request answered on an SSE stream: its events are appended.
+    run(&mut s, post(Some(&wire), call_body(1)));
+    assert!(!instances.is_empty(), "events were appended");
+    assert!(instances.iter().all(|&i| i == 1), "{instances:?}");
 }
