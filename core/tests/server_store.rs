@@ -739,6 +739,14 @@ fn store_11_recheck_interval_skips_the_touch_of_a_fresh_held_session() {
     assert_eq!(touches(&a), before + 1);
     a.pump(&mut store);
     assert_eq!(reply(&a.take(), ex).0, 404);
+    // Confirmed exactly the interval ago: asked again.
+    let mut d = Node::new(config(), 4);
+    let wire_d = d.init(&mut store, "2025-06-18");
+    let before = touches(&d);
+    d.now += 1000;
+    d.post(Some(&wire_d), &call_body(6));
+    assert_eq!(touches(&d), before + 1, "the interval is exclusive");
+    d.pump(&mut store);
     // A DELETE is never served from the interval.
     let mut c = Node::new(config(), 3);
     let wire = c.init(&mut store, "2025-06-18");
@@ -1019,4 +1027,59 @@ fn store_9_the_instance_id_is_never_zero() {
     run(&mut s, post(Some(&wire), call_body(1)));
     assert!(!instances.is_empty(), "events were appended");
     assert!(instances.iter().all(|&i| i == 1), "{instances:?}");
+}
+
+/// STORE-4: a parked request whose client left is forgotten; the others
+/// parked with it are served.
+#[test]
+fn store_4_a_parked_request_whose_client_left_is_forgotten() {
+    let mut store = Store::new(true);
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-06-18");
+    let mut b = Node::new(store_config(), 2);
+    let gone = b.post(Some(&wire), &call_body(1));
+    let stays = b.post(Some(&wire), &call_body(2));
+    assert_eq!(b.pending.len(), 1);
+    b.s.handle_disconnect(b.t(), gone);
+    b.drain();
+    b.pump(&mut store);
+    assert_eq!(b.delivered().len(), 1);
+    let out = b.take();
+    assert!(!has_head(&out, gone) && has_head(&out, stays), "{out:?}");
+}
+
+/// T-PSSE-12 with a store: a client that leaves a stream is detached from
+/// it; the request goes on and nothing is written to the gone client.
+#[test]
+fn t_psse_12_with_a_store_a_disconnect_detaches_the_stream() {
+    let mut store = Store::new(true);
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-06-18");
+    let ex = a.post(Some(&wire), &call_body(1));
+    a.pump(&mut store);
+    let (rk, _, _) = a.delivered().last().cloned().unwrap();
+    a.take();
+    a.s.handle_disconnect(a.t(), ex);
+    a.drain();
+    a.respond(rk, serde_json::json!({"content": []}));
+    a.pump(&mut store);
+    let out = a.take();
+    assert!(frames(&out, ex).is_empty(), "{out:?}");
+}
+
+/// STORE-5: a store that answers with another session's record restores
+/// nothing (a reply that answers something else changes nothing).
+#[test]
+fn store_5_a_record_of_another_session_is_not_restored() {
+    let mut store = Store::new(true);
+    let mut a = Node::new(store_config(), 1);
+    let w1 = a.init(&mut store, "2025-06-18");
+    let w2 = a.init(&mut store, "2025-06-18");
+    let mut b = Node::new(store_config(), 2);
+    let ex = b.post(Some(&w1), &call_body(1));
+    let other = store.sessions[w2.as_str()].0.clone();
+    b.complete(Ok(StoreReply::Session(Some(other))));
+    assert_eq!(reply(&b.take(), ex).0, 503);
+    assert!(b.delivered().is_empty());
+    assert_eq!(b.s.session_count(), 0);
 }
