@@ -1083,3 +1083,45 @@ fn store_5_a_record_of_another_session_is_not_restored() {
     assert!(b.delivered().is_empty());
     assert_eq!(b.s.session_count(), 0);
 }
+
+/// STORE-7: a finished remote read frees its place (`max_reads` bounds the
+/// reads open now, not the reads ever made), and an open one keeps its
+/// session from idling out here.
+#[test]
+fn store_7_remote_reads_are_counted_while_open_only() {
+    let mut store = Store::new(true);
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-11-25");
+    let (rk, ex_a, written) = countdown_on_a(&mut a, &mut store, &wire);
+    a.s.handle_disconnect(a.t(), ex_a);
+    a.drain();
+    a.respond(rk, serde_json::json!({"content": []}));
+    a.pump(&mut store);
+    let mut config = store_config();
+    config.store.as_mut().unwrap().max_reads = 1;
+    config.idle_timeout = Duration::from_secs(10);
+    let mut b = Node::new(config, 2);
+    // Three reads one after the other, each to the end of the stream.
+    let cursor = frame_id(&written[1]).unwrap();
+    for _ in 0..3 {
+        let ex = b.get(&wire, Some(&cursor));
+        b.pump(&mut store);
+        let out = b.take();
+        assert!(has_head(&out, ex) && closed(&out, ex), "{out:?}");
+    }
+    // A read left open on a live stream: B keeps the session past its idle
+    // timeout while the reader waits.
+    let (_, ex_a2, written2) = countdown_on_a(&mut a, &mut store, &wire);
+    a.s.handle_disconnect(a.t(), ex_a2);
+    a.drain();
+    let cursor = frame_id(&written2[3]).unwrap();
+    let ex = b.get(&wire, Some(&cursor));
+    b.pump(&mut store);
+    assert!(has_head(&b.take(), ex));
+    assert_eq!(b.s.session_count(), 1);
+    b.now += 11_000;
+    b.s.handle_timeout(b.t());
+    b.drain();
+    assert_eq!(b.s.session_count(), 1, "evicted under an open read");
+    assert!(!closed(&b.take(), ex));
+}
