@@ -1125,3 +1125,117 @@ fn store_7_remote_reads_are_counted_while_open_only() {
     assert_eq!(b.s.session_count(), 1, "evicted under an open read");
     assert!(!closed(&b.take(), ex));
 }
+
+/// STORE-7: what a remote read does with a failing store depends on
+/// whether the client has its head yet: before, a refusal (503, or 400 for
+/// a stream the store does not know); after, the connection ends and the
+/// client resumes.
+#[test]
+fn store_7_a_failing_read_is_refused_before_the_head_and_closed_after() {
+    let mut store = Store::new(true);
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-11-25");
+    let (_, ex_a, written) = countdown_on_a(&mut a, &mut store, &wire);
+    a.s.handle_disconnect(a.t(), ex_a);
+    a.drain();
+    let cursor = frame_id(&written[1]).unwrap();
+    let mut b = Node::new(store_config(), 2);
+    b.post(Some(&wire), &call_body(1));
+    b.pump(&mut store);
+    b.take();
+    // Before the head: the gate passes, the read fails.
+    let ex = b.get(&wire, Some(&cursor));
+    while !matches!(
+        b.pending.front(),
+        Some((_, StoreCommand::ReadEvents { .. }))
+    ) {
+        let (token, command) = b.pending.pop_front().unwrap();
+        let r = store.exec(&command);
+        b.s.handle_store(b.t(), token, Ok(r));
+        b.drain();
+    }
+    b.complete(Err(StoreFailure::Unavailable("down".into())));
+    assert_eq!(reply(&b.take(), ex).0, 503);
+    // After the head: the tail fails, or the stream is gone.
+    for failure in [
+        Err(StoreFailure::Unavailable("down".into())),
+        Ok(StoreReply::NoSuchStream),
+    ] {
+        let ex = b.get(&wire, Some(&cursor));
+        // The gate, then the read, answered by the store.
+        loop {
+            let (token, command) = b.pending.pop_front().unwrap();
+            let read = matches!(command, StoreCommand::ReadEvents { .. });
+            let r = store.exec(&command);
+            b.s.handle_store(b.t(), token, Ok(r));
+            b.drain();
+            if read {
+                break;
+            }
+        }
+        let out = b.take();
+        assert!(has_head(&out, ex) && !closed(&out, ex), "{out:?}");
+        assert!(matches!(
+            b.pending.front(),
+            Some((_, StoreCommand::TailEvents { .. }))
+        ));
+        b.complete(failure.clone());
+        let out = b.take();
+        assert!(closed(&out, ex), "{failure:?}: {out:?}");
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, Output::Reply { exchange, .. } if *exchange == ex)),
+            "{failure:?}: a refusal after the head"
+        );
+    }
+}
+
+/// STORE-7: a backend batch that repeats the cursor's own event is not a
+/// gap: the events after it are served, exactly once.
+#[test]
+fn store_7_a_batch_that_repeats_the_cursor_event_is_not_a_gap() {
+    let mut store = Store::new(true);
+    let mut a = Node::new(store_config(), 1);
+    let wire = a.init(&mut store, "2025-11-25");
+    let (_, ex_a, written) = countdown_on_a(&mut a, &mut store, &wire);
+    a.s.handle_disconnect(a.t(), ex_a);
+    a.drain();
+    let cursor = frame_id(&written[1]).unwrap();
+    let mut b = Node::new(store_config(), 2);
+    let ex = b.get(&wire, Some(&cursor));
+    // Run the gate, then answer the read with one event more than asked.
+    while !matches!(
+        b.pending.front(),
+        Some((_, StoreCommand::ReadEvents { .. }))
+    ) {
+        let (token, command) = b.pending.pop_front().unwrap();
+        let r = store.exec(&command);
+        b.s.handle_store(b.t(), token, Ok(r));
+        b.drain();
+    }
+    let (token, command) = b.pending.pop_front().unwrap();
+    let StoreCommand::ReadEvents {
+        session,
+        stream,
+        after,
+        max,
+    } = command.clone()
+    else {
+        unreachable!()
+    };
+    let StoreReply::Events(mut batch) = store.exec(&StoreCommand::ReadEvents {
+        session,
+        stream,
+        after: after - 1,
+        max,
+    }) else {
+        panic!("a batch")
+    };
+    assert_eq!(batch.events[0].seq, after);
+    batch.evicted = false;
+    b.s.handle_store(b.t(), token, Ok(StoreReply::Events(batch)));
+    b.drain();
+    let out = b.take();
+    assert!(has_head(&out, ex), "{out:?}");
+    assert_eq!(frames(&out, ex), written[2..].to_vec());
+}
