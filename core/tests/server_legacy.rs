@@ -1348,3 +1348,58 @@ fn t_ses_7_the_application_ends_a_session() {
     assert_eq!(reply(&h.take(), later).0, 404);
     assert_eq!(h.s.close_session(h.t(), sk), Err(SendError::Gone));
 }
+
+#[test]
+fn idle_timeout_counts_from_the_last_activity() {
+    let cfg = Config {
+        idle_timeout: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let mut h = H::new(cfg);
+    let (sk, wire) = h.init("2025-06-18");
+    h.now = 5_000;
+    let ping = h.post(Some(&wire), &req_body(1, "ping"));
+    assert_eq!(reply(&h.take(), ping).0, 200);
+    h.now = 10_000;
+    h.s.handle_timeout(h.t());
+    h.drain();
+    assert!(h.s.session_wire_id(sk).is_some(), "touched at 5 s");
+    h.now = 15_000;
+    h.s.handle_timeout(h.t());
+    h.drain();
+    assert!(h.s.session_wire_id(sk).is_none());
+}
+
+#[test]
+fn x_6_the_initialize_stream_is_not_primed_and_cannot_be_polled() {
+    let mut h = H::new(sse());
+    let ex = h.post(None, &init_body("2025-11-25"));
+    let rk = delivered_request(&h);
+    h.take();
+    assert_eq!(
+        h.s.end_connection(h.t(), Target::Request(rk)),
+        Err(SendError::NotAllowed)
+    );
+    // A log message while initializing upgrades the exchange to SSE; the
+    // stream still gets no priming event (nothing to resume before the
+    // session exists).
+    let log = RawJson::from_value(&serde_json::json!({"level": "info", "data": "x"}));
+    h.s.notify(
+        h.t(),
+        Target::Request(rk),
+        "notifications/message",
+        Some(&log),
+    )
+    .unwrap();
+    h.respond(
+        rk,
+        serde_json::json!({"capabilities":{},"serverInfo":{"name":"s","version":"1"}}),
+    );
+    let out = h.take();
+    let f = frames(&out, ex);
+    assert_eq!(f.len(), 2, "{out:?}");
+    assert!(
+        f.iter().all(|f| !f.contains("retry:")),
+        "no priming event: {f:?}"
+    );
+}
