@@ -1403,3 +1403,40 @@ fn x_6_the_initialize_stream_is_not_primed_and_cannot_be_polled() {
         "no priming event: {f:?}"
     );
 }
+
+#[test]
+fn h_bc_5_the_era_of_a_post_is_told_by_its_session_header_and_body() {
+    let mut h = H::new(Config::default());
+    let (_, wire) = h.init("2025-11-25");
+    let unknown = [("mcp-protocol-version", "2099-01-01")];
+    // No session, no version header, no modern `_meta`: a legacy client
+    // that forgot its session.
+    let ex = h.post(None, &req_body(1, "tools/list"));
+    let (status, _, body) = reply(&h.take(), ex);
+    assert_eq!(status, 400);
+    assert!(body.contains("Mcp-Session-Id"), "{body}");
+    // An unknown version without a session: the modern era validates it
+    // (here its missing `_meta` first).
+    let ex = h.post_with(None, &req_body(2, "tools/list"), &unknown);
+    let (status, _, body) = reply(&h.take(), ex);
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("io.modelcontextprotocol/protocolVersion"),
+        "{body}"
+    );
+    // The same inside a session: the legacy era's refusal (T-VER-4).
+    let ex = h.post_with(Some(&wire), &req_body(3, "tools/list"), &unknown);
+    let (status, _, body) = reply(&h.take(), ex);
+    assert_eq!(status, 400);
+    assert!(body.contains("unsupported MCP-Protocol-Version"), "{body}");
+    // Modern `_meta` inside a session does not make it modern.
+    let meta = r#"{"jsonrpc":"2.0","id":4,"method":"ping","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let ex = h.post(Some(&wire), meta);
+    let (status, sid, _) = reply(&h.take(), ex);
+    assert_eq!(status, 200);
+    assert_eq!(
+        sid.as_deref(),
+        Some(wire.as_str()),
+        "a legacy session answer"
+    );
+}
