@@ -244,5 +244,11 @@ mod tests {
         broken.by_wire_id.clear();
         let e = broken.check_invariants().unwrap_err();
         assert!(e.contains("INV-S10"), "{e}");
+        // The stateless era's part.
+        let mut s = Server::new(Config::default(), SeededIds(2));
+        s.check_invariants().unwrap();
+        s.stateless.listeners = 1;
+        let e = s.check_invariants().unwrap_err();
+        assert!(e.contains("listener count"), "{e}");
     }
 }
