@@ -1440,3 +1440,54 @@ fn h_bc_5_the_era_of_a_post_is_told_by_its_session_header_and_body() {
         "a legacy session answer"
     );
 }
+
+#[test]
+fn t_psse_4_x_9_a_replaced_connection_is_told_when_to_come_back_only_where_streams_poll() {
+    for (version, told) in [("2025-11-25", true), ("2025-06-18", false)] {
+        let mut h = H::new(Config::default());
+        let (sk, wire) = h.init(version);
+        let g1 = h.get(Some(&wire), None);
+        h.take();
+        let msg = RawJson::from_value(&serde_json::json!({"level": "info", "data": "x"}));
+        h.s.notify(
+            h.t(),
+            Target::Session(sk),
+            "notifications/message",
+            Some(&msg),
+        )
+        .unwrap();
+        h.drain();
+        let out = h.take();
+        let cursor = frame_id(frames(&out, g1).last().unwrap()).unwrap();
+        // The client reconnects with its cursor: the new connection
+        // replaces the old one.
+        let g2 = h.get(Some(&wire), Some(&cursor));
+        let out = h.take();
+        assert!(has_head(&out, g2) && closed(&out, g1), "{version}: {out:?}");
+        let retry = frames(&out, g1).iter().any(|f| f.contains("retry:"));
+        assert_eq!(retry, told, "{version}");
+    }
+}
+
+#[test]
+fn an_error_answer_carries_its_data() {
+    let mut h = H::new(sse());
+    let (_, wire) = h.init("2025-11-25");
+    let ex = h.post(Some(&wire), &req_body(1, "tools/call"));
+    let rk = delivered_request(&h);
+    h.take();
+    let data = RawJson::from_value(&serde_json::json!({"detail": "x".repeat(200)}));
+    h.s.respond(
+        h.t(),
+        rk,
+        Err(streamable_core::ErrorObject::new(-32602, "bad").with_data(data)),
+    )
+    .unwrap();
+    h.drain();
+    let f = frames(&h.take(), ex);
+    assert!(
+        f.iter()
+            .any(|f| f.contains(r#""code":-32602"#) && f.contains(&"x".repeat(200))),
+        "{f:?}"
+    );
+}
