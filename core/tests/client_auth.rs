@@ -852,6 +852,37 @@ fn auth_c_10_challenge_parsing() {
     let escaped = bearer(403, r#"Bearer error="insufficient_scope", scope="a\"b""#);
     assert_eq!(escaped.scope.as_deref(), Some("a\"b"));
     assert!(escaped.is_insufficient_scope());
+    // Step-up is a 403 with insufficient_scope, nothing else.
+    assert!(!bearer(401, r#"Bearer error="insufficient_scope""#).is_insufficient_scope());
+    assert!(!bearer(403, r#"Bearer error="invalid_token""#).is_insufficient_scope());
+    // Spaces and tabs around the parts.
+    let spaced = bearer(401, "Bearer \t scope = \"a\" ,\t error=\"e\"  ");
+    assert_eq!(spaced.scope.as_deref(), Some("a"));
+    assert_eq!(spaced.error.as_deref(), Some("e"));
+    // The first Bearer wins; a DPoP challenge only when there is no Bearer.
+    let two = |a: &str, b: &str| Challenge::parse(401, [a.as_bytes(), b.as_bytes()]).unwrap();
+    let c = two(r#"Bearer scope="1""#, r#"Bearer scope="2""#);
+    assert_eq!(c.scope.as_deref(), Some("1"));
+    let c = two(r#"DPoP scope="1""#, r#"DPoP scope="2""#);
+    assert_eq!(c.scope.as_deref(), Some("1"));
+    let c = two(r#"DPoP scope="1""#, r#"Bearer scope="2""#);
+    assert_eq!(
+        (c.scheme.as_str(), c.scope.as_deref()),
+        ("bearer", Some("2"))
+    );
+    let c = two(r#"Bearer scope="1""#, r#"DPoP scope="2""#);
+    assert_eq!(
+        (c.scheme.as_str(), c.scope.as_deref()),
+        ("bearer", Some("1"))
+    );
+    // A value of exactly the length limit is read; one byte more is not.
+    let max = streamable_core::client::auth::MAX_CHALLENGE_LEN;
+    let head = r#"Bearer scope="a", error=""#;
+    let at_limit = format!("{head}{}\"", "x".repeat(max - head.len() - 1));
+    assert_eq!(at_limit.len(), max);
+    assert!(Challenge::parse(401, [at_limit.as_bytes()]).is_some());
+    let over = format!("{head}{}\"", "x".repeat(max - head.len()));
+    assert!(Challenge::parse(401, [over.as_bytes()]).is_none());
 }
 
 #[test]

@@ -1491,3 +1491,29 @@ fn an_error_answer_carries_its_data() {
         "{f:?}"
     );
 }
+
+#[test]
+fn t_res_5_exactly_the_configured_number_of_finished_streams_is_kept() {
+    let mut h = H::new(Config {
+        max_finished_streams_per_session: 2,
+        ..sse()
+    });
+    let (_, wire) = h.init("2025-11-25");
+    let mut last_ids = Vec::new();
+    for id in 1..=3 {
+        let ex = h.post(Some(&wire), &req_body(id, "tools/call"));
+        let rk = delivered_request(&h);
+        h.take();
+        h.respond(rk, serde_json::json!({"content": []}));
+        let f = frames(&h.take(), ex);
+        last_ids.push(frame_id(f.last().unwrap()).unwrap());
+    }
+    // The two newest are kept: a resume at their end finds them finished.
+    for cursor in &last_ids[1..] {
+        let g = h.get(Some(&wire), Some(cursor));
+        assert_eq!(reply(&h.take(), g).0, 204, "{cursor}");
+    }
+    // The oldest is forgotten.
+    let g = h.get(Some(&wire), Some(&last_ids[0]));
+    assert_ne!(reply(&h.take(), g).0, 204);
+}
