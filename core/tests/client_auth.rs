@@ -875,6 +875,20 @@ fn auth_c_10_challenge_parsing() {
         (c.scheme.as_str(), c.scope.as_deref()),
         ("bearer", Some("1"))
     );
+    // A token68 ending in '=' before the next challenge.
+    let c = Challenge::parse(401, [br#"Basic abc=, Bearer scope="s""#.as_slice()]).unwrap();
+    assert_eq!(c.scope.as_deref(), Some("s"));
+    // At most MAX_CHALLENGE_PARAMS parameters are read.
+    let limit = streamable_core::client::auth::MAX_CHALLENGE_PARAMS;
+    let with_filler = |n: usize| {
+        let filler: Vec<String> = (0..n).map(|i| format!("p{i}=v")).collect();
+        format!(r#"Bearer {}, scope="s""#, filler.join(", "))
+    };
+    assert_eq!(
+        bearer(401, &with_filler(limit - 1)).scope.as_deref(),
+        Some("s")
+    );
+    assert_eq!(bearer(401, &with_filler(limit)).scope, None);
     // A value of exactly the length limit is read; one byte more is not.
     let max = streamable_core::client::auth::MAX_CHALLENGE_LEN;
     let head = r#"Bearer scope="a", error=""#;

@@ -210,3 +210,34 @@ pub(crate) fn oauth_error(body: &[u8]) -> String {
         .map(|e| e.chars().take(128).collect())
         .unwrap_or_else(|| "no OAuth error code".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn auth_c_10_bounds_are_exact() {
+        assert_eq!((MAX_AUTH_BODY, MAX_SECRET_LEN), (65_536, 16_384));
+        // A body of exactly the limit is read; one byte more is not.
+        let head = r#"{"a":""#;
+        let at = format!("{head}{}\"}}", "x".repeat(MAX_AUTH_BODY - head.len() - 2));
+        assert_eq!(at.len(), MAX_AUTH_BODY);
+        assert!(object(at.as_bytes()).is_some());
+        let over = format!("{head}{}\"}}", "x".repeat(MAX_AUTH_BODY - head.len() - 1));
+        assert!(object(over.as_bytes()).is_none());
+        // Secrets: not empty, at most the limit.
+        let m = |v: String| json!({ "k": v }).as_object().unwrap().clone();
+        assert_eq!(short_str(&m(String::new()), "k"), None);
+        let longest = "s".repeat(MAX_SECRET_LEN);
+        assert_eq!(short_str(&m(longest.clone()), "k"), Some(longest));
+        assert_eq!(short_str(&m("s".repeat(MAX_SECRET_LEN + 1)), "k"), None);
+        // List entries: not empty, at most 256 bytes.
+        let list = json!({"k": ["", "a", "b".repeat(256), "c".repeat(257), 7]});
+        assert_eq!(
+            strings(list.as_object().unwrap(), "k"),
+            Some(vec!["a".to_owned(), "b".repeat(256)])
+        );
+    }
+}
