@@ -239,5 +239,19 @@ mod tests {
             strings(list.as_object().unwrap(), "k"),
             Some(vec!["a".to_owned(), "b".repeat(256)])
         );
+        let scopes = format!("a  {} {}", "b".repeat(256), "c".repeat(257));
+        assert_eq!(split_scopes(&scopes), vec!["a".to_owned(), "b".repeat(256)]);
+    }
+
+    #[test]
+    fn auth_c_1_the_resource_is_a_bounded_non_empty_string() {
+        let doc = |resource: &str| {
+            json!({"resource": resource, "authorization_servers": ["http://as.test"]}).to_string()
+        };
+        assert!(resource_metadata(doc("").as_bytes()).is_none());
+        let longest = format!("http://r.test/{}", "p".repeat(MAX_URL_LEN - 14));
+        assert_eq!(longest.len(), MAX_URL_LEN);
+        assert!(resource_metadata(doc(&longest).as_bytes()).is_some());
+        assert!(resource_metadata(doc(&format!("{longest}p")).as_bytes()).is_none());
     }
 }

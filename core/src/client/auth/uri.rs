@@ -212,3 +212,25 @@ pub(crate) fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}{}", form(pairs))
 }
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn auth_c_10_urls_are_bounded_and_free_of_controls() {
+        let longest = format!("http://h.test/{}", "p".repeat(MAX_URL_LEN - 14));
+        assert_eq!(longest.len(), MAX_URL_LEN);
+        assert!(Url::parse(&longest).is_some());
+        assert!(Url::parse(&format!("{longest}p")).is_none());
+        for bad in [
+            "http://h.test/a b",
+            "http://h.test/\t",
+            "http://h.test/\u{7f}",
+            "http://h.test/\u{0}",
+        ] {
+            assert!(Url::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(Url::parse("http://h.test/a!~").is_some());
+    }
+}
