@@ -232,5 +232,34 @@ mod url_tests {
             assert!(Url::parse(bad).is_none(), "{bad:?}");
         }
         assert!(Url::parse("http://h.test/a!~").is_some());
+        // Scheme and authority.
+        assert!(Url::parse("HTTPS://h.test").is_some());
+        assert!(Url::parse("ftp://h.test/").is_none());
+        assert!(Url::parse("http:///path").is_none());
+        assert!(Url::parse("http://user@h.test/").is_none());
+    }
+
+    #[test]
+    fn auth_c_2_an_issuer_with_a_query_or_fragment_has_no_metadata_urls() {
+        assert!(as_well_known("http://as.test?x=1").is_empty());
+        assert!(as_well_known("http://as.test#f").is_empty());
+        assert_eq!(as_well_known("http://as.test").len(), 2);
+    }
+
+    #[test]
+    fn auth_c_3_a_resource_with_a_query_or_fragment_covers_nothing() {
+        let server = "http://mcp.test/mcp";
+        assert!(resource_covers("http://mcp.test/mcp", server));
+        assert!(!resource_covers("http://mcp.test/mcp?x=1", server));
+        assert!(!resource_covers("http://mcp.test/mcp#f", server));
+        assert!(!resource_covers("http://other.test/mcp", server));
+    }
+
+    #[test]
+    fn percent_escapes_decode_in_both_cases() {
+        assert_eq!(decode("a%2Fb%2fc+d").as_deref(), Some("a/b/c d"));
+        assert_eq!(decode("%41%61%39").as_deref(), Some("Aa9"));
+        assert_eq!(decode("%zz"), None);
+        assert_eq!(decode("%4"), None);
     }
 }
