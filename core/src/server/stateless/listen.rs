@@ -246,3 +246,27 @@ fn tagged(mut value: Value, id: &Id) -> RawJson {
     }
     RawJson::from_value(&value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Filter;
+
+    #[test]
+    fn h_sub_3_a_filter_admits_exactly_what_it_names() {
+        let f = Filter {
+            prompts_list_changed: true,
+            resource_subscriptions: ["file:///a".to_owned()].into(),
+            task_ids: ["t1".to_owned()].into(),
+            ..Filter::default()
+        };
+        assert!(f.admits("notifications/prompts/list_changed", None));
+        assert!(!f.admits("notifications/tools/list_changed", None));
+        assert!(!f.admits("notifications/resources/list_changed", None));
+        assert!(f.admits("notifications/resources/updated", Some("file:///a")));
+        assert!(!f.admits("notifications/resources/updated", Some("file:///b")));
+        assert!(!f.admits("notifications/resources/updated", None));
+        assert!(f.admits("notifications/tasks", Some("t1")));
+        assert!(!f.admits("notifications/tasks", Some("t2")));
+        assert!(!f.admits("notifications/progress", None));
+    }
+}
