@@ -896,3 +896,40 @@ fn task_14_listen_task_ids_need_the_extension_and_filter_task_notifications() {
     assert!(frames(&out, b).is_empty());
     h.s.check_invariants().expect("server invariants");
 }
+
+#[test]
+fn h_sub_1_listen_limits_are_inclusive() {
+    let mut h = H::new(Config {
+        max_resource_subscriptions: 2,
+        ..Config::default()
+    });
+    let ok = listen(&mut h, 1, json!({"resourceSubscriptions": ["a:1", "a:2"]}));
+    let over = listen(
+        &mut h,
+        2,
+        json!({"resourceSubscriptions": ["a:1", "a:2", "a:3"]}),
+    );
+    let out = h.take();
+    assert!(has_head(&out, ok));
+    assert_eq!(reply(&out, over).0, 400);
+    // Task ids: the limit itself is accepted (the tasks extension declared).
+    let max = streamable_core::task::MAX_LISTEN_TASK_IDS;
+    for (n, want_ok) in [(max, true), (max + 1, false)] {
+        let ids: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+        let mut m = meta();
+        m["io.modelcontextprotocol/clientCapabilities"] =
+            json!({"extensions": {"io.modelcontextprotocol/tasks": {}}});
+        let b = json!({"jsonrpc": "2.0", "id": 10, "method": "subscriptions/listen",
+                       "params": {"notifications": {"taskIds": ids}, "_meta": m}});
+        let ex = h.post_with(
+            None,
+            &b.to_string(),
+            &[
+                ("mcp-protocol-version", V),
+                ("mcp-method", "subscriptions/listen"),
+            ],
+        );
+        let out = h.take();
+        assert_eq!(has_head(&out, ex), want_ok, "{n}");
+    }
+}
