@@ -269,4 +269,20 @@ mod tests {
         assert!(!f.admits("notifications/tasks", Some("t2")));
         assert!(!f.admits("notifications/progress", None));
     }
+
+    #[test]
+    fn h_sub_3_tags_keep_the_meta_that_was_there() {
+        use serde_json::json;
+
+        use crate::jsonrpc::Id;
+        let id = Id::Int(7);
+        let v = super::tagged(json!({"uri": "u", "_meta": {"k": 1}}), &id).to_value();
+        assert_eq!(v["_meta"]["k"], 1);
+        assert_eq!(v["_meta"][super::META_SUBSCRIPTION_ID], 7);
+        assert_eq!(v["uri"], "u");
+        let v = super::tagged(json!({"_meta": 5}), &id).to_value();
+        assert_eq!(v["_meta"][super::META_SUBSCRIPTION_ID], 7);
+        let v = super::tagged(json!([1]), &id).to_value();
+        assert_eq!(v["_meta"][super::META_SUBSCRIPTION_ID], 7);
+    }
 }
