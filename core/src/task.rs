@@ -720,7 +720,8 @@ mod tests {
         // An independent calendar: days per month with the Gregorian leap
         // rule, walked day by day from 1970-01-01 past 2400-03-01 (century and
         // 400-year leap rules both crossed).
-        let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let leap =
+            |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
         let month_len = |y: u64, m: u64| match m {
             2 if leap(y) => 29,
             2 => 28,
