@@ -485,6 +485,10 @@ mod tests {
             Some("9007199254740991")
         );
         assert_eq!(p.header_value(&json!(MAX_SAFE_INTEGER + 1)), None);
+        assert_eq!(
+            p.header_value(&json!(9_007_199_254_740_991.0)).as_deref(),
+            Some("9007199254740991")
+        );
         assert_eq!(p.header_value(&json!(9_007_199_254_740_992.0)), None);
         assert_eq!(p.header_value(&json!(-9_007_199_254_740_992.0)), None);
         assert_eq!(p.header_value(&json!("42")), None);

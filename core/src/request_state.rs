@@ -574,6 +574,7 @@ mod tests {
 
     #[test]
     fn mrtr_8_a_token_of_exactly_the_byte_limit_is_made_and_accepted() {
+        assert_eq!((MAX_STATE_BYTES, MAX_ANSWERS), (65_536, 64));
         let ring = KeyRing::new(key(1, 7));
         let mut exact = None;
         for n in (MAX_STATE_BYTES * 3 / 4 - 400)..(MAX_STATE_BYTES * 3 / 4) {

@@ -1088,6 +1088,18 @@ fn t_ver_4_a_modern_version_header_inside_a_session_is_refused() {
         &[("mcp-protocol-version", "2025-06-18")],
     );
     assert_eq!(reply(&h.take(), ok).0, 200);
+    // A GET naming a modern version belongs to the 2026-07-28 era, which
+    // has no GET: 405, session or not.
+    let get = h.request(
+        http::Request::get("/mcp")
+            .header("accept", "text/event-stream")
+            .header("host", "127.0.0.1:8000")
+            .header("mcp-session-id", wire.as_str())
+            .header("mcp-protocol-version", "2026-07-28")
+            .body(bytes::Bytes::new())
+            .unwrap(),
+    );
+    assert_eq!(reply(&h.take(), get).0, 405);
 }
 
 #[test]

@@ -1239,3 +1239,52 @@ fn store_7_a_batch_that_repeats_the_cursor_event_is_not_a_gap() {
     assert!(has_head(&out, ex), "{out:?}");
     assert_eq!(frames(&out, ex), written[2..].to_vec());
 }
+
+/// STORE-8: ending a session ends the remote reads of that session only.
+#[test]
+fn store_8_ending_a_session_ends_its_own_remote_reads_only() {
+    let mut store = Store::new(true);
+    let mut a = Node::new(store_config(), 1);
+    let mut cursors = Vec::new();
+    let mut wires = Vec::new();
+    for _ in 0..2 {
+        let w = a.init(&mut store, "2025-11-25");
+        let (_, ex, written) = countdown_on_a(&mut a, &mut store, &w);
+        a.s.handle_disconnect(a.t(), ex);
+        a.drain();
+        a.take();
+        cursors.push(frame_id(&written[3]).unwrap());
+        wires.push(w);
+    }
+    let mut b = Node::new(store_config(), 2);
+    let r1 = b.get(&wires[0], Some(&cursors[0]));
+    let r2 = b.get(&wires[1], Some(&cursors[1]));
+    b.pump(&mut store);
+    let out = b.take();
+    assert!(has_head(&out, r1) && has_head(&out, r2), "{out:?}");
+    let d = b.delete(&wires[0]);
+    b.pump(&mut store);
+    let out = b.take();
+    assert_eq!(reply(&out, d).0, 204);
+    assert!(closed(&out, r1));
+    assert!(!closed(&out, r2), "{out:?}");
+}
+
+/// STORE-3: a session that ended while its record was being written (its
+/// initialize timed out) is not initialized when the write completes.
+#[test]
+fn store_3_a_session_gone_before_its_record_is_stored_is_not_served() {
+    let mut config = store_config();
+    config.init_timeout = Duration::from_millis(500);
+    config.store.as_mut().unwrap().deadline = Duration::from_secs(10);
+    let mut a = Node::new(config, 1);
+    let ex = a.post(None, &init_body("2025-11-25"));
+    assert_eq!(a.pending.len(), 1, "the record's put");
+    a.now = 600;
+    a.s.handle_timeout(a.t());
+    a.drain();
+    assert_eq!(a.s.session_count(), 0);
+    a.complete(Ok(StoreReply::Done));
+    assert!(a.delivered().is_empty());
+    assert_eq!(reply(&a.take(), ex).0, 503);
+}

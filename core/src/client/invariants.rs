@@ -287,6 +287,60 @@ mod tests {
     }
 
     #[test]
+    fn each_refresh_check_can_fail() {
+        // 2026-07-28: a tool with a mirrored parameter, a call refused for
+        // a header mismatch, so the tools/list refresh runs (H-HDR-6).
+        let mut cfg = ClientConfig::new("http://h/mcp".parse().unwrap());
+        cfg.era = EraPreference::Modern;
+        let mut c = Client::new(cfg, T);
+        c.request(T, "tools/list", None).unwrap();
+        let (list, body) = sends(&mut c).remove(0);
+        let tools = json!({"tools": [{"name": "deploy", "inputSchema": {"type": "object",
+            "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}}]});
+        answer(
+            &mut c,
+            list,
+            &json!({"jsonrpc": "2.0", "id": body["id"], "result": tools}),
+        );
+        let call = c
+            .request(
+                T,
+                "tools/call",
+                Some(RawJson::from_value(
+                    &json!({"name": "deploy", "arguments": {"region": "eu"}}),
+                )),
+            )
+            .unwrap();
+        let (post, body) = sends(&mut c).remove(0);
+        let mismatch = json!({"jsonrpc": "2.0", "id": body["id"],
+            "error": {"code": -32020, "message": "Mcp-Param-Zone is required"}});
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            "application/json".parse().unwrap(),
+        );
+        c.handle_head(T, post, 400, &h);
+        c.handle_body(T, post, mismatch.to_string().as_bytes());
+        c.handle_end(T, post);
+        assert!(c.refresh.is_some(), "the refresh runs");
+        c.check_invariants().unwrap();
+        // The waiting call was sent after all.
+        let mut b = c.clone();
+        b.requests.get_mut(&call).unwrap().wire = Some(Id::Int(99));
+        refused(&b, "waits for the refresh but was sent");
+        // Or queued.
+        let mut b = c.clone();
+        b.queue.push_back(Queued::Request(call));
+        refused(&b, "waits for the refresh but was sent");
+        // The refresh's own request is gone.
+        let mut b = c;
+        let page = b.refresh.as_ref().unwrap().request;
+        b.requests.remove(&page);
+        b.inflight.clear();
+        refused(&b, "the refresh has no request");
+    }
+
+    #[test]
     fn the_deadline_check_can_fail() {
         let mut cfg = ClientConfig::new("http://h/mcp".parse().unwrap());
         cfg.era = EraPreference::Modern;
