@@ -805,7 +805,7 @@ fn h_hdr_4_a_legacy_tools_list_is_passed_on_untouched() {
 }
 
 #[test]
-fn h_bc_1_a_200_with_method_not_found_is_a_legacy_server() {
+fn h_bc_1_method_not_found_in_status_200_is_a_legacy_server() {
     // -32601 marks the modern era only with a 404 (the 2026-07-28
     // answer to an unknown method); in a 200 it is a legacy server's
     // JSON-RPC error for `server/discover`.
@@ -833,7 +833,7 @@ fn h_bc_1_a_server_error_to_the_probe_closes_without_guessing_the_era() {
 }
 
 #[test]
-fn h_bc_2_a_cached_legacy_era_refused_in_a_200_error_probes_too() {
+fn h_bc_2_a_cached_legacy_era_refused_by_an_error_in_status_200_probes_too() {
     // The refusal may come as a JSON-RPC error in a 200 (a server that
     // answers every request so).
     let mut c = cached(Era::Legacy);

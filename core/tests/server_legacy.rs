@@ -657,7 +657,7 @@ fn x4_requests_before_the_initialized_notification_are_accepted() {
 }
 
 #[test]
-fn l_init_1_initialize_inside_a_session_is_refused_in_every_form() {
+fn x_18_b_batch_2_initialize_inside_a_session_is_refused_in_every_form() {
     let mut h = H::new(Config::default());
     let (_, wire) = h.init("2025-03-26");
     for body in [
