@@ -116,6 +116,20 @@ impl Node {
         command
     }
 
+    /// Run pending commands against `store` until a stream read is next
+    /// (the gate passed), leaving the read for the test to answer.
+    fn run_until_read(&mut self, store: &mut Store) {
+        while !matches!(
+            self.pending.front(),
+            Some((_, StoreCommand::ReadEvents { .. }))
+        ) {
+            let (token, command) = self.pending.pop_front().expect("a read to come");
+            let r = store.exec(&command);
+            self.s.handle_store(self.t(), token, Ok(r));
+            self.drain();
+        }
+    }
+
     /// Run pending commands against `store` until none is left but quiet
     /// tails (a tail with nothing new stays pending, as a blocked read).
     fn pump(&mut self, store: &mut Store) {
@@ -1145,15 +1159,7 @@ fn store_7_a_failing_read_is_refused_before_the_head_and_closed_after() {
     b.take();
     // Before the head: the gate passes, the read fails.
     let ex = b.get(&wire, Some(&cursor));
-    while !matches!(
-        b.pending.front(),
-        Some((_, StoreCommand::ReadEvents { .. }))
-    ) {
-        let (token, command) = b.pending.pop_front().unwrap();
-        let r = store.exec(&command);
-        b.s.handle_store(b.t(), token, Ok(r));
-        b.drain();
-    }
+    b.run_until_read(&mut store);
     b.complete(Err(StoreFailure::Unavailable("down".into())));
     assert_eq!(reply(&b.take(), ex).0, 503);
     // After the head: the tail fails, or the stream is gone.
@@ -1163,16 +1169,11 @@ fn store_7_a_failing_read_is_refused_before_the_head_and_closed_after() {
     ] {
         let ex = b.get(&wire, Some(&cursor));
         // The gate, then the read, answered by the store.
-        loop {
-            let (token, command) = b.pending.pop_front().unwrap();
-            let read = matches!(command, StoreCommand::ReadEvents { .. });
-            let r = store.exec(&command);
-            b.s.handle_store(b.t(), token, Ok(r));
-            b.drain();
-            if read {
-                break;
-            }
-        }
+        b.run_until_read(&mut store);
+        let (token, read) = b.pending.pop_front().unwrap();
+        let r = store.exec(&read);
+        b.s.handle_store(b.t(), token, Ok(r));
+        b.drain();
         let out = b.take();
         assert!(has_head(&out, ex) && !closed(&out, ex), "{out:?}");
         assert!(matches!(
@@ -1204,15 +1205,7 @@ fn store_7_a_batch_that_repeats_the_cursor_event_is_not_a_gap() {
     let mut b = Node::new(store_config(), 2);
     let ex = b.get(&wire, Some(&cursor));
     // Run the gate, then answer the read with one event more than asked.
-    while !matches!(
-        b.pending.front(),
-        Some((_, StoreCommand::ReadEvents { .. }))
-    ) {
-        let (token, command) = b.pending.pop_front().unwrap();
-        let r = store.exec(&command);
-        b.s.handle_store(b.t(), token, Ok(r));
-        b.drain();
-    }
+    b.run_until_read(&mut store);
     let (token, command) = b.pending.pop_front().unwrap();
     let StoreCommand::ReadEvents {
         session,
