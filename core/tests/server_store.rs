@@ -553,15 +553,22 @@ fn countdown_on_a(
     (rk, ex, written)
 }
 
+/// [`countdown_on_a`], then the client leaves A's stream (the request goes
+/// on); the frames it saw are returned.
+fn countdown_then_leave(a: &mut Node, store: &mut Store, wire: &str) -> (RequestKey, Vec<String>) {
+    let (rk, ex, written) = countdown_on_a(a, store, wire);
+    a.s.handle_disconnect(a.t(), ex);
+    a.drain();
+    (rk, written)
+}
+
 #[test]
 fn store_7_resume_on_another_instance_replays_exactly_once_then_tails() {
     let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-11-25");
-    let (rk, ex_a, written) = countdown_on_a(&mut a, &mut store, &wire);
     // The client saw priming and the first progress, then lost A.
-    a.s.handle_disconnect(a.t(), ex_a);
-    a.drain();
+    let (rk, written) = countdown_then_leave(&mut a, &mut store, &wire);
     let cursor = frame_id(&written[1]).unwrap();
     let mut b = Node::new(store_config(), 2);
     let ex = b.get(&wire, Some(&cursor));
@@ -1106,9 +1113,7 @@ fn store_7_remote_reads_are_counted_while_open_only() {
     let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-11-25");
-    let (rk, ex_a, written) = countdown_on_a(&mut a, &mut store, &wire);
-    a.s.handle_disconnect(a.t(), ex_a);
-    a.drain();
+    let (rk, written) = countdown_then_leave(&mut a, &mut store, &wire);
     a.respond(rk, serde_json::json!({"content": []}));
     a.pump(&mut store);
     let mut config = store_config();
@@ -1125,9 +1130,7 @@ fn store_7_remote_reads_are_counted_while_open_only() {
     }
     // A read left open on a live stream: B keeps the session past its idle
     // timeout while the reader waits.
-    let (_, ex_a2, written2) = countdown_on_a(&mut a, &mut store, &wire);
-    a.s.handle_disconnect(a.t(), ex_a2);
-    a.drain();
+    let (_, written2) = countdown_then_leave(&mut a, &mut store, &wire);
     let cursor = frame_id(&written2[3]).unwrap();
     let ex = b.get(&wire, Some(&cursor));
     b.pump(&mut store);
@@ -1149,9 +1152,7 @@ fn store_7_a_failing_read_is_refused_before_the_head_and_closed_after() {
     let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-11-25");
-    let (_, ex_a, written) = countdown_on_a(&mut a, &mut store, &wire);
-    a.s.handle_disconnect(a.t(), ex_a);
-    a.drain();
+    let (_, written) = countdown_then_leave(&mut a, &mut store, &wire);
     let cursor = frame_id(&written[1]).unwrap();
     let mut b = Node::new(store_config(), 2);
     b.post(Some(&wire), &call_body(1));
@@ -1198,9 +1199,7 @@ fn store_7_a_batch_that_repeats_the_cursor_event_is_not_a_gap() {
     let mut store = Store::new(true);
     let mut a = Node::new(store_config(), 1);
     let wire = a.init(&mut store, "2025-11-25");
-    let (_, ex_a, written) = countdown_on_a(&mut a, &mut store, &wire);
-    a.s.handle_disconnect(a.t(), ex_a);
-    a.drain();
+    let (_, written) = countdown_then_leave(&mut a, &mut store, &wire);
     let cursor = frame_id(&written[1]).unwrap();
     let mut b = Node::new(store_config(), 2);
     let ex = b.get(&wire, Some(&cursor));
